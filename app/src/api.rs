@@ -1,0 +1,78 @@
+//! Server functions: thin adapters from the dashboard to the [`PoolBackend`].
+//!
+//! Each one takes the backend from context and calls one method; none holds pool logic. They
+//! are also a JSON API of their own under `/api/` (POST, JSON in and out).
+//!
+//! [`PoolBackend`]: crate::backend::PoolBackend
+
+use crate::errors::AppError;
+use crate::types::{
+    PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery, TaskType,
+    WorkerTask,
+};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+/// The server's version and whether Redis answers right now.
+#[server(prefix = "/api", endpoint = "server_info", input = Json)]
+pub async fn fetch_server_info() -> Result<ServerInfo, AppError> {
+    Ok(crate::backend::backend()?.server_info().await)
+}
+
+/// The whole pool.
+#[server(prefix = "/api", endpoint = "pool_status", input = Json)]
+pub async fn fetch_pool_status() -> Result<PoolStatus, AppError> {
+    crate::backend::backend()?.status().await
+}
+
+/// Accepts a task.
+#[server(prefix = "/api", endpoint = "submit_task", input = Json)]
+pub async fn submit_task(req: SubmitRequest) -> Result<WorkerTask, AppError> {
+    crate::backend::backend()?.submit(req).await
+}
+
+/// The configuration.
+#[server(prefix = "/api", endpoint = "pool_config", input = Json)]
+pub async fn fetch_pool_config() -> Result<PoolConfig, AppError> {
+    crate::backend::backend()?.config().await
+}
+
+/// Changes the limit.
+#[server(prefix = "/api", endpoint = "set_max_workers", input = Json)]
+pub async fn set_max_workers(max_workers: u32) -> Result<PoolConfig, AppError> {
+    crate::backend::backend()?
+        .set_config(crate::types::ConfigUpdate { max_workers })
+        .await
+}
+
+/// Lists tasks.
+#[server(prefix = "/api", endpoint = "list_tasks", input = Json)]
+pub async fn list_tasks(query: TaskQuery) -> Result<Vec<WorkerTask>, AppError> {
+    crate::backend::backend()?.tasks(query).await
+}
+
+/// Cancels a task.
+#[server(prefix = "/api", endpoint = "cancel_task", input = Json)]
+pub async fn cancel_task(task_id: String) -> Result<WorkerTask, AppError> {
+    crate::backend::backend()?.cancel(task_id).await
+}
+
+/// Changes a queued task's priority.
+#[server(prefix = "/api", endpoint = "set_task_priority", input = Json)]
+pub async fn set_task_priority(task_id: String, priority: i32) -> Result<WorkerTask, AppError> {
+    crate::backend::backend()?
+        .set_priority(task_id, priority)
+        .await
+}
+
+/// One reconciliation and dispatch pass.
+#[server(prefix = "/api", endpoint = "process_queue", input = Json)]
+pub async fn process_queue() -> Result<ProcessReport, AppError> {
+    crate::backend::backend()?.process_queue().await
+}
+
+/// The task types the pool accepts.
+#[server(prefix = "/api", endpoint = "task_types", input = Json)]
+pub async fn task_types() -> Result<Vec<TaskType>, AppError> {
+    Ok(crate::backend::backend()?.task_types().await)
+}

@@ -1,0 +1,61 @@
+//! The one seam between the views and the pool (server side only).
+//!
+//! The JSON API, the server functions behind the dashboard and, through the API, the CLI all
+//! call the same [`PoolBackend`]. The server crate implements it; the app crate only knows
+//! the trait, which it finds in Leptos context as a [`Backend`]. No view holds pool logic.
+
+use crate::errors::AppError;
+use crate::types::{
+    ConfigUpdate, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery,
+    TaskType, WorkerTask,
+};
+use leptos::prelude::use_context;
+use std::sync::Arc;
+
+/// Everything the views may ask of the pool.
+#[async_trait::async_trait]
+pub trait PoolBackend: Send + Sync + 'static {
+    /// The server's version and whether its store answers.
+    async fn server_info(&self) -> ServerInfo;
+    /// The whole pool (`GET status/`).
+    async fn status(&self) -> Result<PoolStatus, AppError>;
+    /// Accepts a task (`POST submit/`).
+    async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, AppError>;
+    /// The configuration (`GET config/`).
+    async fn config(&self) -> Result<PoolConfig, AppError>;
+    /// Changes the limit (`POST config/`).
+    async fn set_config(&self, update: ConfigUpdate) -> Result<PoolConfig, AppError>;
+    /// Lists tasks (`GET tasks/`).
+    async fn tasks(&self, query: TaskQuery) -> Result<Vec<WorkerTask>, AppError>;
+    /// One task (`GET tasks/<id>/`).
+    async fn task(&self, id: String) -> Result<WorkerTask, AppError>;
+    /// Cancels a task (`POST tasks/<id>/cancel/`).
+    async fn cancel(&self, id: String) -> Result<WorkerTask, AppError>;
+    /// Changes a queued task's priority (`POST tasks/<id>/priority/`).
+    async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError>;
+    /// One reconciliation and dispatch pass (`POST process-queue/`).
+    async fn process_queue(&self) -> Result<ProcessReport, AppError>;
+    /// The task types the pool accepts (`GET task-types/`).
+    async fn task_types(&self) -> Vec<TaskType>;
+}
+
+/// The backend as it is stored in Leptos context.
+#[derive(Clone)]
+pub struct Backend(pub Arc<dyn PoolBackend>);
+
+impl std::ops::Deref for Backend {
+    type Target = dyn PoolBackend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// The backend of the current request. Its absence is a wiring bug in the server, reported as
+/// an internal error rather than a panic.
+pub fn backend() -> Result<Backend, AppError> {
+    use_context::<Backend>().ok_or_else(|| {
+        leptos::logging::error!("no Backend in Leptos context: the server did not provide one");
+        AppError::internal()
+    })
+}

@@ -1,0 +1,201 @@
+//! The one error type that crosses the wire.
+//!
+//! Every view of the pool (the JSON API, the server functions behind the dashboard and the CLI)
+//! reports failures as an [`AppError`]. Each variant names a cause and maps to one HTTP status;
+//! its message is a sentence for people and never carries internals (Redis errors, panics,
+//! stack traces): the server logs those once and sends [`AppError::Internal`] or
+//! [`AppError::Unavailable`] instead.
+
+use crate::types::FieldError;
+use serde::{Deserialize, Serialize};
+
+/// Why a request to the pool did not succeed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AppError {
+    /// The request could not be read at all (broken JSON, wrong content type): 400.
+    #[error("{message}")]
+    BadRequest { message: String },
+    /// The request was read but a value is not acceptable: 422, with the fields at fault.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        #[serde(default)]
+        fields: Vec<FieldError>,
+    },
+    /// No task has that id (it may have expired after the retention period): 404.
+    #[error("{message}")]
+    NotFound { message: String },
+    /// The transition does not apply to the task's current state: 409.
+    #[error("{message}")]
+    Conflict { message: String },
+    /// A bearer token was required and missing or wrong: 401.
+    #[error("{message}")]
+    Unauthorized { message: String },
+    /// The request came from another origin without a valid CSRF token: 403.
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// The store or the broker cannot be reached; nothing was changed: 503.
+    #[error("{message}")]
+    Unavailable { message: String },
+    /// Something failed inside the server; the details are in its log: 500.
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl AppError {
+    /// A 422 built from field errors; the message joins them.
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        let message = fields
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        AppError::Invalid { message, fields }
+    }
+
+    /// A 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    /// A 404 for a task id.
+    pub fn task_not_found(task_id: &str) -> Self {
+        AppError::NotFound {
+            message: format!(
+                "No task with id {:?} (finished tasks are kept only for the retention period).",
+                short(task_id)
+            ),
+        }
+    }
+
+    /// A 409 with a message.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            message: message.into(),
+        }
+    }
+
+    /// The 503 every write answers while the store is unreachable.
+    pub fn store_unavailable() -> Self {
+        AppError::Unavailable {
+            message: "The pool's store (Redis) cannot be reached right now; nothing was changed. Try again shortly.".into(),
+        }
+    }
+
+    /// The 500 that stands for any internal fault.
+    pub fn internal() -> Self {
+        AppError::Internal {
+            message: "The server hit an internal error; it has been logged.".into(),
+        }
+    }
+
+    /// The HTTP status this error maps to.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::BadRequest { .. } => 400,
+            AppError::Invalid { .. } => 422,
+            AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::Unauthorized { .. } => 401,
+            AppError::Forbidden { .. } => 403,
+            AppError::Unavailable { .. } => 503,
+            AppError::Internal { .. } => 500,
+        }
+    }
+
+    /// The field errors of a 422, empty otherwise.
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            AppError::Invalid { fields, .. } => fields,
+            _ => &[],
+        }
+    }
+
+    /// The sentence shown to people.
+    pub fn message(&self) -> &str {
+        match self {
+            AppError::BadRequest { message }
+            | AppError::Invalid { message, .. }
+            | AppError::NotFound { message }
+            | AppError::Conflict { message }
+            | AppError::Unauthorized { message }
+            | AppError::Forbidden { message }
+            | AppError::Unavailable { message }
+            | AppError::Internal { message } => message,
+        }
+    }
+
+    /// The JSON body of the seed's API: `{"error": "...", "fields": [...]}` (fields only on 422).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "error": self.message() });
+        if let AppError::Invalid { fields, .. } = self {
+            body["fields"] = serde_json::to_value(fields).unwrap_or_default();
+        }
+        body
+    }
+}
+
+/// Ids come from untrusted input: keep echoes short.
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(80).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Request(_) | E::Response(_) => AppError::Unavailable {
+                message: "The Worker Pool server cannot be reached.".into(),
+            },
+            E::Args(m) | E::Deserialization(m) | E::MissingArg(m) => {
+                AppError::BadRequest { message: m }
+            }
+            E::Registration(_) | E::UnsupportedRequestMethod(_) => AppError::BadRequest {
+                message: "No such server function.".into(),
+            },
+            E::ServerError(_) | E::Serialization(_) | E::MiddlewareError(_) => AppError::internal(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_and_body() {
+        let e = AppError::invalid(vec![FieldError {
+            field: "priority".into(),
+            message: "priority must be a whole number from -100 to 100, not 500".into(),
+        }]);
+        assert_eq!(e.status_code(), 422);
+        let body = e.to_json();
+        assert_eq!(body["fields"][0]["field"], "priority");
+        assert!(body["error"].as_str().unwrap().contains("-100 to 100"));
+        assert_eq!(AppError::task_not_found("x").status_code(), 404);
+        assert_eq!(AppError::store_unavailable().status_code(), 503);
+        assert!(AppError::internal().to_json().get("fields").is_none());
+    }
+
+    #[test]
+    fn long_ids_are_shortened() {
+        let e = AppError::task_not_found(&"a".repeat(500));
+        assert!(e.message().len() < 200);
+    }
+
+    #[test]
+    fn round_trips_as_json() {
+        let e = AppError::conflict("Task is already completed.");
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<AppError>(&s).unwrap(), e);
+    }
+}

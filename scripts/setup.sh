@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what Worker Pool needs to build, run and test, skipping whatever is already there.
+#
+#   scripts/setup.sh          # everything
+#
+# Nothing here downloads a binary at run time: Rust tools are built from crates.io, the browser
+# is Debian's chromium package, Python packages come from PyPI, npm packages from the registry.
+# Safe to run again and again; a second run only checks.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+CARGO_LEPTOS_VERSION=0.3.10
+
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed ($2)"; }
+
+need_cmd cargo "install Rust with rustup"
+need_cmd rustup "install Rust with rustup"
+need_cmd node "install Node.js 20+"
+need_cmd npm "install Node.js 20+"
+need_cmd python3 "install Python 3.11+"
+
+APT_UPDATED=0
+apt_install() {
+  need_cmd apt-get "this setup installs Debian packages; install '$*' by hand elsewhere"
+  if [ "$(id -u)" != 0 ]; then
+    need_cmd sudo "needed to install '$*'"
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    step "apt-get update"
+    $SUDO apt-get update -qq
+    APT_UPDATED=1
+  fi
+  step "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Rust: the wasm32 target, cargo-leptos, wasm-bindgen-cli --------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION\$"; then
+  step "cargo install cargo-leptos $CARGO_LEPTOS_VERSION (about 25 min on 2 cores, once)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+fi
+
+WASM_BINDGEN_VERSION=$(lock_version wasm-bindgen)
+[ -n "$WASM_BINDGEN_VERSION" ] || die "wasm-bindgen is not in Cargo.lock"
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (must equal Cargo.lock's wasm-bindgen)"
+  # No --locked: one of its locked dependencies is no longer in the registry.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# --- Services and browser: redis-server, Debian's chromium ----------------------------------
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  apt_install chromium
+fi
+
+# --- Playwright (npm), never with its browser download --------------------------------------
+E2E="$ROOT/end2end"
+if [ ! -d "$E2E/node_modules/@playwright/test" ] || [ "$E2E/package-lock.json" -nt "$E2E/node_modules/.package-lock.json" ]; then
+  step "npm ci in end2end/"
+  (cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# --- Python: a venv with Celery and its Redis extra, for the demo worker --------------------
+REQ="$ROOT/demo/requirements.txt"
+if [ ! -x "$VENV/bin/celery" ] || ! cmp -s "$REQ" "$VENV/.worker-pool-requirements.txt"; then
+  step "Python venv with Celery at $VENV"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
+  cp "$REQ" "$VENV/.worker-pool-requirements.txt"
+fi
+
+ok "setup complete"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: sets up what is missing, then runs every tier.
+#
+#   scripts/test.sh
+#
+# Tiers: formatting, clippy (native and wasm32), unit and integration tests against the real
+# Redis, then Playwright in Debian's Chromium against the built server. Under CI=true a missing
+# service, browser or tool fails the run; nothing is ever skipped.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+START=$(date +%s)
+"$ROOT/scripts/setup.sh"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native)"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo clippy (wasm32)"
+cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+ensure_redis
+
+step "unit and integration tests (Redis at $REDIS_URL)"
+cargo test --all-targets
+
+step "cargo leptos build"
+cargo leptos build
+
+step "Playwright end-to-end tests (Chromium)"
+"$ROOT/scripts/e2e.sh"
+
+ok "all tiers passed in $(( $(date +%s) - START )) s"

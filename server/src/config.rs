@@ -1,0 +1,395 @@
+//! Configuration from the environment (and `.env`, which `main` loads first).
+//!
+//! Every variable is read in one place, validated once, and reported with its name when it is
+//! wrong, so a typo stops the server at start-up instead of surfacing later.
+
+use leptos::config::{Env, LeptosOptions};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}={value:?}: {reason}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its value, as given.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Everything the server needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the HTTP server listens (`LEPTOS_SITE_ADDR`).
+    pub site_addr: SocketAddr,
+    /// The Redis that holds the pool's state (`REDIS_URL`).
+    pub redis_url: String,
+    /// How long a single Redis command may take before the request gives up.
+    pub redis_timeout: Duration,
+    /// Where cargo-leptos put the compiled site (`LEPTOS_SITE_ROOT`), and the rest of Leptos'
+    /// own settings.
+    pub leptos: LeptosOptions,
+    /// `MAX_SYNC_WORKERS`: the limit an empty store starts with (the runtime value wins).
+    pub max_sync_workers: u32,
+    /// `WORKER_POOL_PREFIX`: the namespace of every key of this pool.
+    pub prefix: String,
+    /// `CELERY_BROKER_URL` (default `REDIS_URL`).
+    pub broker_url: String,
+    /// `CELERY_RESULT_BACKEND` (default the broker URL).
+    pub result_backend_url: String,
+    /// `WORKER_POOL_CELERY_QUEUE` (default `celery`).
+    pub celery_queue: String,
+    /// `WORKER_POOL_RETENTION`: how long finished tasks stay visible (default 24 h).
+    pub retention: Duration,
+    /// `WORKER_POOL_TASK_REGISTRY`: a JSON file replacing the default task types.
+    pub registry_file: Option<std::path::PathBuf>,
+    /// `WORKER_POOL_RECONCILE_INTERVAL`: how often the safety-net pass runs (default 30 s).
+    pub reconcile_interval: Duration,
+    /// `WORKER_POOL_STATUS_QUEUE_LIMIT`: how many queued tasks `status` lists (default 100).
+    pub status_queue_limit: u32,
+}
+
+/// Reads variables through a function, so tests need not touch the process environment.
+pub trait Lookup {
+    /// The variable's value, if set and not empty.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Lookup for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name).filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn parse<T: std::str::FromStr>(
+    env: &impl Lookup,
+    name: &'static str,
+    default: &str,
+    what: &str,
+) -> Result<T, ConfigError> {
+    let value = env.get(name).unwrap_or_else(|| default.to_string());
+    value.trim().parse().map_err(|_| ConfigError {
+        name,
+        value: value.clone(),
+        reason: format!("expected {what}"),
+    })
+}
+
+fn redis_url_var(
+    env: &impl Lookup,
+    name: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = env.get(name).unwrap_or_else(|| default.to_string());
+    match redis::Client::open(value.as_str()) {
+        Ok(_) => Ok(value),
+        Err(_) => Err(ConfigError {
+            name,
+            value: redact_url(&value),
+            reason: "expected a Redis URL such as redis://127.0.0.1:6379/0".into(),
+        }),
+    }
+}
+
+/// A URL with its password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                if userinfo.contains(':') {
+                    format!("{scheme}://{user}:***@{host}")
+                } else {
+                    format!("{scheme}://***@{host}")
+                }
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `24h` or `7d` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "s" | "sec" => n,
+        "m" | "min" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn duration(
+    env: &impl Lookup,
+    name: &'static str,
+    default: &str,
+    min: Duration,
+) -> Result<Duration, ConfigError> {
+    let value = env.get(name).unwrap_or_else(|| default.to_string());
+    match parse_duration(&value) {
+        Some(d) if d >= min => Ok(d),
+        _ => Err(ConfigError {
+            name,
+            value,
+            reason: format!(
+                "expected a duration of at least {}s such as 90s, 15m, 24h or 7d",
+                min.as_secs()
+            ),
+        }),
+    }
+}
+
+fn ranged(
+    env: &impl Lookup,
+    name: &'static str,
+    default: u32,
+    lo: u32,
+    hi: u32,
+) -> Result<u32, ConfigError> {
+    let value = env.get(name).unwrap_or_else(|| default.to_string());
+    match value.trim().parse::<u32>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(ConfigError {
+            name,
+            value,
+            reason: format!("expected a whole number from {lo} to {hi}"),
+        }),
+    }
+}
+
+fn token(
+    env: &impl Lookup,
+    name: &'static str,
+    default: &str,
+    what: &str,
+) -> Result<String, ConfigError> {
+    let value = env.get(name).unwrap_or_else(|| default.to_string());
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '*' | '?' | '[' | ']'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name,
+            value,
+            reason: format!(
+                "expected {what}: 1 to 100 printable ASCII characters without spaces or * ? [ ]"
+            ),
+        })
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&process_env)
+    }
+
+    /// Reads the configuration through `env`.
+    pub fn from_lookup(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let site_addr: SocketAddr = parse(
+            env,
+            "LEPTOS_SITE_ADDR",
+            "127.0.0.1:3000",
+            "a socket address such as 127.0.0.1:3000",
+        )?;
+        let redis_url = redis_url_var(env, "REDIS_URL", "redis://127.0.0.1:6379/0")?;
+        let redis_timeout_ms: u64 = parse(
+            env,
+            "WORKER_POOL_REDIS_TIMEOUT_MS",
+            "2000",
+            "a number of milliseconds",
+        )?;
+        let leptos_env = match env
+            .get("LEPTOS_ENV")
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("PROD") | Some("PRODUCTION") => Env::PROD,
+            Some("DEV") | Some("DEVELOPMENT") => Env::DEV,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "LEPTOS_ENV",
+                    value: other.to_string(),
+                    reason: "expected DEV or PROD".into(),
+                })
+            }
+        };
+        let leptos = LeptosOptions::builder()
+            .output_name(
+                env.get("LEPTOS_OUTPUT_NAME")
+                    .unwrap_or_else(|| "worker-pool".into()),
+            )
+            .site_root(
+                env.get("LEPTOS_SITE_ROOT")
+                    .unwrap_or_else(|| "target/site".into()),
+            )
+            .site_pkg_dir(
+                env.get("LEPTOS_SITE_PKG_DIR")
+                    .unwrap_or_else(|| "pkg".into()),
+            )
+            .site_addr(site_addr)
+            .env(leptos_env)
+            .build();
+        let max_sync_workers = ranged(
+            env,
+            "MAX_SYNC_WORKERS",
+            1,
+            app::types::MIN_WORKERS,
+            app::types::MAX_WORKERS,
+        )?;
+        let prefix = token(env, "WORKER_POOL_PREFIX", "worker_pool", "a key prefix")?;
+        let broker_url = redis_url_var(env, "CELERY_BROKER_URL", &redis_url)?;
+        let result_backend_url = redis_url_var(env, "CELERY_RESULT_BACKEND", &broker_url)?;
+        let celery_queue = token(env, "WORKER_POOL_CELERY_QUEUE", "celery", "a queue name")?;
+        let retention = duration(env, "WORKER_POOL_RETENTION", "24h", Duration::from_secs(1))?;
+        let reconcile_interval = duration(
+            env,
+            "WORKER_POOL_RECONCILE_INTERVAL",
+            "30s",
+            Duration::from_secs(1),
+        )?;
+        let status_queue_limit = ranged(env, "WORKER_POOL_STATUS_QUEUE_LIMIT", 100, 0, 10_000)?;
+        Ok(Config {
+            site_addr,
+            redis_url,
+            redis_timeout: Duration::from_millis(redis_timeout_ms.max(1)),
+            leptos,
+            max_sync_workers,
+            prefix,
+            broker_url,
+            result_backend_url,
+            celery_queue,
+            retention,
+            registry_file: env
+                .get("WORKER_POOL_TASK_REGISTRY")
+                .map(std::path::PathBuf::from),
+            reconcile_interval,
+            status_queue_limit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn check(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = check(&[]).unwrap();
+        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
+        assert_eq!(&*c.leptos.output_name, "worker-pool");
+        assert_eq!(&*c.leptos.site_root, "target/site");
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_variable() {
+        let c = check(&[
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+            ("REDIS_URL", "redis://h:1/3"),
+        ])
+        .unwrap();
+        assert_eq!(c.site_addr.port(), 8080);
+        assert_eq!(c.redis_url, "redis://h:1/3");
+        assert_eq!(
+            check(&[("LEPTOS_SITE_ADDR", "nope")]).unwrap_err().name,
+            "LEPTOS_SITE_ADDR"
+        );
+        assert_eq!(
+            check(&[("REDIS_URL", "http://x")]).unwrap_err().name,
+            "REDIS_URL"
+        );
+        assert_eq!(
+            check(&[("LEPTOS_ENV", "staging")]).unwrap_err().name,
+            "LEPTOS_ENV"
+        );
+        // Empty counts as unset.
+        assert_eq!(
+            check(&[("LEPTOS_SITE_ADDR", " ")])
+                .unwrap()
+                .site_addr
+                .port(),
+            3000
+        );
+    }
+
+    #[test]
+    fn pool_settings() {
+        let c = check(&[]).unwrap();
+        assert_eq!(c.max_sync_workers, 1);
+        assert_eq!(c.prefix, "worker_pool");
+        assert_eq!(c.broker_url, c.redis_url);
+        assert_eq!(c.result_backend_url, c.redis_url);
+        assert_eq!(c.retention, Duration::from_secs(86_400));
+        let c = check(&[
+            ("MAX_SYNC_WORKERS", "64"),
+            ("CELERY_BROKER_URL", "redis://b:1/2"),
+            ("WORKER_POOL_RETENTION", "90m"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_sync_workers, 64);
+        assert_eq!(c.result_backend_url, "redis://b:1/2");
+        assert_eq!(c.retention, Duration::from_secs(5400));
+        for (k, v) in [
+            ("MAX_SYNC_WORKERS", "0"),
+            ("MAX_SYNC_WORKERS", "65"),
+            ("MAX_SYNC_WORKERS", "two"),
+            ("WORKER_POOL_PREFIX", "a b"),
+            ("WORKER_POOL_PREFIX", "a*"),
+            ("WORKER_POOL_RETENTION", "soon"),
+            ("WORKER_POOL_RETENTION", "0"),
+            ("WORKER_POOL_CELERY_QUEUE", "x y"),
+        ] {
+            assert_eq!(check(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:secret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(redact_url("redis://u:secret@h/0"), "redis://u:***@h/0");
+        assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
+        let err = check(&[("REDIS_URL", "http://u:pw@h")]).unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+}

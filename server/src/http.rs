@@ -1,0 +1,78 @@
+//! The HTTP surface: health probes, the dashboard (server-rendered, with its server functions)
+//! and the compiled site's static files.
+
+use crate::backend::ServerBackend;
+use app::{shell, App};
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde_json::json;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Leptos' own settings (site root, output name).
+    pub leptos: LeptosOptions,
+    /// The pool.
+    pub backend: Arc<ServerBackend>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The whole application as one router, so tests can drive it with `oneshot`.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let backend = app::backend::Backend(state.backend.clone());
+    let options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(crate::api::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: Redis answers. 503 with a reason when it does not.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.backend.scheduler().store().ping().await {
+        Ok(latency) => Json(json!({
+            "status": "ready",
+            "redis_latency_ms": latency.as_secs_f64() * 1000.0,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable",
+                    "reason": "The pool's store (Redis) does not answer.",
+                })),
+            )
+                .into_response()
+        }
+    }
+}

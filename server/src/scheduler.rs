@@ -1,0 +1,837 @@
+//! The pool's policy: what to do on a submit, a result, a cancel, a new limit, a reconnect.
+//!
+//! The scheduler knows nothing of HTTP or Redis: it talks to a [`Store`] (atomic transitions)
+//! and a [`Broker`] (Celery). Correctness does not depend on this process being the only one:
+//! every decision that touches a slot is re-checked inside the store's atomic step, so any
+//! number of schedulers may run against one store.
+
+use crate::celery::protocol::{self, ResultMeta, ResultState, TaskSpec};
+use crate::celery::{Broker, BrokerError};
+use crate::registry::Registry;
+use crate::store::{
+    CancelOutcome, DispatchStop, Finish, NewTask, Prepared, ReprioritizeOutcome, Snapshot, Store,
+    StoreError,
+};
+use app::types::{
+    FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus,
+    WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_WORKERS, MIN_WORKERS,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a scheduler operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The request is not acceptable.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// No such task.
+    #[error("task {0} not found")]
+    NotFound(String),
+    /// The transition does not apply to the task's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The broker failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+/// The scheduler's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The Celery queue tasks are published to.
+    pub celery_queue: String,
+    /// How long finished tasks stay visible.
+    pub retention: Duration,
+    /// True when the broker is the store's own Redis database: messages are pushed inside the
+    /// dispatch script, atomically with taking the slot.
+    pub inline_broker: bool,
+    /// `worker-pool@<host>`, the `origin` header of published messages.
+    pub origin: String,
+    /// How many queued tasks `status` lists (the counts always cover all of them).
+    pub status_queue_limit: u32,
+    /// The accepted task types.
+    pub registry: Registry,
+}
+
+/// The pool's policy over a store and a broker.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    settings: Settings,
+    /// True while the result notifications are subscribed. Nothing is dispatched before, so no
+    /// result can be published that the scheduler would not hear.
+    results_subscribed: AtomicBool,
+    /// One dispatch pass at a time in this process (others may run in other replicas).
+    dispatch_lock: tokio::sync::Mutex<()>,
+}
+
+/// The most candidates one dispatch step handles.
+const DISPATCH_BATCH: u32 = MAX_WORKERS;
+/// The most peek/dispatch rounds one pass makes (other replicas may keep moving the queue).
+const DISPATCH_ROUNDS: usize = 16;
+
+impl Scheduler {
+    /// A scheduler over `store` and `broker`.
+    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, settings: Settings) -> Self {
+        Scheduler {
+            store,
+            broker,
+            settings,
+            results_subscribed: AtomicBool::new(false),
+            dispatch_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Records whether result notifications are subscribed (the listener calls this).
+    pub fn set_results_subscribed(&self, subscribed: bool) {
+        self.results_subscribed.store(subscribed, Ordering::SeqCst);
+    }
+
+    /// True while result notifications are subscribed.
+    pub fn results_subscribed(&self) -> bool {
+        self.results_subscribed.load(Ordering::SeqCst)
+    }
+
+    // --- submit ------------------------------------------------------------------------------
+
+    /// Accepts a task: validated, queued, and dispatched at once if a slot is free.
+    pub async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, PoolError> {
+        req.validate().map_err(PoolError::Invalid)?;
+        let Some(task_type) = self
+            .settings
+            .registry
+            .lookup(&req.crm_source, &req.sync_type)
+        else {
+            return Err(PoolError::Invalid(vec![FieldError::new(
+                "sync_type",
+                format!(
+                    "unknown task type {}; the pool runs {}",
+                    req.type_key(),
+                    self.settings.registry.names()
+                ),
+            )]));
+        };
+        let task = NewTask {
+            id: uuid::Uuid::new_v4().to_string(),
+            crm_source: req.crm_source.clone(),
+            sync_type: req.sync_type.clone(),
+            task_name: task_type.task_name.clone(),
+            parameters: req.parameters,
+            priority: req.priority,
+        };
+        if !self.store.submit(&task).await? {
+            // A UUID4 collision: astronomically unlikely, and nothing was changed.
+            return Err(PoolError::Conflict(
+                "A task with this id already exists; submit again.".into(),
+            ));
+        }
+        tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, "task accepted");
+        // The task is accepted and stored: a failing dispatch pass must not turn that into an
+        // error, the next pass (result, reconcile, process-queue) picks it up.
+        if let Err(e) = self.dispatch_pass().await {
+            tracing::warn!(error = %e, "dispatch after submit failed; the task stays queued");
+        }
+        self.store
+            .get(&task.id)
+            .await?
+            .ok_or_else(|| PoolError::NotFound(task.id.clone()))
+    }
+
+    // --- dispatch ----------------------------------------------------------------------------
+
+    fn prepare(&self, id: &str, task_name: &str, params: &app::types::TaskParameters) -> Prepared {
+        let kwargs = match serde_json::to_value(params) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let delivery_tag = uuid::Uuid::new_v4().to_string();
+        let msg = protocol::task_message(&TaskSpec {
+            task_name,
+            celery_id: id,
+            kwargs: &kwargs,
+            queue: &self.settings.celery_queue,
+            priority: 0,
+            origin: &self.settings.origin,
+            delivery_tag: &delivery_tag,
+        });
+        Prepared {
+            id: id.to_string(),
+            celery_id: id.to_string(),
+            message: msg.json,
+            list: msg.list,
+        }
+    }
+
+    /// Fills free slots from the head of the queue. Returns the ids dispatched.
+    ///
+    /// Skipped (returns nothing) while result notifications are not subscribed: the pass that
+    /// follows the subscription dispatches instead.
+    pub async fn dispatch_pass(&self) -> Result<Vec<String>, PoolError> {
+        if !self.results_subscribed() {
+            tracing::debug!("dispatch deferred: result notifications are not subscribed");
+            return Ok(Vec::new());
+        }
+        let _guard = self.dispatch_lock.lock().await;
+        let mut dispatched = Vec::new();
+        for _ in 0..DISPATCH_ROUNDS {
+            let peek = self.store.peek(DISPATCH_BATCH).await?;
+            if peek.head.is_empty() {
+                break;
+            }
+            let batch: Vec<Prepared> = peek
+                .head
+                .iter()
+                .map(|c| self.prepare(&c.id, &c.task_name, &c.parameters))
+                .collect();
+            let (done, stop) = self
+                .store
+                .dispatch(self.settings.inline_broker, &batch)
+                .await?;
+            for d in &done {
+                let p = batch
+                    .iter()
+                    .find(|p| p.id == d.id)
+                    .expect("dispatched ids come from the batch");
+                if !self.settings.inline_broker {
+                    self.publish_two_phase(p, d.token).await;
+                }
+                tracing::info!(task_id = %d.id, token = d.token, "task dispatched");
+                dispatched.push(d.id.clone());
+            }
+            match stop {
+                DispatchStop::Moved => continue,
+                DispatchStop::Done | DispatchStop::Full => break,
+            }
+        }
+        Ok(dispatched)
+    }
+
+    /// Two-phase mode: the slot is taken; push the message, then confirm. A failure leaves the
+    /// dispatch unconfirmed, and reconciliation republishes it once it is proven absent.
+    async fn publish_two_phase(&self, p: &Prepared, token: u64) {
+        match self.broker.publish(&p.list, &p.message).await {
+            Ok(()) => {
+                if let Err(e) = self.store.confirm_published(&p.id, token).await {
+                    tracing::warn!(task_id = %p.id, error = %e, "publish not confirmed; reconciliation will check");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(task_id = %p.id, error = %e, "publish failed; reconciliation will retry")
+            }
+        }
+    }
+
+    // --- results -----------------------------------------------------------------------------
+
+    /// Applies a result-backend value and, when it ended the task, refills the freed slot at
+    /// once. Returns true when the store changed.
+    pub async fn on_result(&self, meta: &ResultMeta) -> Result<bool, PoolError> {
+        let changed = self.apply_result(meta).await?;
+        if changed && meta.state.is_ready() {
+            tracing::info!(task_id = %task_id_of(&meta.task_id), state = ?meta.state, "task finished");
+            self.dispatch_pass().await?;
+        }
+        Ok(changed)
+    }
+
+    /// Records a result-backend value. Terminal states end the task, fenced by the Celery id of
+    /// the current dispatch; STARTED (and custom states such as PROGRESS, which only a running
+    /// task writes) record that a worker has it.
+    async fn apply_result(&self, meta: &ResultMeta) -> Result<bool, PoolError> {
+        let id = task_id_of(&meta.task_id);
+        Ok(match &meta.state {
+            ResultState::Started { hostname, pid } => {
+                self.store
+                    .mark_started(id, &meta.task_id, hostname.as_deref(), *pid)
+                    .await?
+            }
+            ResultState::Other(_) => {
+                self.store
+                    .mark_started(id, &meta.task_id, None, None)
+                    .await?
+            }
+            ResultState::Retry => false,
+            ResultState::Success => {
+                self.finish(id, &meta.task_id, TaskStatus::Completed, None)
+                    .await?
+            }
+            ResultState::Failure { error } => {
+                self.finish(id, &meta.task_id, TaskStatus::Failed, Some(error.clone()))
+                    .await?
+            }
+            ResultState::Revoked { reason } => {
+                self.finish(
+                    id,
+                    &meta.task_id,
+                    TaskStatus::Cancelled,
+                    Some(format!("Revoked: {reason}")),
+                )
+                .await?
+            }
+        })
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        celery_id: &str,
+        status: TaskStatus,
+        error: Option<String>,
+    ) -> Result<bool, PoolError> {
+        Ok(self
+            .store
+            .finish(
+                &Finish {
+                    id: id.to_string(),
+                    celery_id: Some(celery_id.to_string()),
+                    token: None,
+                    status,
+                    error,
+                },
+                self.settings.retention,
+            )
+            .await?)
+    }
+
+    /// The safety net: reads the result keys of every running task and applies them, republishes
+    /// unconfirmed two-phase messages that are proven absent, then dispatches. Runs after every
+    /// (re)subscription, periodically, and on "process queue".
+    pub async fn reconcile(&self) -> Result<ProcessReport, PoolError> {
+        let snapshot = self.store.snapshot(0).await?;
+        let ids: Vec<String> = snapshot
+            .running_entries
+            .iter()
+            .map(|e| e.celery_id.clone())
+            .collect();
+        let metas = self.broker.results(&ids).await?;
+        let mut report = ProcessReport::default();
+        for (entry, meta) in snapshot.running_entries.iter().zip(metas) {
+            match meta {
+                Some(meta) => {
+                    let ready = meta.state.is_ready();
+                    if self.apply_result(&meta).await? && ready {
+                        report.reconciled.push(entry.id.clone());
+                    }
+                }
+                None if !entry.published => {
+                    if let Some(task) = snapshot.running.iter().find(|t| t.task_id == entry.id) {
+                        self.republish_if_absent(entry, task).await?;
+                    }
+                }
+                None => {}
+            }
+        }
+        report.dispatched = self.dispatch_pass().await?;
+        let after = self.store.snapshot(0).await?;
+        report.available_workers =
+            (after.max_workers as u64).saturating_sub(after.running.len() as u64);
+        report.queued_count = after.queued_count;
+        if !report.reconciled.is_empty() || !report.dispatched.is_empty() {
+            tracing::info!(
+                reconciled = report.reconciled.len(),
+                dispatched = report.dispatched.len(),
+                "reconciled"
+            );
+        }
+        Ok(report)
+    }
+
+    /// An unconfirmed two-phase dispatch whose message is in neither the broker list nor a
+    /// worker's unacked set, and has no result, never reached the broker: publish it again.
+    async fn republish_if_absent(
+        &self,
+        entry: &crate::store::RunningEntry,
+        task: &WorkerTask,
+    ) -> Result<(), PoolError> {
+        let Some((message, list, tag)) = self.stored_message(task).await? else {
+            return Ok(());
+        };
+        if self.broker.contains(&list, &message).await? || self.broker.unacked(&tag).await? {
+            self.store.confirm_published(&entry.id, entry.token).await?;
+            return Ok(());
+        }
+        tracing::warn!(task_id = %entry.id, "unconfirmed dispatch is absent from the broker; publishing it again");
+        self.broker.publish(&list, &message).await?;
+        self.store.confirm_published(&entry.id, entry.token).await?;
+        Ok(())
+    }
+
+    async fn stored_message(
+        &self,
+        task: &WorkerTask,
+    ) -> Result<Option<(String, String, String)>, PoolError> {
+        // The message bytes are the task's own (kept while it runs); rebuild nothing.
+        match self.store.dispatch_message(&task.task_id).await? {
+            Some((message, list)) => {
+                let tag = serde_json::from_str::<serde_json::Value>(&message)
+                    .ok()
+                    .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                Ok(Some((message, list, tag)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    // --- cancel, priority, limit --------------------------------------------------------------
+
+    /// Cancels a task: a queued one never runs; a running one is revoked with terminate and
+    /// ends `cancelled` when the worker confirms (REVOKED).
+    pub async fn cancel(&self, id: &str) -> Result<WorkerTask, PoolError> {
+        let outcome = self
+            .store
+            .cancel(id, self.settings.inline_broker, self.settings.retention)
+            .await?;
+        match outcome {
+            CancelOutcome::Missing => return Err(PoolError::NotFound(id.to_string())),
+            CancelOutcome::Terminal(st) => {
+                return Err(PoolError::Conflict(format!(
+                    "Task {id} is already {st}; only queued or running tasks can be cancelled."
+                )))
+            }
+            CancelOutcome::Cancelled => {
+                tracing::info!(task_id = %id, "task cancelled");
+                if let Err(e) = self.dispatch_pass().await {
+                    tracing::warn!(error = %e, "dispatch after cancel failed");
+                }
+            }
+            CancelOutcome::Revoke {
+                celery_id,
+                token,
+                message,
+                list,
+            } => {
+                if !self.settings.inline_broker
+                    && !message.is_empty()
+                    && self.broker.withdraw(&list, &message).await?
+                {
+                    // Two-phase mode: withdrawn from the separate broker before any worker saw it.
+                    self.store
+                        .finish(
+                            &Finish {
+                                id: id.to_string(),
+                                celery_id: Some(celery_id),
+                                token: Some(token),
+                                status: TaskStatus::Cancelled,
+                                error: Some("Cancelled before a worker took it.".into()),
+                            },
+                            self.settings.retention,
+                        )
+                        .await?;
+                    if let Err(e) = self.dispatch_pass().await {
+                        tracing::warn!(error = %e, "dispatch after cancel failed");
+                    }
+                } else {
+                    let heard = self.broker.revoke(&celery_id).await?;
+                    tracing::info!(task_id = %id, subscribers = heard, "revoke (terminate) broadcast");
+                }
+            }
+        }
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| PoolError::NotFound(id.to_string()))
+    }
+
+    /// Changes a queued task's priority; the queue reorders at once.
+    pub async fn set_priority(&self, id: &str, priority: i32) -> Result<WorkerTask, PoolError> {
+        match self.store.reprioritize(id, priority).await? {
+            ReprioritizeOutcome::Moved { .. } => {}
+            ReprioritizeOutcome::Missing => return Err(PoolError::NotFound(id.to_string())),
+            ReprioritizeOutcome::NotQueued(st) => {
+                return Err(PoolError::Conflict(format!(
+                    "Task {id} is {st}; only a queued task's priority can change."
+                )))
+            }
+        }
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| PoolError::NotFound(id.to_string()))
+    }
+
+    /// Sets the limit. Raising it dispatches at once; lowering it lets the pool drain.
+    pub async fn set_max_workers(&self, value: u32) -> Result<PoolConfig, PoolError> {
+        if !(MIN_WORKERS..=MAX_WORKERS).contains(&value) {
+            return Err(PoolError::Invalid(vec![app::types::validate_max_workers(
+                value as i64,
+            )
+            .expect_err("out of range")]));
+        }
+        let prev = self.store.set_max_workers(value).await?;
+        tracing::info!(from = ?prev, to = value, "max_workers changed");
+        if let Err(e) = self.dispatch_pass().await {
+            tracing::warn!(error = %e, "dispatch after config change failed");
+        }
+        self.config().await
+    }
+
+    /// The configuration in force.
+    pub async fn config(&self) -> Result<PoolConfig, PoolError> {
+        let s = self.store.snapshot(0).await?;
+        Ok(config_of(&s))
+    }
+
+    // --- reads -------------------------------------------------------------------------------
+
+    /// The whole pool.
+    pub async fn status(&self) -> Result<PoolStatus, PoolError> {
+        let s = self
+            .store
+            .snapshot(self.settings.status_queue_limit)
+            .await?;
+        let mut status = PoolStatus::from_parts(s.max_workers, s.running, s.queued, s.queued_count);
+        status.fresh_at = Some(chrono::Utc::now());
+        Ok(status)
+    }
+
+    /// One task.
+    pub async fn task(&self, id: &str) -> Result<WorkerTask, PoolError> {
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| PoolError::NotFound(id.to_string()))
+    }
+
+    /// Tasks: running first, then queued in dispatch order, then finished, newest first.
+    pub async fn list(&self, query: TaskQuery) -> Result<Vec<WorkerTask>, PoolError> {
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .clamp(1, MAX_LIST_LIMIT) as usize;
+        let wants = |st: TaskStatus| query.status.is_none_or(|q| q == st);
+        let mut out = Vec::new();
+        if wants(TaskStatus::Running) || wants(TaskStatus::Queued) {
+            let queue_limit = if wants(TaskStatus::Queued) {
+                limit as u32
+            } else {
+                0
+            };
+            let s = self.store.snapshot(queue_limit).await?;
+            if wants(TaskStatus::Running) {
+                out.extend(s.running);
+            }
+            if wants(TaskStatus::Queued) {
+                out.extend(s.queued);
+            }
+        }
+        if out.len() < limit && query.status.is_none_or(TaskStatus::is_terminal) {
+            let rest = (limit - out.len()) as u32;
+            out.extend(self.store.history(query.status, rest).await?);
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// The configuration view of a snapshot.
+pub fn config_of(s: &Snapshot) -> PoolConfig {
+    PoolConfig {
+        max_workers: s.max_workers,
+        min_allowed: MIN_WORKERS,
+        max_allowed: MAX_WORKERS,
+        active_count: s.running.len() as u64,
+        draining: s.running.len() as u64 > s.max_workers as u64,
+    }
+}
+
+/// The pool task id of a Celery id (they are equal: each task is dispatched under its own id).
+fn task_id_of(celery_id: &str) -> &str {
+    celery_id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use app::types::TaskParameters;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// A broker that records what the scheduler asks of it.
+    #[derive(Default)]
+    struct FakeBroker {
+        published: Mutex<Vec<(String, String)>>,
+        revoked: Mutex<Vec<String>>,
+        results: Mutex<HashMap<String, ResultMeta>>,
+        fail_publish: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Broker for FakeBroker {
+        async fn publish(&self, list: &str, message: &str) -> Result<(), BrokerError> {
+            if self.fail_publish.load(Ordering::SeqCst) {
+                return Err(BrokerError::Timeout(Duration::from_millis(1)));
+            }
+            self.published
+                .lock()
+                .unwrap()
+                .push((list.into(), message.into()));
+            Ok(())
+        }
+        async fn contains(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+            Ok(self
+                .published
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(l, m)| l == list && m == message))
+        }
+        async fn withdraw(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+            let mut p = self.published.lock().unwrap();
+            let before = p.len();
+            p.retain(|(l, m)| !(l == list && m == message));
+            Ok(p.len() < before)
+        }
+        async fn unacked(&self, _tag: &str) -> Result<bool, BrokerError> {
+            Ok(false)
+        }
+        async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError> {
+            self.revoked.lock().unwrap().push(celery_id.into());
+            Ok(1)
+        }
+        async fn results(&self, ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
+            let r = self.results.lock().unwrap();
+            Ok(ids.iter().map(|id| r.get(id).cloned()).collect())
+        }
+    }
+
+    fn setup(inline: bool, max: u32) -> (Scheduler, Arc<MemoryStore>, Arc<FakeBroker>) {
+        let store = Arc::new(MemoryStore::new());
+        let broker = Arc::new(FakeBroker::default());
+        let s = Scheduler::new(
+            store.clone(),
+            broker.clone(),
+            Settings {
+                celery_queue: "celery".into(),
+                retention: Duration::from_secs(60),
+                inline_broker: inline,
+                origin: "test@host".into(),
+                status_queue_limit: 100,
+                registry: Registry::default(),
+            },
+        );
+        s.set_results_subscribed(true);
+        futures::executor::block_on(store.seed_max_workers(max)).unwrap();
+        (s, store, broker)
+    }
+
+    fn req(priority: i32) -> SubmitRequest {
+        SubmitRequest {
+            crm_source: "hubspot".into(),
+            sync_type: "all".into(),
+            parameters: TaskParameters::default(),
+            priority,
+        }
+    }
+
+    fn done(id: &str) -> ResultMeta {
+        ResultMeta {
+            task_id: id.into(),
+            state: ResultState::Success,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn submit_dispatches_into_a_free_slot_then_queues() {
+        let (s, store, _) = setup(true, 1);
+        let a = s.submit(req(0)).await.unwrap();
+        assert_eq!(a.status, TaskStatus::Running);
+        let b = s.submit(req(0)).await.unwrap();
+        assert_eq!(b.status, TaskStatus::Queued);
+        assert_eq!(b.position, Some(1));
+        let msgs = store.broker_messages("celery");
+        assert_eq!(msgs.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
+        assert_eq!(
+            v["headers"]["id"],
+            a.task_id.as_str(),
+            "the Celery id is the pool's id"
+        );
+        assert_eq!(v["headers"]["task"], "hubspot.all");
+        // Completion refills the slot at once.
+        assert!(s.on_result(&done(&a.task_id)).await.unwrap());
+        assert_eq!(
+            s.task(&b.task_id).await.unwrap().status,
+            TaskStatus::Running
+        );
+        assert!(
+            !s.on_result(&done(&a.task_id)).await.unwrap(),
+            "a repeated result changes nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_dispatched_before_results_are_subscribed() {
+        let (s, store, broker) = setup(true, 2);
+        s.set_results_subscribed(false);
+        let a = s.submit(req(0)).await.unwrap();
+        assert_eq!(a.status, TaskStatus::Queued);
+        assert!(store.broker_messages("celery").is_empty());
+        s.set_results_subscribed(true);
+        broker.results.lock().unwrap().clear();
+        let report = s.reconcile().await.unwrap();
+        assert_eq!(report.dispatched, vec![a.task_id.clone()]);
+        assert_eq!(report.available_workers, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_types_and_bad_values_are_refused() {
+        let (s, _, _) = setup(true, 1);
+        let mut r = req(0);
+        r.sync_type = "everything".into();
+        match s.submit(r).await {
+            Err(PoolError::Invalid(f)) => assert!(f[0]
+                .message
+                .contains("unknown task type hubspot.everything")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            s.submit(req(101)).await,
+            Err(PoolError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.set_max_workers(0).await,
+            Err(PoolError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.set_max_workers(65).await,
+            Err(PoolError::Invalid(_))
+        ));
+        assert_eq!(s.status().await.unwrap().queued_count, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_phase_publishes_then_confirms_and_republishes_when_lost() {
+        let (s, store, broker) = setup(false, 1);
+        broker.fail_publish.store(true, Ordering::SeqCst);
+        let a = s.submit(req(0)).await.unwrap();
+        assert_eq!(
+            a.status,
+            TaskStatus::Running,
+            "the slot is taken even if the publish failed"
+        );
+        assert!(
+            store.broker_messages("celery").is_empty(),
+            "two-phase never pushes from the store"
+        );
+        let entry = store.snapshot(0).await.unwrap().running_entries[0].clone();
+        assert!(!entry.published);
+        broker.fail_publish.store(false, Ordering::SeqCst);
+        s.reconcile().await.unwrap();
+        assert_eq!(
+            broker.published.lock().unwrap().len(),
+            1,
+            "republished once proven absent"
+        );
+        assert!(store.snapshot(0).await.unwrap().running_entries[0].published);
+        s.reconcile().await.unwrap();
+        assert_eq!(broker.published.lock().unwrap().len(), 1, "never twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_running_withdraws_from_a_separate_broker_or_revokes() {
+        let (s, _, broker) = setup(false, 2);
+        let a = s.submit(req(0)).await.unwrap();
+        let b = s.submit(req(0)).await.unwrap();
+        // a's message is still in the broker: withdrawn, cancelled at once.
+        let t = s.cancel(&a.task_id).await.unwrap();
+        assert_eq!(t.status, TaskStatus::Cancelled);
+        assert!(broker.revoked.lock().unwrap().is_empty());
+        // b's message was taken by a worker: revoke, and wait for the evidence.
+        broker.published.lock().unwrap().clear();
+        let t = s.cancel(&b.task_id).await.unwrap();
+        assert_eq!(t.status, TaskStatus::Running);
+        assert_eq!(*broker.revoked.lock().unwrap(), vec![b.task_id.clone()]);
+        let revoked = ResultMeta {
+            task_id: b.task_id.clone(),
+            state: ResultState::Revoked {
+                reason: "TaskRevokedError: terminated".into(),
+            },
+        };
+        assert!(s.on_result(&revoked).await.unwrap());
+        let t = s.task(&b.task_id).await.unwrap();
+        assert_eq!(t.status, TaskStatus::Cancelled);
+        assert_eq!(
+            t.error.as_deref(),
+            Some("Revoked: TaskRevokedError: terminated")
+        );
+        assert!(matches!(
+            s.cancel(&b.task_id).await,
+            Err(PoolError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.cancel("missing").await,
+            Err(PoolError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconcile_applies_results_it_finds() {
+        let (s, _, broker) = setup(true, 1);
+        let a = s.submit(req(0)).await.unwrap();
+        let b = s.submit(req(0)).await.unwrap();
+        broker.results.lock().unwrap().insert(
+            a.task_id.clone(),
+            ResultMeta {
+                task_id: a.task_id.clone(),
+                state: ResultState::Failure {
+                    error: "ValueError: boom".into(),
+                },
+            },
+        );
+        let report = s.reconcile().await.unwrap();
+        assert_eq!(report.reconciled, vec![a.task_id.clone()]);
+        assert_eq!(report.dispatched, vec![b.task_id.clone()]);
+        assert_eq!(
+            s.task(&a.task_id).await.unwrap().error.as_deref(),
+            Some("ValueError: boom")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_tasks_disappear_after_retention() {
+        let (s, _, _) = setup(true, 1);
+        let a = s.submit(req(0)).await.unwrap();
+        s.on_result(&done(&a.task_id)).await.unwrap();
+        assert_eq!(s.list(TaskQuery::default()).await.unwrap().len(), 1);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(matches!(
+            s.task(&a.task_id).await,
+            Err(PoolError::NotFound(_))
+        ));
+        assert!(s.list(TaskQuery::default()).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_reports_counts_state_and_positions() {
+        let (s, _, _) = setup(true, 2);
+        for p in [0, 0, 5, -1] {
+            s.submit(req(p)).await.unwrap();
+        }
+        let st = s.status().await.unwrap();
+        assert_eq!(
+            (st.active_count, st.queued_count, st.available_workers),
+            (2, 2, 0)
+        );
+        assert_eq!(st.state, app::types::PoolState::Overloaded);
+        assert_eq!(st.utilization, 100.0);
+        assert_eq!(st.queued_tasks[0].priority, 5);
+        assert_eq!(st.queued_tasks[1].position, Some(2));
+    }
+}

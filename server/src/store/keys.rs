@@ -1,0 +1,69 @@
+//! Every Redis key name the pool uses, built in one place under one prefix
+//! (`WORKER_POOL_PREFIX`, default `worker_pool`), so several pools or test runs share a Redis.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<p>:config` | HASH | `max_workers` |
+//! | `<p>:seq` | STRING | arrival counter (FIFO within a priority) |
+//! | `<p>:token` | STRING | fencing-token counter, one per dispatch |
+//! | `<p>:queue` | ZSET | queued task ids, scored by priority then arrival |
+//! | `<p>:running` | ZSET | the slots: running task ids, scored by their dispatch's token |
+//! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
+//! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
+//! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
+
+/// The key names of one pool.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    /// The prefix itself.
+    pub prefix: String,
+    /// `<p>:config`.
+    pub config: String,
+    /// `<p>:seq`.
+    pub seq: String,
+    /// `<p>:token`.
+    pub token: String,
+    /// `<p>:queue`.
+    pub queue: String,
+    /// `<p>:running`.
+    pub running: String,
+    /// `<p>:finished`.
+    pub finished: String,
+    /// `<p>:events`.
+    pub events: String,
+    /// `<p>:task:` (append an id).
+    pub task_prefix: String,
+}
+
+impl Keys {
+    /// The keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        let k = |s: &str| format!("{prefix}:{s}");
+        Keys {
+            prefix: prefix.to_string(),
+            config: k("config"),
+            seq: k("seq"),
+            token: k("token"),
+            queue: k("queue"),
+            running: k("running"),
+            finished: k("finished"),
+            events: k("events"),
+            task_prefix: k("task:"),
+        }
+    }
+
+    /// `<p>:task:<id>`.
+    pub fn task(&self, id: &str) -> String {
+        format!("{}{id}", self.task_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names() {
+        let k = super::Keys::new("wp");
+        assert_eq!(k.queue, "wp:queue");
+        assert_eq!(k.task("abc"), "wp:task:abc");
+    }
+}

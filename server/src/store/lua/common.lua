@@ -1,0 +1,34 @@
+-- Helpers prepended to every script (see store/scripts.rs). Not a script on its own.
+--
+-- Numbers: Lua's tostring() keeps only 14 significant digits, so every number written to Redis
+-- goes through fmt(), which prints integers exactly (all ours are below 2^53).
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Milliseconds since the epoch, from the Redis server's clock: one clock for every replica.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The queue score: higher priority first, then arrival order (seq). priority is -100..100,
+-- seq < 2^44, so the score stays below 2^53 and exact.
+local function queue_score(priority, seq)
+  return (100 - tonumber(priority)) * 17592186044416 + tonumber(seq)
+end
+
+-- Ends a running or queued task: the single place a task becomes terminal.
+-- tkey: the task's hash; status: completed | failed | cancelled.
+local function make_terminal(tkey, id, status, err, finished_key, retention_ms, now)
+  redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
+  if err ~= nil and err ~= '' then
+    redis.call('HSET', tkey, 'err', err)
+  end
+  redis.call('HDEL', tkey, 'msg', 'bl', 'pub', 'cr')
+  redis.call('ZADD', finished_key, fmt(now), id)
+  redis.call('PEXPIRE', tkey, retention_ms)
+  -- Index entries of tasks whose hash has expired.
+  redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', '(' .. fmt(now - retention_ms))
+end

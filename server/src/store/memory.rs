@@ -1,0 +1,509 @@
+//! The in-memory implementation of [`Store`], for tests of the scheduler that run with paused
+//! time and no Redis. It keeps tasks in the same field maps the Redis hashes hold and follows the
+//! Lua scripts step by step; the contract suite (`tests/it/store_contract.rs`) runs against both.
+//!
+//! "Inline" dispatches push their messages to an in-memory broker that tests can read.
+
+use super::fields::{self, *};
+use super::{
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, Peek, Prepared,
+    ReprioritizeOutcome, Snapshot, Store, StoreError,
+};
+use app::types::{TaskStatus, WorkerTask};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+type Fields = HashMap<String, String>;
+
+#[derive(Default)]
+struct State {
+    max_workers: Option<u32>,
+    seq: u64,
+    token: u64,
+    /// (score, id), score as in `queue_score`.
+    queue: BTreeSet<(i128, String)>,
+    queue_score: HashMap<String, i128>,
+    /// (token, id)
+    running: BTreeSet<(u64, String)>,
+    /// (finished ms, id)
+    finished: BTreeSet<(i64, String)>,
+    tasks: HashMap<String, Fields>,
+    /// Expiry (ms) of finished tasks.
+    expires: HashMap<String, i64>,
+    broker: HashMap<String, VecDeque<String>>,
+}
+
+/// The pool's state in process memory.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    wall_base_ms: i64,
+    instant_base: tokio::time::Instant,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn queue_score(priority: i32, seq: u64) -> i128 {
+    (100 - priority as i128) * (1i128 << 44) + seq as i128
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            wall_base_ms: chrono::Utc::now().timestamp_millis(),
+            instant_base: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the epoch; follows tokio's clock, so paused tests control it.
+    fn now_ms(&self) -> i64 {
+        self.wall_base_ms + self.instant_base.elapsed().as_millis() as i64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug in a test; the state is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The messages pushed to `list` by inline dispatches, oldest first.
+    pub fn broker_messages(&self, list: &str) -> Vec<String> {
+        let st = self.lock();
+        st.broker
+            .get(list)
+            .map(|q| q.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes the oldest message of `list`, as a worker's BRPOP would.
+    pub fn broker_pop(&self, list: &str) -> Option<String> {
+        self.lock().broker.get_mut(list)?.pop_back()
+    }
+
+    fn purge(st: &mut State, now: i64) {
+        let expired: Vec<String> = st
+            .expires
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            st.expires.remove(&id);
+            st.tasks.remove(&id);
+        }
+    }
+
+    fn make_terminal(
+        st: &mut State,
+        id: &str,
+        status: TaskStatus,
+        error: Option<&str>,
+        now: i64,
+        retention: Duration,
+    ) {
+        if let Some(t) = st.tasks.get_mut(id) {
+            t.insert(STATUS.into(), status.as_str().into());
+            t.insert(FINISHED.into(), now.to_string());
+            if let Some(e) = error.filter(|e| !e.is_empty()) {
+                t.insert(ERROR.into(), e.into());
+            }
+            for f in ["msg", "bl", PUBLISHED, CANCEL_REQUESTED] {
+                t.remove(f);
+            }
+        }
+        st.finished.insert((now, id.to_string()));
+        st.expires
+            .insert(id.to_string(), now + retention.as_millis() as i64);
+        let cutoff = now - retention.as_millis() as i64;
+        st.finished.retain(|(at, _)| *at >= cutoff);
+    }
+
+    fn remove_running(st: &mut State, id: &str) {
+        st.running.retain(|(_, rid)| rid != id);
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn seed_max_workers(&self, initial: u32) -> Result<u32, StoreError> {
+        let mut st = self.lock();
+        Ok(*st.max_workers.get_or_insert(initial))
+    }
+
+    async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError> {
+        Ok(self.lock().max_workers.replace(value))
+    }
+
+    async fn submit(&self, task: &NewTask) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        if st.tasks.contains_key(&task.id) {
+            return Ok(false);
+        }
+        st.seq += 1;
+        let seq = st.seq;
+        let mut f = Fields::new();
+        f.insert(SOURCE.into(), task.crm_source.clone());
+        f.insert(SYNC_TYPE.into(), task.sync_type.clone());
+        f.insert(NAME.into(), task.task_name.clone());
+        f.insert(PARAMS.into(), fields::encode_params(&task.parameters));
+        f.insert(PRIORITY.into(), task.priority.to_string());
+        f.insert(STATUS.into(), "queued".into());
+        f.insert("seq".into(), seq.to_string());
+        f.insert(CREATED.into(), now.to_string());
+        st.tasks.insert(task.id.clone(), f);
+        let score = queue_score(task.priority, seq);
+        st.queue.insert((score, task.id.clone()));
+        st.queue_score.insert(task.id.clone(), score);
+        Ok(true)
+    }
+
+    async fn peek(&self, max: u32) -> Result<Peek, StoreError> {
+        let st = self.lock();
+        let limit = st.max_workers.unwrap_or(1) as i64;
+        let free = limit - st.running.len() as i64;
+        if free <= 0 {
+            return Ok(Peek::default());
+        }
+        let n = (free as usize).min(max.max(1) as usize);
+        let mut head = Vec::new();
+        for (_, id) in st.queue.iter().take(n) {
+            let t = &st.tasks[id];
+            head.push(Candidate {
+                id: id.clone(),
+                task_name: t.get(NAME).cloned().unwrap_or_default(),
+                parameters: serde_json::from_str(
+                    t.get(PARAMS).map(String::as_str).unwrap_or("null"),
+                )
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            });
+        }
+        Ok(Peek {
+            free: free as u32,
+            head,
+        })
+    }
+
+    async fn dispatch(
+        &self,
+        inline: bool,
+        batch: &[Prepared],
+    ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let max = st.max_workers.unwrap_or(1) as usize;
+        let mut out = Vec::new();
+        let mut stop = DispatchStop::Done;
+        for p in batch {
+            if st.running.len() >= max {
+                stop = DispatchStop::Full;
+                break;
+            }
+            let head = st.queue.iter().next().map(|(_, id)| id.clone());
+            if head.as_deref() != Some(p.id.as_str()) {
+                stop = DispatchStop::Moved;
+                break;
+            }
+            let score = st.queue_score.remove(&p.id).unwrap_or_default();
+            st.queue.remove(&(score, p.id.clone()));
+            let queued = st
+                .tasks
+                .get(&p.id)
+                .and_then(|t| t.get(STATUS))
+                .map(String::as_str)
+                == Some("queued");
+            if !queued {
+                continue;
+            }
+            st.token += 1;
+            let token = st.token;
+            st.running.insert((token, p.id.clone()));
+            let t = st.tasks.get_mut(&p.id).expect("checked above");
+            t.insert(STATUS.into(), "running".into());
+            t.insert(STARTED.into(), now.to_string());
+            t.insert(TOKEN.into(), token.to_string());
+            t.insert(CELERY_ID.into(), p.celery_id.clone());
+            t.insert("msg".into(), p.message.clone());
+            t.insert("bl".into(), p.list.clone());
+            t.insert(PUBLISHED.into(), if inline { "1" } else { "0" }.into());
+            let att: u64 = t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0);
+            t.insert("att".into(), (att + 1).to_string());
+            if inline {
+                st.broker
+                    .entry(p.list.clone())
+                    .or_default()
+                    .push_front(p.message.clone());
+            }
+            out.push(Dispatched {
+                id: p.id.clone(),
+                token,
+            });
+        }
+        Ok((out, stop))
+    }
+
+    async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError> {
+        let mut st = self.lock();
+        match st.tasks.get_mut(id) {
+            Some(t)
+                if t.get(STATUS).map(String::as_str) == Some("running")
+                    && t.get(TOKEN) == Some(&token.to_string()) =>
+            {
+                t.insert(PUBLISHED.into(), "1".into());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_started(
+        &self,
+        id: &str,
+        celery_id: &str,
+        worker: Option<&str>,
+        pid: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let Some(t) = st.tasks.get_mut(id) else {
+            return Ok(false);
+        };
+        if t.get(STATUS).map(String::as_str) != Some("running")
+            || t.get(CELERY_ID).map(String::as_str) != Some(celery_id)
+            || t.contains_key(WORKER_STARTED)
+        {
+            return Ok(false);
+        }
+        t.insert(WORKER_STARTED.into(), now.to_string());
+        if let Some(w) = worker.filter(|w| !w.is_empty()) {
+            t.insert(WORKER.into(), w.into());
+        }
+        if let Some(p) = pid {
+            t.insert("wpid".into(), p.to_string());
+        }
+        Ok(true)
+    }
+
+    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let Some(t) = st.tasks.get(&finish.id) else {
+            return Ok(false);
+        };
+        if t.get(STATUS).map(String::as_str) != Some("running") {
+            return Ok(false);
+        }
+        if let Some(cid) = &finish.celery_id {
+            if t.get(CELERY_ID) != Some(cid) {
+                return Ok(false);
+            }
+        }
+        if let Some(tok) = finish.token {
+            if t.get(TOKEN) != Some(&tok.to_string()) {
+                return Ok(false);
+            }
+        }
+        Self::remove_running(&mut st, &finish.id);
+        Self::make_terminal(
+            &mut st,
+            &finish.id,
+            finish.status,
+            finish.error.as_deref(),
+            now,
+            retention,
+        );
+        Ok(true)
+    }
+
+    async fn cancel(
+        &self,
+        id: &str,
+        inline: bool,
+        retention: Duration,
+    ) -> Result<CancelOutcome, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        let Some(t) = st.tasks.get(id) else {
+            return Ok(CancelOutcome::Missing);
+        };
+        let status: TaskStatus = t
+            .get(STATUS)
+            .map(String::as_str)
+            .unwrap_or("")
+            .parse()
+            .map_err(StoreError::Corrupt)?;
+        match status {
+            TaskStatus::Queued => {
+                if let Some(score) = st.queue_score.remove(id) {
+                    st.queue.remove(&(score, id.to_string()));
+                }
+                Self::make_terminal(
+                    &mut st,
+                    id,
+                    TaskStatus::Cancelled,
+                    Some("Cancelled while queued."),
+                    now,
+                    retention,
+                );
+                Ok(CancelOutcome::Cancelled)
+            }
+            TaskStatus::Running => {
+                let cid = t.get(CELERY_ID).cloned().unwrap_or_default();
+                let token: u64 = t.get(TOKEN).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let msg = t.get("msg").cloned().unwrap_or_default();
+                let list = t.get("bl").cloned().unwrap_or_default();
+                if inline {
+                    if let Some(q) = st.broker.get_mut(&list) {
+                        if let Some(pos) = q.iter().position(|m| *m == msg) {
+                            q.remove(pos);
+                            Self::remove_running(&mut st, id);
+                            Self::make_terminal(
+                                &mut st,
+                                id,
+                                TaskStatus::Cancelled,
+                                Some("Cancelled before a worker took it."),
+                                now,
+                                retention,
+                            );
+                            return Ok(CancelOutcome::Cancelled);
+                        }
+                    }
+                }
+                let t = st.tasks.get_mut(id).expect("present");
+                t.entry(CANCEL_REQUESTED.into())
+                    .or_insert_with(|| now.to_string());
+                Ok(CancelOutcome::Revoke {
+                    celery_id: cid,
+                    token,
+                    message: msg,
+                    list,
+                })
+            }
+            terminal => Ok(CancelOutcome::Terminal(terminal)),
+        }
+    }
+
+    async fn reprioritize(
+        &self,
+        id: &str,
+        priority: i32,
+    ) -> Result<ReprioritizeOutcome, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        let Some(t) = st.tasks.get_mut(id) else {
+            return Ok(ReprioritizeOutcome::Missing);
+        };
+        let status: TaskStatus = t
+            .get(STATUS)
+            .map(String::as_str)
+            .unwrap_or("")
+            .parse()
+            .map_err(StoreError::Corrupt)?;
+        if status != TaskStatus::Queued {
+            return Ok(ReprioritizeOutcome::NotQueued(status));
+        }
+        let seq: u64 = t.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0);
+        t.insert(PRIORITY.into(), priority.to_string());
+        let old = st.queue_score.remove(id).unwrap_or_default();
+        st.queue.remove(&(old, id.to_string()));
+        let score = queue_score(priority, seq);
+        st.queue.insert((score, id.to_string()));
+        st.queue_score.insert(id.to_string(), score);
+        let rank = st.queue.iter().position(|(_, qid)| qid == id).unwrap_or(0);
+        Ok(ReprioritizeOutcome::Moved {
+            position: rank as u64 + 1,
+        })
+    }
+
+    async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        let mut running = Vec::new();
+        let mut running_entries = Vec::new();
+        for (_, id) in &st.running {
+            let t = st
+                .tasks
+                .get(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("running task {id} has no hash")))?;
+            running.push(fields::task(id, t, None)?);
+            running_entries.push(fields::running_entry(id, t)?);
+        }
+        let mut queued = Vec::new();
+        for (i, (_, id)) in st.queue.iter().take(queue_limit as usize).enumerate() {
+            if let Some(t) = st.tasks.get(id) {
+                queued.push(fields::task(id, t, Some(i as u64 + 1))?);
+            }
+        }
+        Ok(Snapshot {
+            max_workers: st.max_workers.unwrap_or(1),
+            running,
+            running_entries,
+            queued,
+            queued_count: st.queue.len() as u64,
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        let Some(t) = st.tasks.get(id) else {
+            return Ok(None);
+        };
+        let position = st
+            .queue
+            .iter()
+            .position(|(_, qid)| qid == id)
+            .map(|r| r as u64 + 1);
+        fields::task(id, t, position).map(Some)
+    }
+
+    async fn history(
+        &self,
+        status: Option<TaskStatus>,
+        limit: u32,
+    ) -> Result<Vec<WorkerTask>, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        Self::purge(&mut st, now);
+        let mut out = Vec::new();
+        for (_, id) in st.finished.iter().rev() {
+            if out.len() >= limit as usize {
+                break;
+            }
+            let Some(t) = st.tasks.get(id) else { continue };
+            let task = fields::task(id, t, None)?;
+            if status.is_none_or(|s| s == task.status) {
+                out.push(task);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let st = self.lock();
+        let Some(t) = st.tasks.get(id) else {
+            return Ok(None);
+        };
+        if t.get(STATUS).map(String::as_str) != Some("running") {
+            return Ok(None);
+        }
+        Ok(match (t.get("msg"), t.get("bl")) {
+            (Some(m), Some(l)) => Some((m.clone(), l.clone())),
+            _ => None,
+        })
+    }
+
+    async fn ping(&self) -> Result<Duration, StoreError> {
+        Ok(Duration::ZERO)
+    }
+}

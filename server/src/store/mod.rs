@@ -1,0 +1,387 @@
+//! Where the pool's state lives, behind one trait with two implementations.
+//!
+//! - [`RedisStore`]: the real one. Every transition that touches a slot is one Lua script
+//!   (`lua/*.lua`), so several server processes against one Redis never over-admit.
+//! - [`MemoryStore`]: the same contract in process memory, for fast tests of the scheduler.
+//!
+//! The contract, in short: a slot is a task id's membership of the running set, keyed by its
+//! dispatch's fencing token. Only [`Store::dispatch`] adds to it (when a slot is free and the
+//! task is the head of the queue) and only [`Store::finish`] and [`Store::cancel`] remove from
+//! it (on evidence, for the current dispatch).
+
+mod keys;
+mod memory;
+mod redis_store;
+mod scripts;
+
+pub use keys::Keys;
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+use app::types::{TaskParameters, TaskStatus, WorkerTask};
+use std::time::Duration;
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis refused the command or the connection broke.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis did not answer in time.
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// A value in the store is not what this version wrote (a bug, or a foreign writer).
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the store could not be reached (as opposed to answering something odd).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+            }
+            StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
+/// A task as submitted, validated.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    /// The pool's id (also the Celery id of its first dispatch).
+    pub id: String,
+    /// `hubspot`.
+    pub crm_source: String,
+    /// `all`.
+    pub sync_type: String,
+    /// `hubspot.all`.
+    pub task_name: String,
+    /// Its keyword arguments.
+    pub parameters: TaskParameters,
+    /// -100..=100.
+    pub priority: i32,
+}
+
+/// A queued task that a free slot is waiting for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// The task's id.
+    pub id: String,
+    /// Its Celery task name.
+    pub task_name: String,
+    /// Its keyword arguments.
+    pub parameters: TaskParameters,
+}
+
+/// What [`Store::peek`] sees: free slots and the tasks next in line for them.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Peek {
+    /// Slots free right now (0 while draining).
+    pub free: u32,
+    /// The head of the queue, at most `free` of them, in dispatch order.
+    pub head: Vec<Candidate>,
+}
+
+/// A candidate with its Celery message built, ready for [`Store::dispatch`].
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id this dispatch uses.
+    pub celery_id: String,
+    /// The exact message bytes.
+    pub message: String,
+    /// The broker list it goes to.
+    pub list: String,
+}
+
+/// A task that took a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// The task's id.
+    pub id: String,
+    /// The fencing token of this dispatch.
+    pub token: u64,
+}
+
+/// Why a dispatch batch stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchStop {
+    /// Every candidate was handled.
+    Done,
+    /// No slot is free any more.
+    Full,
+    /// The queue changed since the peek (another replica dispatched, or a task with a higher
+    /// priority arrived): peek again.
+    Moved,
+}
+
+/// The end of a running task, on evidence.
+#[derive(Clone, Debug)]
+pub struct Finish {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id the evidence is about; `None` when the evidence is not tied to one.
+    pub celery_id: Option<String>,
+    /// The fencing token of the dispatch the evidence is about, when known.
+    pub token: Option<u64>,
+    /// Completed, failed or cancelled.
+    pub status: TaskStatus,
+    /// The error text, for failures and cancellations.
+    pub error: Option<String>,
+}
+
+/// What [`Store::cancel`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such task.
+    Missing,
+    /// The task had already ended with this status.
+    Terminal(TaskStatus),
+    /// The task is cancelled (it was queued, or its message was withdrawn from the broker).
+    Cancelled,
+    /// The task is running on a worker (or its message may be): revoke it, and the REVOKED
+    /// result will end it.
+    Revoke {
+        /// The Celery id to revoke.
+        celery_id: String,
+        /// The dispatch's fencing token.
+        token: u64,
+        /// The message bytes as published (to withdraw it from a separate broker).
+        message: String,
+        /// The broker list it was pushed to.
+        list: String,
+    },
+}
+
+/// What [`Store::reprioritize`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReprioritizeOutcome {
+    /// Done; the task's new 1-based position.
+    Moved { position: u64 },
+    /// No such task.
+    Missing,
+    /// The task is not queued any more.
+    NotQueued(TaskStatus),
+}
+
+/// A running task as the scheduler needs it for reconciliation and liveness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningEntry {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id of the current dispatch.
+    pub celery_id: String,
+    /// The dispatch's fencing token.
+    pub token: u64,
+    /// The worker that reported STARTED, if any.
+    pub worker: Option<String>,
+    /// False while a two-phase dispatch's message is not confirmed in the broker.
+    pub published: bool,
+    /// True when a cancel asked for a revoke.
+    pub cancel_requested: bool,
+}
+
+/// A consistent view of the pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The limit in force.
+    pub max_workers: u32,
+    /// Running tasks, oldest dispatch first.
+    pub running: Vec<WorkerTask>,
+    /// The fencing data of the running tasks, same order.
+    pub running_entries: Vec<RunningEntry>,
+    /// The head of the queue, in dispatch order (positions filled in).
+    pub queued: Vec<WorkerTask>,
+    /// The length of the whole queue.
+    pub queued_count: u64,
+}
+
+/// The pool's state. Every method is one atomic step.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Sets `max_workers` to `initial` unless the store already holds a value; returns the
+    /// value in force.
+    async fn seed_max_workers(&self, initial: u32) -> Result<u32, StoreError>;
+
+    /// Sets `max_workers`; returns the previous value.
+    async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError>;
+
+    /// Accepts a task into the queue. `Ok(false)` when the id is taken (nothing changed).
+    async fn submit(&self, task: &NewTask) -> Result<bool, StoreError>;
+
+    /// Free slots and the tasks next in line for them (at most `max` of them).
+    async fn peek(&self, max: u32) -> Result<Peek, StoreError>;
+
+    /// Moves the prepared candidates into slots, in order, while each is the head of the queue
+    /// and a slot is free. With `inline`, also pushes each message to its broker list in the
+    /// same step.
+    async fn dispatch(
+        &self,
+        inline: bool,
+        batch: &[Prepared],
+    ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError>;
+
+    /// Records that a two-phase dispatch's message reached the broker.
+    async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError>;
+
+    /// Records a worker's STARTED report for the current dispatch.
+    async fn mark_started(
+        &self,
+        id: &str,
+        celery_id: &str,
+        worker: Option<&str>,
+        pid: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a running task on evidence and frees its slot. `Ok(false)` when the evidence is
+    /// stale (another dispatch, or already ended).
+    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<bool, StoreError>;
+
+    /// Cancels a queued task, or withdraws or marks a running one.
+    async fn cancel(
+        &self,
+        id: &str,
+        inline: bool,
+        retention: Duration,
+    ) -> Result<CancelOutcome, StoreError>;
+
+    /// Changes a queued task's priority.
+    async fn reprioritize(
+        &self,
+        id: &str,
+        priority: i32,
+    ) -> Result<ReprioritizeOutcome, StoreError>;
+
+    /// The pool: limit, running tasks, the first `queue_limit` queued tasks, queue length.
+    async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError>;
+
+    /// One task, with its position while queued.
+    async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError>;
+
+    /// Finished tasks, newest first, optionally of one status.
+    async fn history(
+        &self,
+        status: Option<TaskStatus>,
+        limit: u32,
+    ) -> Result<Vec<WorkerTask>, StoreError>;
+
+    /// The message and broker list of a running task's current dispatch.
+    async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
+
+    /// Answers when the store is reachable; returns the round-trip time.
+    async fn ping(&self) -> Result<Duration, StoreError>;
+}
+
+/// Decoding of the task hash, shared by both implementations.
+pub(crate) mod fields {
+    use super::{RunningEntry, StoreError};
+    use app::types::{TaskParameters, TaskStatus, WorkerTask};
+    use chrono::{DateTime, TimeZone, Utc};
+    use std::collections::HashMap;
+
+    /// Field names of the task hash. Short, because a million queued tasks each carry them.
+    pub const SOURCE: &str = "src";
+    pub const SYNC_TYPE: &str = "typ";
+    pub const NAME: &str = "name";
+    pub const PARAMS: &str = "par";
+    pub const PRIORITY: &str = "pri";
+    pub const STATUS: &str = "st";
+    pub const CREATED: &str = "ct";
+    pub const STARTED: &str = "sa";
+    pub const FINISHED: &str = "fa";
+    pub const ERROR: &str = "err";
+    pub const CELERY_ID: &str = "cid";
+    pub const TOKEN: &str = "tok";
+    pub const WORKER: &str = "wk";
+    pub const WORKER_STARTED: &str = "ws";
+    pub const PUBLISHED: &str = "pub";
+    pub const CANCEL_REQUESTED: &str = "cr";
+
+    /// Parameters as stored: compact JSON in the order the task takes them.
+    pub fn encode_params(p: &TaskParameters) -> String {
+        serde_json::to_string(p).expect("plain struct serializes")
+    }
+
+    fn ms(map: &HashMap<String, String>, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(v) => {
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("{key}={v:?} is not a number")))?;
+                Ok(Utc.timestamp_millis_opt(n).single())
+            }
+        }
+    }
+
+    fn req<'a>(
+        map: &'a HashMap<String, String>,
+        id: &str,
+        key: &str,
+    ) -> Result<&'a str, StoreError> {
+        map.get(key)
+            .map(String::as_str)
+            .ok_or_else(|| StoreError::Corrupt(format!("task {id} has no {key}")))
+    }
+
+    /// A `WorkerTask` from the hash's fields.
+    pub fn task(
+        id: &str,
+        map: &HashMap<String, String>,
+        position: Option<u64>,
+    ) -> Result<WorkerTask, StoreError> {
+        let status: TaskStatus = req(map, id, STATUS)?
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt(format!("task {id}: {e}")))?;
+        let parameters: TaskParameters = serde_json::from_str(req(map, id, PARAMS)?)
+            .map_err(|e| StoreError::Corrupt(format!("task {id} parameters: {e}")))?;
+        let priority: i32 = req(map, id, PRIORITY)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("task {id} priority")))?;
+        Ok(WorkerTask {
+            task_id: id.to_string(),
+            crm_source: req(map, id, SOURCE)?.to_string(),
+            sync_type: req(map, id, SYNC_TYPE)?.to_string(),
+            task_name: req(map, id, NAME)?.to_string(),
+            parameters,
+            priority,
+            status,
+            position: if status == TaskStatus::Queued {
+                position
+            } else {
+                None
+            },
+            created_at: ms(map, CREATED)?
+                .ok_or_else(|| StoreError::Corrupt(format!("task {id} has no {CREATED}")))?,
+            started_at: ms(map, STARTED)?,
+            finished_at: ms(map, FINISHED)?,
+            error: map.get(ERROR).cloned(),
+            worker: map.get(WORKER).cloned(),
+            worker_started_at: ms(map, WORKER_STARTED)?,
+        })
+    }
+
+    /// The fencing data of a running task's hash.
+    pub fn running_entry(
+        id: &str,
+        map: &HashMap<String, String>,
+    ) -> Result<RunningEntry, StoreError> {
+        Ok(RunningEntry {
+            id: id.to_string(),
+            celery_id: req(map, id, CELERY_ID)?.to_string(),
+            token: req(map, id, TOKEN)?
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("task {id} token")))?,
+            worker: map.get(WORKER).cloned(),
+            published: map.get(PUBLISHED).map(|v| v == "1").unwrap_or(true),
+            cancel_requested: map.contains_key(CANCEL_REQUESTED),
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! The Lua scripts, loaded from `lua/*.lua` with `include_str!`. Each script is prefixed with
+//! `lua/common.lua` (number formatting, the server clock, the terminal transition), so the one
+//! way a task ends is written once.
+
+use redis::Script;
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+fn load(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+/// Every script, hashed once; invoked with EVALSHA (loaded on first use).
+pub struct Scripts {
+    pub submit: Script,
+    pub peek: Script,
+    pub dispatch: Script,
+    pub confirm: Script,
+    pub started: Script,
+    pub finish: Script,
+    pub cancel: Script,
+    pub reprioritize: Script,
+    pub snapshot: Script,
+    pub get: Script,
+    pub history: Script,
+    pub set_max: Script,
+}
+
+impl Scripts {
+    /// Hashes every script.
+    pub fn new() -> Self {
+        Scripts {
+            submit: load(include_str!("lua/submit.lua")),
+            peek: load(include_str!("lua/peek.lua")),
+            dispatch: load(include_str!("lua/dispatch.lua")),
+            confirm: load(include_str!("lua/confirm.lua")),
+            started: load(include_str!("lua/started.lua")),
+            finish: load(include_str!("lua/finish.lua")),
+            cancel: load(include_str!("lua/cancel.lua")),
+            reprioritize: load(include_str!("lua/reprioritize.lua")),
+            snapshot: load(include_str!("lua/snapshot.lua")),
+            get: load(include_str!("lua/get.lua")),
+            history: load(include_str!("lua/history.lua")),
+            set_max: load(include_str!("lua/set_max.lua")),
+        }
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,389 @@
+//! The seed's JSON API against a real server and Redis, with a simulated Celery worker.
+
+use crate::common::{eventually, TestServer};
+use crate::fake_celery::FakeCelery;
+use serde_json::{json, Value};
+
+fn ids(tasks: &Value) -> Vec<String> {
+    tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn submit_runs_at_once_then_queues_and_refills_on_completion() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+
+    let first = s.submit("hubspot", "all", json!({}), 0).await;
+    assert_eq!(first["status"], "running");
+    assert_eq!(first["task_name"], "hubspot.all");
+    assert_eq!(
+        first["parameters"],
+        json!({"full": false, "batch_size": 1000, "dry_run": false})
+    );
+    assert!(first["position"].is_null());
+    assert!(first["started_at"].is_string());
+    for key in [
+        "task_id",
+        "crm_source",
+        "sync_type",
+        "task_name",
+        "parameters",
+        "priority",
+        "status",
+        "position",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+    ] {
+        assert!(first.get(key).is_some(), "task object has {key}");
+    }
+
+    let second = s
+        .submit(
+            "five9",
+            "contacts",
+            json!({"full": true, "batch_size": 500}),
+            0,
+        )
+        .await;
+    assert_eq!(second["status"], "queued");
+    assert_eq!(second["position"], 1);
+
+    let (code, status) = s.get("/status/").await;
+    assert_eq!(code, 200);
+    assert_eq!(status["max_workers"], 1);
+    assert_eq!(status["active_count"], 1);
+    assert_eq!(status["queued_count"], 1);
+    assert_eq!(status["available_workers"], 0);
+    assert_eq!(status["utilization"], 100.0);
+    assert_eq!(status["state"], "overloaded");
+    assert_eq!(
+        ids(&status["active_tasks"]),
+        [first["task_id"].as_str().unwrap()]
+    );
+    assert_eq!(status["queued_tasks"][0]["position"], 1);
+
+    // The worker takes the message: Celery id = the pool's id, parameters as kwargs.
+    let taken = celery.take(5.0).await.expect("a message was published");
+    assert_eq!(taken.id, first["task_id"].as_str().unwrap());
+    assert_eq!(taken.task, "hubspot.all");
+    assert_eq!(
+        taken.kwargs,
+        json!({"full": false, "batch_size": 1000, "dry_run": false})
+    );
+    assert!(
+        celery.take(0.2).await.is_none(),
+        "the queued task was not published"
+    );
+
+    celery.started(&taken.id).await;
+    let t = eventually(5, "STARTED recorded", || async {
+        let (_, t) = s.get(&format!("/tasks/{}/", taken.id)).await;
+        t["worker"].is_string().then_some(t)
+    })
+    .await;
+    assert_eq!(t["worker"], celery.hostname);
+
+    // Completion frees the slot and the next task is published straight away.
+    celery.succeed(&taken.id).await;
+    let done = s.wait_status(&taken.id, "completed", 5).await;
+    assert!(done["finished_at"].is_string());
+    assert!(done["error"].is_null());
+    let next = celery
+        .take(5.0)
+        .await
+        .expect("the queued task was dispatched on completion");
+    assert_eq!(next.id, second["task_id"].as_str().unwrap());
+    assert_eq!(
+        next.kwargs,
+        json!({"full": true, "batch_size": 500, "dry_run": false})
+    );
+    assert_eq!(s.task_status(&next.id).await, "running");
+
+    s.stop(&[taken.id, next.id]).await;
+}
+
+#[tokio::test]
+async fn failures_keep_the_exception_and_free_the_slot() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let a = s.submit("arrivy", "all", json!({}), 0).await;
+    let b = s.submit("arrivy", "all", json!({}), 0).await;
+    let taken = celery.take(5.0).await.unwrap();
+    assert_eq!(taken.id, a["task_id"].as_str().unwrap());
+    celery
+        .fail(&taken.id, "SyncError", "the CRM API rejected batch 6")
+        .await;
+    let failed = s.wait_status(&taken.id, "failed", 5).await;
+    assert_eq!(failed["error"], "SyncError: the CRM API rejected batch 6");
+    let next = celery.take(5.0).await.unwrap();
+    assert_eq!(next.id, b["task_id"].as_str().unwrap());
+    s.stop(&[taken.id, next.id]).await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let s = TestServer::start(&[]).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"crm_source": "five9", "sync_type": "everything"}),
+            "unknown task type",
+        ),
+        (
+            json!({"crm_source": "five9", "sync_type": "contacts", "parameters": {"fulll": true}}),
+            "unknown parameter",
+        ),
+        (
+            json!({"crm_source": "five9", "sync_type": "contacts", "parameters": {"batch_size": 0}}),
+            "batch_size",
+        ),
+        (
+            json!({"crm_source": "five9", "sync_type": "contacts", "priority": 101}),
+            "priority",
+        ),
+        (
+            json!({"crm_source": "five9", "sync_type": "contacts", "priority": "high"}),
+            "priority",
+        ),
+        (
+            json!({"crm_source": "five9", "sync_type": "contacts", "extra": 1}),
+            "unknown field",
+        ),
+        (json!({"sync_type": "contacts"}), "crm_source is required"),
+        (json!([1, 2]), "JSON object"),
+    ];
+    for (body, needle) in cases {
+        let (code, err) = s.post("/submit/", body.clone()).await;
+        assert_eq!(code, 422, "{body} -> {err}");
+        let msg = err["error"].as_str().unwrap();
+        assert!(
+            msg.contains(needle),
+            "{body}: {msg:?} should mention {needle:?}"
+        );
+    }
+    let (code, err) = s
+        .post_raw("/submit/", "application/json", "{\"crm_source\": ")
+        .await;
+    assert_eq!(code, 400);
+    assert!(err["error"].as_str().unwrap().contains("not valid JSON"));
+    let (code, _) = s.post_raw("/submit/", "text/plain", "{}").await;
+    assert_eq!(code, 400);
+    let (code, err) = s.post("/config/", json!({"max_workers": 0})).await;
+    assert_eq!(code, 422, "{err}");
+    let (code, _) = s.post("/config/", json!({"max_workers": 65})).await;
+    assert_eq!(code, 422);
+    let (code, _) = s.post("/config/", json!({"max_workers": 2.5})).await;
+    assert_eq!(code, 422);
+    let (code, _) = s.get("/tasks/?status=finished").await;
+    assert_eq!(code, 400);
+    let (code, _) = s.get("/tasks/no%20such%20id/").await;
+    assert_eq!(code, 400);
+    let (code, err) = s.get("/tasks/00000000-0000-4000-8000-000000000000/").await;
+    assert_eq!(code, 404, "{err}");
+    let (code, _) = s.get("/nope/").await;
+    assert_eq!(code, 404);
+    // Nothing was accepted.
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(status["active_count"], 0);
+    assert_eq!(status["queued_count"], 0);
+    assert_eq!(status["max_workers"], 1);
+    s.stop(&[]).await;
+}
+
+#[tokio::test]
+async fn cancel_queued_never_runs_and_cancel_running_revokes() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let running = s.submit("genius", "all", json!({}), 0).await;
+    let queued = s.submit("genius", "all", json!({}), 0).await;
+    let qid = queued["task_id"].as_str().unwrap().to_string();
+    let rid = running["task_id"].as_str().unwrap().to_string();
+
+    let (code, t) = s.post(&format!("/tasks/{qid}/cancel/"), json!({})).await;
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["status"], "cancelled");
+    let (code, err) = s.post(&format!("/tasks/{qid}/cancel/"), json!({})).await;
+    assert_eq!(code, 409, "{err}");
+
+    // The running task's message is still in the list: withdrawn, cancelled at once.
+    let (code, t) = s.post(&format!("/tasks/{rid}/cancel/"), json!({})).await;
+    assert_eq!(code, 200);
+    assert_eq!(t["status"], "cancelled");
+    assert!(
+        celery.take(0.3).await.is_none(),
+        "neither message is left for a worker"
+    );
+
+    // A task a worker already took: revoked, and cancelled when the worker says REVOKED.
+    let third = s.submit("genius", "all", json!({}), 0).await;
+    let taken = celery.take(5.0).await.unwrap();
+    assert_eq!(taken.id, third["task_id"].as_str().unwrap());
+    celery.started(&taken.id).await;
+    let (code, t) = s
+        .post(&format!("/tasks/{}/cancel/", taken.id), json!({}))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        t["status"], "running",
+        "the slot is held until the worker confirms"
+    );
+    celery.revoked(&taken.id).await;
+    let t = s.wait_status(&taken.id, "cancelled", 5).await;
+    assert!(t["error"].as_str().unwrap().contains("terminated"));
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(status["active_count"], 0);
+    s.stop(&[taken.id]).await;
+}
+
+#[tokio::test]
+async fn config_changes_apply_at_once_and_survive_a_restart() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    for _ in 0..4 {
+        s.submit("hubspot", "all", json!({}), 0).await;
+    }
+    let (code, cfg) = s.get("/config/").await;
+    assert_eq!(code, 200);
+    assert_eq!(cfg["max_workers"], 1);
+    let (code, cfg) = s.post("/config/", json!({"max_workers": 3})).await;
+    assert_eq!(code, 200, "{cfg}");
+    assert_eq!(cfg["max_workers"], 3);
+    assert_eq!(
+        cfg["active_count"], 3,
+        "raising the limit dispatches at once"
+    );
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(status["state"], "overloaded");
+
+    // Lowering never kills: the pool drains.
+    let (_, cfg) = s.post("/config/", json!({"max_workers": 1})).await;
+    assert_eq!(cfg["active_count"], 3);
+    assert_eq!(cfg["draining"], true);
+    let mut done = Vec::new();
+    for _ in 0..3 {
+        done.push(celery.take(5.0).await.unwrap().id);
+    }
+    celery.succeed(&done[0]).await;
+    celery.succeed(&done[1]).await;
+    s.wait_status(&done[1], "completed", 5).await;
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(status["active_count"], 1);
+    assert_eq!(
+        status["queued_count"], 1,
+        "still at the limit: nothing new runs"
+    );
+
+    // A restart keeps the runtime value, whatever MAX_SYNC_WORKERS says.
+    let (prefix, queue) = (s.prefix.clone(), s.queue.clone());
+    s.stop_keep().await;
+    let s = TestServer::start_with(&prefix, &queue, &[("MAX_SYNC_WORKERS", "5")]).await;
+    let (_, cfg) = s.get("/config/").await;
+    assert_eq!(cfg["max_workers"], 1);
+    s.stop(&done).await;
+}
+
+#[tokio::test]
+async fn priority_orders_the_queue_and_can_change() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let blocker = s.submit("hubspot", "all", json!({}), 0).await;
+    let low = s.submit("five9", "contacts", json!({}), -10).await;
+    let mid = s.submit("five9", "contacts", json!({}), 0).await;
+    let high = s.submit("five9", "contacts", json!({}), 50).await;
+    let (_, status) = s.get("/status/").await;
+    let order = ids(&status["queued_tasks"]);
+    let id = |t: &Value| t["task_id"].as_str().unwrap().to_string();
+    assert_eq!(order, [id(&high), id(&mid), id(&low)]);
+
+    let (code, t) = s
+        .post(
+            &format!("/tasks/{}/priority/", id(&low)),
+            json!({"priority": 99}),
+        )
+        .await;
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["position"], 1);
+    let (code, _) = s
+        .post(
+            &format!("/tasks/{}/priority/", id(&blocker)),
+            json!({"priority": 1}),
+        )
+        .await;
+    assert_eq!(code, 409, "a running task has no place in the queue");
+
+    let (_, list) = s.get("/tasks/?status=queued").await;
+    assert_eq!(ids(&list["tasks"]), [id(&low), id(&high), id(&mid)]);
+    let (_, list) = s.get("/tasks/?limit=2").await;
+    assert_eq!(ids(&list["tasks"]), [id(&blocker), id(&low)]);
+
+    let first = celery.take(5.0).await.unwrap();
+    celery.succeed(&first.id).await;
+    let next = celery.take(5.0).await.unwrap();
+    assert_eq!(next.id, id(&low));
+    s.stop(&[first.id, next.id]).await;
+}
+
+#[tokio::test]
+async fn process_queue_reconciles_a_missed_notification() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let a = s.submit("hubspot", "all", json!({}), 0).await;
+    let b = s.submit("hubspot", "all", json!({}), 0).await;
+    let taken = celery.take(5.0).await.unwrap();
+    // The result is stored, but its notification was lost.
+    celery
+        .report(
+            &taken.id,
+            json!({"status": "SUCCESS", "result": 1, "traceback": null, "children": [],
+                "date_done": "2026-11-29T01:16:44+00:00", "task_id": taken.id}),
+            false,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(s.task_status(&taken.id).await, "running");
+    let (code, report) = s.post("/process-queue/", json!({})).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["reconciled"], json!([a["task_id"]]));
+    assert_eq!(report["dispatched"], json!([b["task_id"]]));
+    assert_eq!(s.task_status(&taken.id).await, "completed");
+    s.stop(&[taken.id]).await;
+}
+
+#[tokio::test]
+async fn seed_routes_answer_with_and_without_trailing_slash() {
+    let s = TestServer::start(&[]).await;
+    for path in ["/status/", "/status", "/config/", "/tasks/", "/task-types/"] {
+        let (code, _) = s.get(path).await;
+        assert_eq!(code, 200, "{path}");
+    }
+    let (_, types) = s.get("/task-types/").await;
+    assert_eq!(types["task_types"].as_array().unwrap().len(), 5);
+    let res = s
+        .client
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = s
+        .client
+        .delete(format!("{}/status/", s.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    s.stop(&[]).await;
+}

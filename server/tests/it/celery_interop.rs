@@ -1,0 +1,272 @@
+//! A real, stock Celery 5.7 worker (`-c 4`) running the demo app, behind the pool with a limit
+//! of 2. The verdicts come from the worker's own start/end records (`DEMO_RECORD_FILE`), never
+//! from the pool's view.
+
+use crate::common::{eventually, TestServer};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A `celery worker` process on one queue, stopped (warm, then hard) when dropped.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+    records: PathBuf,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn venv() -> PathBuf {
+    std::env::var("WORKER_POOL_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/worker-pool/venv")
+        })
+}
+
+impl Worker {
+    fn start(queue: &str, concurrency: u32) -> Self {
+        let celery = venv().join("bin/celery");
+        assert!(
+            celery.exists(),
+            "{} is missing: these tests need the demo venv (scripts/setup.sh creates it, or set WORKER_POOL_VENV)",
+            celery.display()
+        );
+        let dir = std::env::temp_dir().join(format!("wp-celery-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("worker.log");
+        let records = dir.join("records.jsonl");
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo");
+        let name = format!("interop-{}@%h", &uuid::Uuid::new_v4().to_string()[..8]);
+        let child = Command::new(&celery)
+            .args([
+                "-A",
+                "demo_app",
+                "worker",
+                "-c",
+                &concurrency.to_string(),
+                "-Q",
+                queue,
+                "-n",
+                &name,
+            ])
+            .args(["--loglevel=info", "--without-mingle", "--without-gossip"])
+            .current_dir(&demo)
+            .env("REDIS_URL", crate::common::redis_url())
+            .env("WORKER_POOL_CELERY_QUEUE", queue)
+            .env("DEMO_RECORD_FILE", &records)
+            .env_remove("CELERY_BROKER_URL")
+            .env_remove("CELERY_RESULT_BACKEND")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .expect("celery worker starts");
+        let mut w = Worker {
+            child,
+            log,
+            records,
+            _dir: TempDir(dir),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&w.log).unwrap_or_default();
+            if text.contains(" ready.") {
+                break;
+            }
+            if let Ok(Some(code)) = w.child.try_wait() {
+                panic!("the celery worker exited ({code}):\n{text}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the celery worker did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        w
+    }
+
+    /// The worker's own records: (task id, event, time).
+    fn records(&self) -> Vec<(String, String, f64)> {
+        std::fs::read_to_string(&self.records)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).expect("record is JSON");
+                (
+                    v["task_id"].as_str().unwrap().to_string(),
+                    v["event"].as_str().unwrap().to_string(),
+                    v["time"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The most tasks running at once, from start/end records (a task without an end record ends
+/// at `fallback_end`).
+fn max_concurrency(records: &[(String, String, f64)], fallback_end: f64) -> usize {
+    let mut events: Vec<(f64, i32)> = Vec::new();
+    for (id, ev, t) in records {
+        if ev == "start" {
+            events.push((*t, 1));
+            if !records.iter().any(|(i, e, _)| i == id && e == "end") {
+                events.push((fallback_end, -1));
+            }
+        } else {
+            events.push((*t, -1));
+        }
+    }
+    // Ends before starts at the same instant.
+    events.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+fn id(t: &Value) -> String {
+    t["task_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_worker_runs_under_the_limit_in_priority_order() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "2")]).await;
+    let worker = Worker::start(&s.queue, 4);
+    let ms = |n: u64| json!({"batch_size": n});
+
+    // Two fill the slots; the rest queue up behind them.
+    let a = s.submit("hubspot", "all", ms(1500), 0).await;
+    let b = s.submit("five9", "contacts", ms(1500), 0).await;
+    assert_eq!(a["status"], "running");
+    assert_eq!(b["status"], "running");
+    let c = s.submit("genius", "all", ms(300), 0).await;
+    let d = s.submit("arrivy", "all", ms(300), 10).await;
+    let e = s.submit("genius", "marketsharp_contacts", ms(213), 5).await; // fails half way
+    let f = s.submit("hubspot", "all", ms(300), 0).await; // cancelled while queued
+    let g = s.submit("hubspot", "all", ms(20_000), -5).await; // cancelled while running
+    for t in [&c, &d, &e, &f, &g] {
+        assert_eq!(t["status"], "queued");
+    }
+    let (code, cancelled) = s
+        .post(&format!("/tasks/{}/cancel/", id(&f)), json!({}))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(cancelled["status"], "cancelled");
+
+    // g runs last; once its worker reports STARTED, cancel it: revoke with terminate.
+    eventually(30, "g to be started by a worker", || async {
+        let (_, t) = s.get(&format!("/tasks/{}/", id(&g))).await;
+        t["worker_started_at"].is_string().then_some(())
+    })
+    .await;
+    let (code, t) = s
+        .post(&format!("/tasks/{}/cancel/", id(&g)), json!({}))
+        .await;
+    assert_eq!(code, 200, "{t}");
+    let g_done = s.wait_status(&id(&g), "cancelled", 15).await;
+    assert!(
+        g_done["error"].as_str().unwrap().contains("terminated"),
+        "{g_done}"
+    );
+
+    for t in [&a, &b, &c, &d] {
+        let done = s.wait_status(&id(t), "completed", 30).await;
+        assert!(done["error"].is_null());
+    }
+    let failed = s.wait_status(&id(&e), "failed", 30).await;
+    let err = failed["error"].as_str().unwrap();
+    assert!(err.starts_with("SyncError: simulated failure"), "{err}");
+    assert_eq!(s.task_status(&id(&f)).await, "cancelled");
+
+    // The worker's own records.
+    let records = worker.records();
+    let starts: Vec<String> = records
+        .iter()
+        .filter(|r| r.1 == "start")
+        .map(|r| r.0.clone())
+        .collect();
+    assert!(
+        !starts.contains(&id(&f)),
+        "a task cancelled while queued never runs"
+    );
+    for t in [&a, &b, &c, &d, &e, &g] {
+        assert_eq!(
+            starts.iter().filter(|s| **s == id(t)).count(),
+            1,
+            "each task ran once:\n{}",
+            worker.log()
+        );
+    }
+    let g_end = chrono::DateTime::parse_from_rfc3339(g_done["finished_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis() as f64
+        / 1000.0;
+    let max = max_concurrency(&records, g_end);
+    assert_eq!(max, 2, "never more than the limit (and the limit was used)");
+    // After the first two: priority, then arrival.
+    let order: Vec<&String> = starts.iter().skip(2).collect();
+    assert_eq!(
+        order,
+        [&id(&d), &id(&e), &id(&c), &id(&g)],
+        "dispatch order"
+    );
+    if let Some(end) = records.iter().find(|r| r.0 == id(&g) && r.1 == "end") {
+        assert!(end.2 < g_end + 1.0, "g was terminated, not run to its end");
+    }
+
+    let all: Vec<String> = [&a, &b, &c, &d, &e, &f, &g].iter().map(|t| id(t)).collect();
+    drop(worker);
+    s.stop(&all).await;
+}
+
+#[test]
+fn concurrency_from_records() {
+    let r = |id: &str, ev: &str, t: f64| (id.to_string(), ev.to_string(), t);
+    let recs = vec![
+        r("a", "start", 0.0),
+        r("b", "start", 0.5),
+        r("a", "end", 1.0),
+        r("c", "start", 1.0),
+        r("b", "end", 2.0),
+    ];
+    assert_eq!(max_concurrency(&recs, 9.0), 2);
+    let recs = vec![
+        r("a", "start", 0.0),
+        r("b", "start", 0.5),
+        r("c", "start", 0.7),
+    ];
+    assert_eq!(max_concurrency(&recs, 9.0), 3);
+}

@@ -1,0 +1,322 @@
+//! Shared test helpers: Redis, unique prefixes, a server on port 0, a simulated Celery worker.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The Redis the tests use.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A connection, or a failure that says what is missing.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a valid URL");
+    // No response timeout: tests block on BRPOP.
+    let cfg = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    match tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection_with_config(&cfg)).await {
+        Ok(Ok(c)) => c,
+        other => panic!(
+            "these tests need Redis at {url} ({other:?}); start one (scripts/test.sh does) or set REDIS_URL"
+        ),
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A key prefix no other test (or test run) uses.
+pub fn unique(name: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!(
+        "wp-test:{name}:{}:{n}:{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().to_string()[..8]
+    )
+}
+
+/// Deletes every key under `prefix`, Celery's queue bindings for queues under it, and the
+/// given extra keys. Synchronous, so it can run from `Drop` (a failing test cleans up too).
+pub fn cleanup_now(prefix: &str, extra: &[String]) {
+    let Ok(client) = redis::Client::open(redis_url().as_str()) else {
+        return;
+    };
+    let Ok(mut c) = client.get_connection() else {
+        return;
+    };
+    for pattern in [
+        format!("{prefix}*"),
+        format!("_kombu.binding.{prefix}*"),
+        format!("_kombu.binding_permanent.{prefix}*"),
+    ] {
+        let keys: Vec<String> = match redis::cmd("KEYS").arg(&pattern).query(&mut c) {
+            Ok(k) => k,
+            Err(_) => return,
+        };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&keys).query(&mut c);
+        }
+    }
+    if !extra.is_empty() {
+        let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(extra).query(&mut c);
+    }
+}
+
+/// Deletes a test's keys when dropped, whether the test passed or panicked.
+pub struct Cleanup {
+    prefix: String,
+    extra: Vec<String>,
+    armed: bool,
+}
+
+impl Cleanup {
+    /// Cleans up everything under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Cleanup {
+            prefix: prefix.to_string(),
+            extra: Vec::new(),
+            armed: true,
+        }
+    }
+
+    /// Also deletes `key`.
+    pub fn also(&mut self, key: String) {
+        self.extra.push(key);
+    }
+
+    /// Keeps the keys (a test that restarts a server on them).
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.armed {
+            cleanup_now(&self.prefix, &self.extra);
+        }
+    }
+}
+
+/// Deletes every key under `prefix` (and the given extra keys).
+pub async fn cleanup(prefix: &str, extra: &[String]) {
+    let (prefix, extra) = (prefix.to_string(), extra.to_vec());
+    tokio::task::spawn_blocking(move || cleanup_now(&prefix, &extra))
+        .await
+        .expect("cleanup ran");
+}
+
+/// A `Config` for tests: the given variables over safe defaults.
+pub fn config(vars: &[(&str, &str)]) -> worker_pool::config::Config {
+    let mut map: HashMap<String, String> = HashMap::new();
+    map.insert("REDIS_URL".into(), redis_url());
+    map.insert("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into());
+    map.insert("WORKER_POOL_RECONCILE_INTERVAL".into(), "30s".into());
+    for (k, v) in vars {
+        map.insert(k.to_string(), v.to_string());
+    }
+    worker_pool::config::Config::from_lookup(&move |k: &str| map.get(k).cloned())
+        .expect("test config is valid")
+}
+
+/// Waits until `f` returns `Some`, polling every 20 ms, or panics after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A real server (router, scheduler, listener) on a free port, under its own prefix and queue.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The seed's API base, with the server's address.
+    pub api: String,
+    pub prefix: String,
+    pub queue: String,
+    pub client: reqwest::Client,
+    pool: Option<worker_pool::Pool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    cleanup: Cleanup,
+}
+
+impl TestServer {
+    /// Starts a server with `vars` over the test defaults (unique prefix and queue).
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let prefix = unique("srv");
+        let queue = format!("{prefix}:celery");
+        Self::start_with(&prefix, &queue, vars).await
+    }
+
+    /// Starts a server on a given prefix and queue (to restart one, or run replicas).
+    pub async fn start_with(prefix: &str, queue: &str, vars: &[(&str, &str)]) -> Self {
+        let _ = redis().await; // fail loudly when Redis is missing
+        let mut all: Vec<(&str, &str)> = vec![
+            ("WORKER_POOL_PREFIX", prefix),
+            ("WORKER_POOL_CELERY_QUEUE", queue),
+        ];
+        all.extend_from_slice(vars);
+        let config = config(&all);
+        let pool = worker_pool::Pool::start(&config).expect("pool starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = pool.state.clone();
+        let handle = tokio::spawn(async move {
+            worker_pool::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let server = TestServer {
+            base: format!("http://{addr}"),
+            api: format!("http://{addr}{}", worker_pool::api::BASE),
+            prefix: prefix.to_string(),
+            queue: queue.to_string(),
+            client: reqwest::Client::new(),
+            pool: Some(pool),
+            stop: Some(stop),
+            handle: Some(handle),
+            cleanup: Cleanup::new(prefix),
+        };
+        server.wait_subscribed().await;
+        server
+    }
+
+    /// Waits until the listener has subscribed (dispatch is held back until then).
+    pub async fn wait_subscribed(&self) {
+        let pool = self.pool.as_ref().unwrap();
+        eventually(10, "result notifications subscribed", || async {
+            pool.state
+                .backend
+                .scheduler()
+                .results_subscribed()
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// The scheduler, for tests that drive it directly.
+    pub fn scheduler(&self) -> std::sync::Arc<worker_pool::scheduler::Scheduler> {
+        self.pool
+            .as_ref()
+            .unwrap()
+            .state
+            .backend
+            .scheduler()
+            .clone()
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, value)
+    }
+
+    /// `GET <api><path>`.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.client.get(format!("{}{path}", self.api)))
+            .await
+    }
+
+    /// `POST <api><path>` with a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.client.post(format!("{}{path}", self.api)).json(&body))
+            .await
+    }
+
+    /// `POST <api><path>` with a raw body and content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.api))
+                .header("content-type", content_type)
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Submits a task and returns its JSON.
+    pub async fn submit(
+        &self,
+        crm: &str,
+        typ: &str,
+        params: serde_json::Value,
+        priority: i32,
+    ) -> serde_json::Value {
+        let (code, task) = self
+            .post("/submit/", serde_json::json!({"crm_source": crm, "sync_type": typ, "parameters": params, "priority": priority}))
+            .await;
+        assert_eq!(code, 201, "{task}");
+        task
+    }
+
+    /// The status of one task.
+    pub async fn task_status(&self, id: &str) -> String {
+        let (code, task) = self.get(&format!("/tasks/{id}/")).await;
+        assert_eq!(code, 200, "{task}");
+        task["status"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until a task has `status`.
+    pub async fn wait_status(&self, id: &str, status: &str, secs: u64) -> serde_json::Value {
+        eventually(secs, &format!("task {id} to be {status}"), || async {
+            let (_, task) = self.get(&format!("/tasks/{id}/")).await;
+            (task["status"] == status).then_some(task)
+        })
+        .await
+    }
+
+    /// Stops the server and its background tasks, keeping the keys (for restarts).
+    pub async fn stop_keep(mut self) {
+        self.cleanup.disarm();
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        if let Some(p) = self.pool.take() {
+            p.stop().await;
+        }
+    }
+
+    /// Stops the server and deletes its keys, its queue and the given result keys.
+    pub async fn stop(mut self, result_ids: &[String]) {
+        self.shutdown().await;
+        for id in result_ids {
+            self.cleanup.also(format!("celery-task-meta-{id}"));
+        }
+        // Dropping `self` runs the cleanup (off the async runtime's threads).
+        tokio::task::spawn_blocking(move || drop(self))
+            .await
+            .expect("cleanup ran");
+    }
+}

@@ -1,0 +1,13 @@
+//! Worker Pool's integration tests: one binary, one module per area.
+//!
+//! They need a real Redis (`REDIS_URL`, default redis://127.0.0.1:6379/0); every test works
+//! under its own key prefix and Celery queue and deletes its keys afterwards. The Celery
+//! interop tests also need the demo venv (`WORKER_POOL_VENV`); `scripts/test.sh` provides both.
+//! A missing service is a failure, never a skip.
+
+mod api;
+mod celery_interop;
+mod common;
+mod fake_celery;
+mod race;
+mod store_contract;

@@ -1,0 +1,508 @@
+//! The store contract, run against both implementations: the Redis one (the Lua scripts, on a
+//! real Redis) and the in-memory one the scheduler's unit tests use.
+
+use crate::common;
+use app::types::{TaskParameters, TaskStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use worker_pool::store::{
+    CancelOutcome, DispatchStop, Finish, MemoryStore, NewTask, Prepared, RedisStore,
+    ReprioritizeOutcome, Store,
+};
+
+const RETAIN: Duration = Duration::from_secs(3600);
+
+/// A store under a fresh prefix, and the broker list inline dispatches push to.
+struct Fixture {
+    store: Arc<dyn Store>,
+    list: String,
+    /// The same store, typed, when it is the in-memory one (to read its broker).
+    memory: Option<Arc<MemoryStore>>,
+    _cleanup: Option<common::Cleanup>,
+}
+
+impl Fixture {
+    async fn redis() -> Self {
+        let prefix = common::unique("store");
+        // Fail loudly (not skip) when Redis is missing.
+        let _ = common::redis().await;
+        let store = RedisStore::new(&common::redis_url(), &prefix, Duration::from_secs(5)).unwrap();
+        Fixture {
+            store: Arc::new(store),
+            list: format!("{prefix}:broker"),
+            _cleanup: Some(common::Cleanup::new(&prefix)),
+            memory: None,
+        }
+    }
+
+    fn memory() -> Self {
+        let mem = Arc::new(MemoryStore::new());
+        Fixture {
+            store: mem.clone(),
+            list: "broker".into(),
+            memory: Some(mem),
+            _cleanup: None,
+        }
+    }
+
+    async fn done(self) {
+        // Dropping the fixture runs its cleanup (off the async runtime's threads).
+        tokio::task::spawn_blocking(move || drop(self))
+            .await
+            .unwrap();
+    }
+
+    async fn submit(&self, id: &str, priority: i32) {
+        let ok = self
+            .store
+            .submit(&NewTask {
+                id: id.into(),
+                crm_source: "hubspot".into(),
+                sync_type: "all".into(),
+                task_name: "hubspot.all".into(),
+                parameters: TaskParameters::default(),
+                priority,
+            })
+            .await
+            .unwrap();
+        assert!(ok, "submit {id}");
+    }
+
+    fn prepared(&self, id: &str) -> Prepared {
+        Prepared {
+            id: id.into(),
+            celery_id: id.into(),
+            message: format!("message-of-{id}"),
+            list: self.list.clone(),
+        }
+    }
+
+    /// Peeks and dispatches what fits; returns the ids dispatched.
+    async fn fill(&self) -> Vec<String> {
+        let peek = self.store.peek(64).await.unwrap();
+        let batch: Vec<Prepared> = peek.head.iter().map(|c| self.prepared(&c.id)).collect();
+        let (done, _) = self.store.dispatch(true, &batch).await.unwrap();
+        done.into_iter().map(|d| d.id).collect()
+    }
+
+    async fn finish(&self, id: &str, status: TaskStatus) -> bool {
+        self.store
+            .finish(
+                &Finish {
+                    id: id.into(),
+                    celery_id: Some(id.into()),
+                    token: None,
+                    status,
+                    error: None,
+                },
+                RETAIN,
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, id: &str) -> Option<TaskStatus> {
+        self.store.get(id).await.unwrap().map(|t| t.status)
+    }
+
+    async fn running(&self) -> Vec<String> {
+        self.store
+            .snapshot(0)
+            .await
+            .unwrap()
+            .running
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect()
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod redis_store {
+            $(#[tokio::test] async fn $name() { let f = super::Fixture::redis().await; super::$name(&f).await; f.done().await; })*
+        }
+        mod memory_store {
+            $(#[tokio::test] async fn $name() { let f = super::Fixture::memory(); super::$name(&f).await; f.done().await; })*
+        }
+    };
+}
+
+contract!(
+    seeding_keeps_the_runtime_value,
+    priority_then_arrival_order,
+    dispatch_never_exceeds_the_limit,
+    dispatch_stops_when_the_queue_moved,
+    finish_is_fenced_and_happens_once,
+    lowering_the_limit_drains,
+    cancel_queued_and_terminal,
+    cancel_running_withdraws_or_asks_for_revoke,
+    reprioritize_reorders,
+    started_is_recorded_once_for_the_current_dispatch,
+    history_newest_first_with_filter,
+    finished_tasks_expire_after_retention,
+    inline_dispatch_pushes_the_message,
+);
+
+async fn seeding_keeps_the_runtime_value(f: &Fixture) {
+    assert_eq!(f.store.seed_max_workers(3).await.unwrap(), 3);
+    assert_eq!(
+        f.store.seed_max_workers(5).await.unwrap(),
+        3,
+        "a restart keeps the runtime value"
+    );
+    assert_eq!(f.store.set_max_workers(2).await.unwrap(), Some(3));
+    assert_eq!(f.store.seed_max_workers(7).await.unwrap(), 2);
+    assert_eq!(f.store.snapshot(0).await.unwrap().max_workers, 2);
+}
+
+async fn priority_then_arrival_order(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("low", -5).await;
+    f.submit("a", 10).await;
+    f.submit("b", 10).await;
+    f.submit("zero", 0).await;
+    f.submit("top", 100).await;
+    let s = f.store.snapshot(10).await.unwrap();
+    let order: Vec<_> = s.queued.iter().map(|t| t.task_id.as_str()).collect();
+    assert_eq!(order, ["top", "a", "b", "zero", "low"]);
+    let positions: Vec<_> = s.queued.iter().map(|t| t.position).collect();
+    assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4), Some(5)]);
+    assert_eq!(s.queued_count, 5);
+    assert_eq!(
+        f.store.get("zero").await.unwrap().unwrap().position,
+        Some(4)
+    );
+    // Only the head is dispatched with one slot.
+    assert_eq!(f.fill().await, ["top"]);
+    assert_eq!(f.store.get("top").await.unwrap().unwrap().position, None);
+    assert_eq!(f.store.get("a").await.unwrap().unwrap().position, Some(1));
+}
+
+async fn dispatch_never_exceeds_the_limit(f: &Fixture) {
+    f.store.seed_max_workers(2).await.unwrap();
+    for i in 0..5 {
+        f.submit(&format!("t{i}"), 0).await;
+    }
+    // Offer all five at once: only two fit.
+    let batch: Vec<Prepared> = (0..5).map(|i| f.prepared(&format!("t{i}"))).collect();
+    let (done, stop) = f.store.dispatch(true, &batch).await.unwrap();
+    assert_eq!(done.len(), 2);
+    assert_eq!(stop, DispatchStop::Full);
+    assert!(done[0].token < done[1].token, "tokens increase");
+    assert_eq!(f.store.peek(64).await.unwrap().free, 0);
+    assert!(f.fill().await.is_empty());
+    assert_eq!(f.running().await, ["t0", "t1"]);
+}
+
+async fn dispatch_stops_when_the_queue_moved(f: &Fixture) {
+    f.store.seed_max_workers(3).await.unwrap();
+    f.submit("first", 0).await;
+    let peek = f.store.peek(64).await.unwrap();
+    assert_eq!(peek.free, 3);
+    assert_eq!(peek.head.len(), 1);
+    // A more urgent task arrives between the peek and the dispatch.
+    f.submit("urgent", 50).await;
+    let (done, stop) = f
+        .store
+        .dispatch(true, &[f.prepared("first")])
+        .await
+        .unwrap();
+    assert!(done.is_empty());
+    assert_eq!(stop, DispatchStop::Moved);
+    assert_eq!(f.fill().await, ["urgent", "first"]);
+}
+
+async fn finish_is_fenced_and_happens_once(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("x", 0).await;
+    f.fill().await;
+    let token = f.store.snapshot(0).await.unwrap().running_entries[0].token;
+    let wrong_cid = Finish {
+        id: "x".into(),
+        celery_id: Some("x-old-dispatch".into()),
+        token: None,
+        status: TaskStatus::Completed,
+        error: None,
+    };
+    assert!(!f.store.finish(&wrong_cid, RETAIN).await.unwrap());
+    let wrong_token = Finish {
+        celery_id: None,
+        token: Some(token + 1000),
+        ..wrong_cid.clone()
+    };
+    assert!(!f.store.finish(&wrong_token, RETAIN).await.unwrap());
+    assert_eq!(f.running().await, ["x"]);
+    let right = Finish {
+        celery_id: Some("x".into()),
+        token: Some(token),
+        status: TaskStatus::Failed,
+        error: Some("ValueError: boom".into()),
+        ..wrong_cid
+    };
+    assert!(f.store.finish(&right, RETAIN).await.unwrap());
+    assert!(
+        !f.store.finish(&right, RETAIN).await.unwrap(),
+        "a repeated completion changes nothing"
+    );
+    assert!(!f.finish("x", TaskStatus::Completed).await);
+    let t = f.store.get("x").await.unwrap().unwrap();
+    assert_eq!(t.status, TaskStatus::Failed);
+    assert_eq!(t.error.as_deref(), Some("ValueError: boom"));
+    assert!(t.finished_at.is_some());
+    assert!(f.running().await.is_empty());
+    assert!(!f.finish("never-existed", TaskStatus::Completed).await);
+}
+
+async fn lowering_the_limit_drains(f: &Fixture) {
+    f.store.seed_max_workers(3).await.unwrap();
+    for i in 0..4 {
+        f.submit(&format!("t{i}"), 0).await;
+    }
+    assert_eq!(f.fill().await.len(), 3);
+    f.store.set_max_workers(1).await.unwrap();
+    assert_eq!(
+        f.running().await.len(),
+        3,
+        "lowering never stops running tasks"
+    );
+    assert!(f.finish("t0", TaskStatus::Completed).await);
+    assert!(f.fill().await.is_empty(), "still above the new limit");
+    assert!(f.finish("t1", TaskStatus::Completed).await);
+    assert!(f.fill().await.is_empty(), "at the new limit");
+    assert!(f.finish("t2", TaskStatus::Completed).await);
+    assert_eq!(f.fill().await, ["t3"]);
+}
+
+async fn cancel_queued_and_terminal(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("run", 0).await;
+    f.submit("wait", 0).await;
+    f.fill().await;
+    assert_eq!(
+        f.store.cancel("wait", true, RETAIN).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(f.status("wait").await, Some(TaskStatus::Cancelled));
+    assert_eq!(f.store.snapshot(10).await.unwrap().queued_count, 0);
+    assert_eq!(
+        f.store.cancel("wait", true, RETAIN).await.unwrap(),
+        CancelOutcome::Terminal(TaskStatus::Cancelled)
+    );
+    assert_eq!(
+        f.store.cancel("nope", true, RETAIN).await.unwrap(),
+        CancelOutcome::Missing
+    );
+    // The cancelled task is never dispatched.
+    assert!(f.finish("run", TaskStatus::Completed).await);
+    assert!(f.fill().await.is_empty());
+}
+
+async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
+    f.store.seed_max_workers(2).await.unwrap();
+    f.submit("in-list", 0).await;
+    f.submit("taken", 0).await;
+    f.fill().await;
+    // No worker took "in-list" yet: withdrawn from the broker list, cancelled at once.
+    assert_eq!(
+        f.store.cancel("in-list", true, RETAIN).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(f.status("in-list").await, Some(TaskStatus::Cancelled));
+    // A worker took "taken": its message is gone from the list.
+    take_message(f, "message-of-taken").await;
+    match f.store.cancel("taken", true, RETAIN).await.unwrap() {
+        CancelOutcome::Revoke { celery_id, .. } => assert_eq!(celery_id, "taken"),
+        other => panic!("expected a revoke, got {other:?}"),
+    }
+    assert_eq!(
+        f.status("taken").await,
+        Some(TaskStatus::Running),
+        "the slot is held until evidence"
+    );
+    assert!(f.store.snapshot(0).await.unwrap().running_entries[0].cancel_requested);
+}
+
+/// Removes a message from the broker list, as a worker's BRPOP would.
+async fn take_message(f: &Fixture, message: &str) {
+    match &f.memory {
+        Some(mem) => assert_eq!(mem.broker_pop(&f.list).as_deref(), Some(message)),
+        None => {
+            let mut c = common::redis().await;
+            let n: i64 = redis::cmd("LREM")
+                .arg(&f.list)
+                .arg(1)
+                .arg(message)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+    }
+}
+
+async fn reprioritize_reorders(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("a", 0).await;
+    f.submit("b", 0).await;
+    f.submit("c", 0).await;
+    assert_eq!(
+        f.store.reprioritize("c", 5).await.unwrap(),
+        ReprioritizeOutcome::Moved { position: 1 }
+    );
+    let order: Vec<_> = f
+        .store
+        .snapshot(10)
+        .await
+        .unwrap()
+        .queued
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(order, ["c", "a", "b"]);
+    assert_eq!(f.store.get("c").await.unwrap().unwrap().priority, 5);
+    // Back to 0: it keeps its arrival place among equals (after a and b).
+    f.store.reprioritize("c", 0).await.unwrap();
+    let order: Vec<_> = f
+        .store
+        .snapshot(10)
+        .await
+        .unwrap()
+        .queued
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    f.fill().await;
+    assert_eq!(
+        f.store.reprioritize("a", 9).await.unwrap(),
+        ReprioritizeOutcome::NotQueued(TaskStatus::Running)
+    );
+    assert_eq!(
+        f.store.reprioritize("zz", 9).await.unwrap(),
+        ReprioritizeOutcome::Missing
+    );
+}
+
+async fn started_is_recorded_once_for_the_current_dispatch(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("s", 0).await;
+    assert!(
+        !f.store
+            .mark_started("s", "s", Some("w1@h"), Some(7))
+            .await
+            .unwrap(),
+        "queued: not started"
+    );
+    f.fill().await;
+    let t = f.store.get("s").await.unwrap().unwrap();
+    assert!(t.waiting_for_worker());
+    assert!(!f
+        .store
+        .mark_started("s", "other", Some("w1@h"), None)
+        .await
+        .unwrap());
+    assert!(f
+        .store
+        .mark_started("s", "s", Some("w1@h"), Some(7))
+        .await
+        .unwrap());
+    assert!(!f
+        .store
+        .mark_started("s", "s", Some("w2@h"), Some(8))
+        .await
+        .unwrap());
+    let t = f.store.get("s").await.unwrap().unwrap();
+    assert_eq!(t.worker.as_deref(), Some("w1@h"));
+    assert!(!t.waiting_for_worker());
+    assert_eq!(
+        f.store.snapshot(0).await.unwrap().running_entries[0]
+            .worker
+            .as_deref(),
+        Some("w1@h")
+    );
+}
+
+async fn history_newest_first_with_filter(f: &Fixture) {
+    f.store.seed_max_workers(5).await.unwrap();
+    for id in ["h1", "h2", "h3"] {
+        f.submit(id, 0).await;
+    }
+    f.fill().await;
+    f.finish("h1", TaskStatus::Completed).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.finish("h2", TaskStatus::Failed).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.finish("h3", TaskStatus::Completed).await;
+    let all: Vec<_> = f
+        .store
+        .history(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(all, ["h3", "h2", "h1"]);
+    let done: Vec<_> = f
+        .store
+        .history(Some(TaskStatus::Completed), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(done, ["h3", "h1"]);
+    assert_eq!(f.store.history(None, 1).await.unwrap().len(), 1);
+}
+
+async fn finished_tasks_expire_after_retention(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("old", 0).await;
+    f.fill().await;
+    let short = Duration::from_millis(300);
+    assert!(f
+        .store
+        .finish(
+            &Finish {
+                id: "old".into(),
+                celery_id: Some("old".into()),
+                token: None,
+                status: TaskStatus::Completed,
+                error: None
+            },
+            short
+        )
+        .await
+        .unwrap());
+    assert!(f.store.get("old").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        f.store.get("old").await.unwrap().is_none(),
+        "gone after the retention period"
+    );
+    assert!(f.store.history(None, 10).await.unwrap().is_empty());
+}
+
+async fn inline_dispatch_pushes_the_message(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("m", 0).await;
+    f.fill().await;
+    match &f.memory {
+        Some(mem) => assert_eq!(mem.broker_messages(&f.list), ["message-of-m"]),
+        None => {
+            let mut c = common::redis().await;
+            let items: Vec<String> = redis::cmd("LRANGE")
+                .arg(&f.list)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(items, ["message-of-m"]);
+        }
+    }
+    assert_eq!(
+        f.store.dispatch_message("m").await.unwrap(),
+        Some(("message-of-m".to_string(), f.list.clone()))
+    );
+}
