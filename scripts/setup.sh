@@ -65,6 +65,10 @@ command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   apt_install chromium
 fi
+# The seed's state indicator is an emoji (🟢 🟡 🔴): a font to draw it in screenshots.
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+  apt_install fonts-noto-color-emoji
+fi
 
 # --- Playwright (npm), never with its browser download --------------------------------------
 E2E="$ROOT/end2end"

@@ -7,8 +7,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery, TaskType,
-    WorkerTask,
+    Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery,
+    TaskType, WorkerTask,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -23,6 +23,12 @@ pub async fn fetch_server_info() -> Result<ServerInfo, AppError> {
 #[server(prefix = "/api", endpoint = "pool_status", input = Json)]
 pub async fn fetch_pool_status() -> Result<PoolStatus, AppError> {
     crate::backend::backend()?.status().await
+}
+
+/// Everything the dashboard shows (what the live channel also pushes).
+#[server(prefix = "/api", endpoint = "dashboard", input = Json)]
+pub async fn fetch_dashboard() -> Result<Dashboard, AppError> {
+    crate::backend::backend()?.dashboard().await
 }
 
 /// Accepts a task.

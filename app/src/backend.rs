@@ -6,8 +6,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    ConfigUpdate, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery,
-    TaskType, WorkerTask,
+    ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest,
+    TaskQuery, TaskType, WorkerTask,
 };
 use leptos::prelude::use_context;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn server_info(&self) -> ServerInfo;
     /// The whole pool (`GET status/`).
     async fn status(&self) -> Result<PoolStatus, AppError>;
+    /// The pool and the recent history, for the dashboard and its live channel.
+    async fn dashboard(&self) -> Result<Dashboard, AppError>;
     /// Accepts a task (`POST submit/`).
     async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, AppError>;
     /// The configuration (`GET config/`).

@@ -6,7 +6,8 @@
 //! - [`api`]: the server functions the dashboard calls.
 //! - `backend` (feature `ssr`): the trait the server implements and the functions reach
 //!   through Leptos context.
-//! - [`dashboard`]: the Leptos components, rendered on the server and hydrated in the browser.
+//! - [`dashboard`]: the Leptos components, rendered on the server and hydrated in the browser,
+//!   kept live by server pushes (`dashboard::live`).
 
 pub mod api;
 #[cfg(feature = "ssr")]

@@ -728,6 +728,21 @@ pub struct ProcessReport {
     pub queued_count: u64,
 }
 
+/// Everything the dashboard shows, in one consistent read: what the live channel pushes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Dashboard {
+    /// The pool.
+    pub status: PoolStatus,
+    /// The most recently finished tasks, newest first.
+    pub history: Vec<WorkerTask>,
+    /// The server's clock when this was read (running times count from it until the browser's
+    /// own clock takes over, so the server-rendered page and the hydrated one agree).
+    pub server_time: DateTime<Utc>,
+}
+
+/// How many finished tasks the dashboard shows.
+pub const DASHBOARD_HISTORY: u32 = 12;
+
 /// The server's own health, shown in the dashboard's header panel.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ServerInfo {

@@ -10,8 +10,8 @@ use crate::store::StoreError;
 use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
-    validate_task_id, ConfigUpdate, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
-    SubmitRequest, TaskQuery, TaskType, WorkerTask,
+    validate_task_id, ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
+    SubmitRequest, TaskQuery, TaskType, WorkerTask, DASHBOARD_HISTORY,
 };
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -106,6 +106,21 @@ impl PoolBackend for ServerBackend {
 
     async fn status(&self) -> Result<PoolStatus, AppError> {
         self.scheduler.status().await.map_err(to_app_error)
+    }
+
+    async fn dashboard(&self) -> Result<Dashboard, AppError> {
+        let status = self.scheduler.status().await.map_err(to_app_error)?;
+        let history = self
+            .scheduler
+            .store()
+            .history(None, DASHBOARD_HISTORY)
+            .await
+            .map_err(|e| to_app_error(e.into()))?;
+        Ok(Dashboard {
+            status,
+            history,
+            server_time: chrono::Utc::now(),
+        })
     }
 
     async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, AppError> {

@@ -5,14 +5,19 @@ use crate::backend::ServerBackend;
 use app::{shell, App};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::Stream;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use serde_json::json;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach.
@@ -22,6 +27,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The pool.
     pub backend: Arc<ServerBackend>,
+    /// Turns true when the server starts shutting down, so long-lived responses (the live
+    /// channel) end and the graceful shutdown can finish.
+    pub closing: Arc<watch::Sender<bool>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -38,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/events", get(events))
         .merge(crate::api::routes())
         .leptos_routes_with_context(
             &state,
@@ -75,4 +84,46 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// How long a burst of changes is gathered into one push.
+const COALESCE: Duration = Duration::from_millis(40);
+
+/// The dashboard's live channel: Server-Sent Events carrying a fresh `Dashboard` (event
+/// `dashboard`) after every change any replica announces, or `unavailable` with a sentence
+/// while the store cannot be read. Ends when the server shuts down.
+async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let changes = state.backend.subscribe_changes();
+    let closing = state.closing.subscribe();
+    let stream = futures::stream::unfold(
+        (state.backend.clone(), changes, closing, true),
+        |(backend, mut changes, mut closing, first)| async move {
+            if *closing.borrow() {
+                return None;
+            }
+            if !first {
+                tokio::select! {
+                    r = changes.changed() => r.ok()?,
+                    _ = closing.changed() => return None,
+                }
+                tokio::time::sleep(COALESCE).await;
+            }
+            changes.borrow_and_update();
+            let event = match app::backend::PoolBackend::dashboard(&*backend).await {
+                Ok(d) => Event::default()
+                    .event("dashboard")
+                    .json_data(&d)
+                    .unwrap_or_else(|_| {
+                        Event::default()
+                            .event("unavailable")
+                            .data("unreadable state")
+                    }),
+                Err(e) => Event::default().event("unavailable").data(e.message()),
+            };
+            Some((Ok(event), (backend, changes, closing, false)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -143,6 +143,7 @@ impl Pool {
             state: AppState {
                 leptos: config.leptos.clone(),
                 backend,
+                closing: Arc::new(watch::channel(false).0),
             },
             stop,
             tasks,

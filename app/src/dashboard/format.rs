@@ -1,0 +1,95 @@
+//! How times, durations and parameters read on the dashboard. Pure functions, unit-tested.
+
+use crate::types::{TaskParameters, WorkerTask};
+use chrono::{DateTime, Utc};
+
+/// `1h 02m 05s`, `4m 09s`, `12s`, `0.4s`.
+pub fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 10.0 {
+        return format!("{secs:.1}s");
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Seconds from `from` to `to` (never negative).
+pub fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    ((to - from).num_milliseconds().max(0) as f64) / 1000.0
+}
+
+/// `14:03:27 UTC`, with the date when it is not `today`.
+pub fn clock(t: DateTime<Utc>, today: DateTime<Utc>) -> String {
+    if t.date_naive() == today.date_naive() {
+        t.format("%H:%M:%S UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
+/// `full · batch 500 · dry run`, or `incremental · batch 1000`.
+pub fn parameters(p: &TaskParameters) -> String {
+    let mut parts = vec![
+        if p.full { "full" } else { "incremental" }.to_string(),
+        format!("batch {}", p.batch_size),
+    ];
+    if p.dry_run {
+        parts.push("dry run".into());
+    }
+    parts.join(" · ")
+}
+
+/// How long a finished task ran (from taking its slot to its end), if it ran.
+pub fn run_time(t: &WorkerTask) -> Option<String> {
+    Some(duration(secs_between(t.started_at?, t.finished_at?)))
+}
+
+/// The first `n` characters of an id, for compact display.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(0.42), "0.4s");
+        assert_eq!(duration(12.4), "12s");
+        assert_eq!(duration(249.0), "4m 09s");
+        assert_eq!(duration(3725.0), "1h 02m 05s");
+        assert_eq!(duration(-3.0), "0.0s");
+    }
+
+    #[test]
+    fn clocks_and_params() {
+        let today = Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap();
+        assert_eq!(
+            clock(Utc.with_ymd_and_hms(2026, 11, 29, 9, 3, 7).unwrap(), today),
+            "09:03:07 UTC"
+        );
+        assert_eq!(
+            clock(Utc.with_ymd_and_hms(2026, 11, 28, 9, 3, 7).unwrap(), today),
+            "2026-11-28 09:03 UTC"
+        );
+        let p = TaskParameters {
+            full: true,
+            batch_size: 500,
+            dry_run: true,
+        };
+        assert_eq!(parameters(&p), "full · batch 500 · dry run");
+        assert_eq!(
+            parameters(&TaskParameters::default()),
+            "incremental · batch 1000"
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! The dashboard: rendered on the server with real data, then hydrated in the browser and kept
+//! live by pushes from the server (see [`live`]).
+//!
+//! Every action calls a server function, which calls the `PoolBackend`; the page holds no pool
+//! logic of its own. What it shows comes from one [`Dashboard`] value: from the server-rendered
+//! first paint, then from the live channel.
+
+pub mod format;
+pub mod live;
+mod modal;
+mod panels;
+mod submit;
+
+use crate::api::{fetch_dashboard, fetch_server_info, task_types, FetchServerInfo};
+use crate::errors::AppError;
+use crate::types::{Dashboard, ServerInfo, TaskType};
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+use live::{LiveSignals, LiveState};
+
+/// The HTML document around the app. The server renders it; the browser hydrates `<App/>`.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.ico"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: one page, the dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/worker-pool.css"/>
+        <Title text="Worker Pool"/>
+        <Meta name="description" content="A global concurrency limit and priority queue in front of Celery."/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=StaticSegment("") view=DashboardPage/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="page">
+            <h1>"Not found"</h1>
+            <p><a href="/">"Back to the dashboard"</a></p>
+        </main>
+    }
+}
+
+/// What every panel of the page shares.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx {
+    /// What the live channel writes.
+    pub live: LiveSignals,
+    /// The server-rendered first read (used until the live channel delivers).
+    pub initial: Resource<Result<Dashboard, AppError>>,
+    /// The task types, for the submit form.
+    pub types: Resource<Result<Vec<TaskType>, AppError>>,
+    /// Whether the configuration dialog is open.
+    pub config_open: RwSignal<bool>,
+}
+
+impl Ctx {
+    /// The newest data: live if any arrived, else the server-rendered read.
+    pub fn current(&self) -> Option<Dashboard> {
+        self.live
+            .data
+            .get()
+            .or_else(|| self.initial.get().and_then(Result::ok))
+    }
+
+    /// "Now" for running and waiting times: the browser's ticking clock once hydrated, else
+    /// the server's clock at the time of the read (so both renders agree).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.live
+            .now
+            .get()
+            .or_else(|| self.current().map(|d| d.server_time))
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// Fetches once and applies it, after an action.
+    pub fn refresh(&self) {
+        live::refresh(self.live);
+    }
+}
+
+pub(crate) fn use_ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+#[component]
+fn DashboardPage() -> impl IntoView {
+    let ctx = Ctx {
+        live: LiveSignals {
+            data: RwSignal::new(None),
+            state: RwSignal::new(LiveState::Connecting),
+            now: RwSignal::new(None),
+        },
+        initial: Resource::new(|| (), |_| fetch_dashboard()),
+        types: Resource::new(|| (), |_| task_types()),
+        config_open: RwSignal::new(false),
+    };
+    provide_context(ctx);
+
+    // Browser only: effects do not run on the server.
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            live::start(ctx.live);
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        }
+    });
+
+    let ready = Memo::new(move |_| ctx.current().is_some());
+
+    view! {
+        <header class="topbar">
+            <h1 class="brand">"Worker Pool"</h1>
+            <p class="tagline">"Global concurrency limit and priority queue for Celery"</p>
+            <LiveIndicator/>
+        </header>
+        <main class="page">
+            <Suspense fallback=|| view! { <section class="panel"><p class="muted">"Loading the pool…"</p></section> }>
+                {move || {
+                    let first = ctx.initial.get();
+                    if ready.get() {
+                        view! {
+                            <StaleBanner/>
+                            <panels::Summary/>
+                            <div class="columns">
+                                <panels::RunningPanel/>
+                                <panels::QueuePanel/>
+                            </div>
+                            <div class="columns">
+                                <submit::SubmitPanel/>
+                                <panels::HistoryPanel/>
+                            </div>
+                        }
+                            .into_any()
+                    } else {
+                        let message = match first {
+                            Some(Err(e)) => e.message().to_string(),
+                            _ => "Loading the pool…".to_string(),
+                        };
+                        view! {
+                            <section class="panel" data-testid="load-error">
+                                <p class="error" role="alert">{message}</p>
+                                <p class="muted">"The page updates by itself once the pool answers."</p>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }}
+            </Suspense>
+            <ServerPanel/>
+        </main>
+        <modal::ConfigModal/>
+    }
+}
+
+/// Live / reconnecting / store unavailable.
+#[component]
+fn LiveIndicator() -> impl IntoView {
+    let ctx = use_ctx();
+    let state = ctx.live.state;
+    view! {
+        <p class="live" data-testid="live-indicator" data-state=move || state.get().key() role="status">
+            <span class="live-dot" aria-hidden="true"></span>
+            {move || state.get().label()}
+        </p>
+    }
+}
+
+/// Shown while the data is the last state seen, because the store is unreachable.
+#[component]
+fn StaleBanner() -> impl IntoView {
+    let ctx = use_ctx();
+    let stale = Memo::new(move |_| {
+        ctx.current()
+            .filter(|d| d.status.stale)
+            .map(|d| d.status.fresh_at)
+    });
+    move || {
+        stale.get().map(|fresh| {
+            let when = fresh
+                .map(|t| format::clock(t, ctx.now()))
+                .unwrap_or_else(|| "an earlier time".into());
+            view! {
+                <section class="banner bad" role="alert" data-testid="stale-banner">
+                    "The pool's store (Redis) cannot be reached. Showing the last state seen, at "
+                    {when} ". Changes are refused until it is back."
+                </section>
+            }
+        })
+    }
+}
+
+/// The server's health: version and whether Redis answers, checked again on demand.
+#[component]
+fn ServerPanel() -> impl IntoView {
+    let info = Resource::new(|| (), |_| fetch_server_info());
+    let check = ServerAction::<FetchServerInfo>::new();
+
+    view! {
+        <section class="panel compact" data-testid="server-panel" aria-labelledby="server-panel-title">
+            <h2 id="server-panel-title">"Server"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || info.get().map(|r| view! { <ServerInfoView result=r/> })}
+            </Suspense>
+            <div class="panel-actions">
+                <button
+                    class="btn"
+                    data-testid="check-health"
+                    disabled=move || check.pending().get()
+                    on:click=move |_| {
+                        check.dispatch(FetchServerInfo {});
+                    }
+                >
+                    "Check now"
+                </button>
+                <span data-testid="health-result" aria-live="polite">
+                    {move || check.value().get().map(|r| match r {
+                        Ok(i) => format!(
+                            "Checked at {}: Redis {}",
+                            i.checked_at.format("%H:%M:%S%.3f UTC"),
+                            if i.redis_reachable { "answers" } else { "does not answer" },
+                        ),
+                        Err(e) => e.message().to_string(),
+                    })}
+                </span>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn ServerInfoView(result: Result<ServerInfo, AppError>) -> impl IntoView {
+    match result {
+        Ok(info) => {
+            let redis = if info.redis_reachable {
+                match info.redis_latency_ms {
+                    Some(ms) => format!("reachable ({ms:.1} ms)"),
+                    None => "reachable".to_string(),
+                }
+            } else {
+                "unreachable".to_string()
+            };
+            let class = if info.redis_reachable { "ok" } else { "bad" };
+            view! {
+                <dl class="facts">
+                    <dt>"Version"</dt>
+                    <dd data-testid="server-version">{info.version}</dd>
+                    <dt>"Redis"</dt>
+                    <dd data-testid="redis-status" class=class>{redis}</dd>
+                </dl>
+            }
+            .into_any()
+        }
+        Err(e) => view! { <p class="error" role="alert">{e.message().to_string()}</p> }.into_any(),
+    }
+}

@@ -1,0 +1,377 @@
+//! The pool summary and the three task tables: running, queued, finished.
+
+use super::format;
+use super::use_ctx;
+use crate::api::{CancelTask, ProcessQueue, SetTaskPriority};
+use crate::types::{
+    priority_from_json, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
+};
+use leptos::prelude::*;
+
+/// The pool's status, from the newest data.
+fn status() -> Memo<Option<PoolStatus>> {
+    let ctx = use_ctx();
+    Memo::new(move |_| ctx.current().map(|d| d.status))
+}
+
+/// Active, queued, available and max; the utilisation bar; the state; configure and process.
+#[component]
+pub fn Summary() -> impl IntoView {
+    let ctx = use_ctx();
+    let status = status();
+    let get =
+        move |f: fn(&PoolStatus) -> u64| move || status.with(|s| s.as_ref().map(f).unwrap_or(0));
+    let util = move || status.with(|s| s.as_ref().map(|s| s.utilization).unwrap_or(0.0));
+    let state =
+        move || status.with(|s| s.as_ref().map(|s| s.state).unwrap_or(PoolState::Available));
+    let draining = move || {
+        status.with(|s| {
+            s.as_ref()
+                .filter(|s| s.active_count > s.max_workers as u64)
+                .map(|s| {
+                    format!(
+                        "Draining: {} running above the new limit of {}.",
+                        s.active_count - s.max_workers as u64,
+                        s.max_workers
+                    )
+                })
+        })
+    };
+    let process = ServerAction::<ProcessQueue>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = process.value().get() {
+            ctx.refresh();
+        }
+    });
+
+    view! {
+        <section class="panel summary" aria-labelledby="summary-title" data-testid="summary">
+            <div class="summary-head">
+                <h2 id="summary-title">"Pool"</h2>
+                <span
+                    class=move || format!("state state-{}", state().as_str())
+                    data-testid="pool-state"
+                    data-state=move || state().as_str()
+                    title=move || match state() {
+                        PoolState::Available => "Workers ready for new tasks",
+                        PoolState::Busy => "All workers occupied",
+                        PoolState::Overloaded => "Queue building up",
+                    }
+                >
+                    {move || state().label()}
+                </span>
+            </div>
+            <dl class="stats">
+                <div class="stat"><dt>"Active"</dt><dd data-testid="active-count">{get(|s| s.active_count)}</dd></div>
+                <div class="stat"><dt>"Queued"</dt><dd data-testid="queued-count">{get(|s| s.queued_count)}</dd></div>
+                <div class="stat"><dt>"Available"</dt><dd data-testid="available-count">{get(|s| s.available_workers)}</dd></div>
+                <div class="stat"><dt>"Max workers"</dt><dd data-testid="max-workers">{get(|s| s.max_workers as u64)}</dd></div>
+            </dl>
+            <div class="meter-row">
+                <div
+                    class="meter"
+                    role="progressbar"
+                    aria-label="Worker utilisation"
+                    aria-valuemin="0"
+                    aria-valuemax="100"
+                    aria-valuenow=move || format!("{:.0}", util())
+                    aria-valuetext=move || format!("{:.0}% of workers in use", util())
+                    data-testid="utilization"
+                >
+                    <div class=move || format!("meter-fill state-{}", state().as_str()) style:width=move || format!("{}%", util())></div>
+                </div>
+                <span class="meter-label">{move || format!("{:.0}%", util())}</span>
+            </div>
+            <p class="muted draining" data-testid="draining" aria-live="polite">{draining}</p>
+            <div class="panel-actions">
+                <button
+                    class="btn primary"
+                    data-testid="open-config"
+                    aria-haspopup="dialog"
+                    on:click=move |_| ctx.config_open.set(true)
+                >
+                    "Configure…"
+                </button>
+                <button
+                    class="btn"
+                    data-testid="process-queue"
+                    disabled=move || process.pending().get()
+                    on:click=move |_| {
+                        process.dispatch(ProcessQueue {});
+                    }
+                >
+                    "Process queue"
+                </button>
+                <span class="muted" data-testid="process-result" aria-live="polite">
+                    {move || process.value().get().map(|r| match r {
+                        Ok(rep) => format!(
+                            "Reconciled {}, dispatched {}; {} waiting.",
+                            rep.reconciled.len(), rep.dispatched.len(), rep.queued_count
+                        ),
+                        Err(e) => e.message().to_string(),
+                    })}
+                </span>
+            </div>
+        </section>
+    }
+}
+
+/// A cancel button for one task, with its own error line.
+#[component]
+fn CancelButton(task_id: String, label: &'static str) -> impl IntoView {
+    let ctx = use_ctx();
+    let cancel = ServerAction::<CancelTask>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = cancel.value().get() {
+            ctx.refresh();
+        }
+    });
+    let id = StoredValue::new(task_id);
+    view! {
+        <button
+            class="btn small danger"
+            data-testid="cancel"
+            disabled=move || cancel.pending().get()
+            aria-label=move || format!("{label} task {}", format::short_id(&id.get_value()))
+            on:click=move |_| {
+                cancel.dispatch(CancelTask { task_id: id.get_value() });
+            }
+        >
+            {label}
+        </button>
+        {move || cancel.value().get().and_then(Result::err).map(|e| view! {
+            <span class="error small" role="alert">{e.message().to_string()}</span>
+        })}
+    }
+}
+
+fn task_label(t: &WorkerTask) -> String {
+    format!("{}.{}", t.crm_source, t.sync_type)
+}
+
+/// Running tasks: source, type, parameters, started at, a ticking running time, cancel.
+#[component]
+pub fn RunningPanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let status = status();
+    let rows = move || {
+        status.with(|s| {
+            s.as_ref()
+                .map(|s| s.active_tasks.clone())
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <section class="panel" aria-labelledby="running-title" data-testid="running-panel">
+            <h2 id="running-title">"Running " <span class="count">{move || rows().len()}</span></h2>
+            <div class="table-wrap">
+                <table class="tasks">
+                    <thead><tr><th>"Task"</th><th class="hide-sm">"Parameters"</th><th class="hide-sm">"Started"</th><th>"Running for"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <tbody>
+                        <For
+                            each=rows
+                            key=|t| (t.task_id.clone(), t.worker.clone(), t.worker_started_at)
+                            children=move |t: WorkerTask| {
+                                let started = t.started_at;
+                                let waiting = t.waiting_for_worker();
+                                view! {
+                                    <tr data-testid="running-row" data-task-id=t.task_id.clone()>
+                                        <td>
+                                            <span class="task-name">{task_label(&t)}</span>
+                                            <span class="sub mono" title=t.task_id.clone()>{format::short_id(&t.task_id)}</span>
+                                        </td>
+                                        <td class="hide-sm">{format::parameters(&t.parameters)}</td>
+                                        <td class="hide-sm nowrap">
+                                            {started.map(|s| format::clock(s, ctx.now()))}
+                                            <span class="sub">
+                                                {if waiting {
+                                                    "waiting for a worker".to_string()
+                                                } else {
+                                                    t.worker.clone().unwrap_or_default()
+                                                }}
+                                            </span>
+                                        </td>
+                                        <td class="num" data-testid="running-time">
+                                            {move || started.map(|s| format::duration(format::secs_between(s, ctx.now())))}
+                                        </td>
+                                        <td class="actions"><CancelButton task_id=t.task_id.clone() label="Cancel"/></td>
+                                    </tr>
+                                }
+                            }
+                        />
+                    </tbody>
+                </table>
+                <Show when=move || rows().is_empty()>
+                    <p class="empty">"Nothing is running."</p>
+                </Show>
+            </div>
+        </section>
+    }
+}
+
+/// One queued task's priority editor: a number and a Set button.
+#[component]
+fn PriorityEditor(task_id: String, priority: i32) -> impl IntoView {
+    let ctx = use_ctx();
+    let value = RwSignal::new(priority.to_string());
+    let set = ServerAction::<SetTaskPriority>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = set.value().get() {
+            ctx.refresh();
+        }
+    });
+    let parsed = move || {
+        let text = value.get();
+        let v = text
+            .trim()
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::String(text));
+        priority_from_json(Some(&v))
+    };
+    let id = StoredValue::new(task_id);
+    view! {
+        <form
+            class="priority"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                if let Ok(p) = parsed() {
+                    set.dispatch(SetTaskPriority { task_id: id.get_value(), priority: p });
+                }
+            }
+        >
+            <input
+                type="number"
+                min=MIN_PRIORITY
+                max=MAX_PRIORITY
+                step="1"
+                data-testid="priority-input"
+                aria-label=move || format!("Priority of task {}", format::short_id(&id.get_value()))
+                aria-invalid=move || parsed().is_err().to_string()
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            <button class="btn small" type="submit" data-testid="set-priority" disabled=move || parsed().is_err() || set.pending().get()>
+                "Set"
+            </button>
+            {move || parsed().err().map(|e| view! { <span class="error small">{e.message}</span> })}
+            {move || set.value().get().and_then(Result::err).map(|e| view! {
+                <span class="error small" role="alert">{e.message().to_string()}</span>
+            })}
+        </form>
+    }
+}
+
+/// The queue in dispatch order: position, priority (editable), waiting time, cancel.
+#[component]
+pub fn QueuePanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let status = status();
+    let rows = move || {
+        status.with(|s| {
+            s.as_ref()
+                .map(|s| s.queued_tasks.clone())
+                .unwrap_or_default()
+        })
+    };
+    let more = move || {
+        status.with(|s| {
+            s.as_ref()
+                .filter(|s| s.queued_count > s.queued_tasks.len() as u64)
+                .map(|s| {
+                    format!(
+                        "…and {} more.",
+                        s.queued_count - s.queued_tasks.len() as u64
+                    )
+                })
+        })
+    };
+    view! {
+        <section class="panel" aria-labelledby="queue-title" data-testid="queue-panel">
+            <h2 id="queue-title">"Queue " <span class="count">{move || status.with(|s| s.as_ref().map(|s| s.queued_count).unwrap_or(0))}</span></h2>
+            <div class="table-wrap">
+                <table class="tasks">
+                    <thead><tr><th class="num">"#"</th><th>"Task"</th><th>"Priority"</th><th class="hide-sm">"Waiting"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <tbody>
+                        <For
+                            each=rows
+                            key=|t| (t.task_id.clone(), t.position, t.priority)
+                            children=move |t: WorkerTask| {
+                                let created = t.created_at;
+                                view! {
+                                    <tr data-testid="queue-row" data-task-id=t.task_id.clone()>
+                                        <td class="num" data-testid="position">{t.position}</td>
+                                        <td>
+                                            <span class="task-name">{task_label(&t)}</span>
+                                            <span class="sub">{format::parameters(&t.parameters)}</span>
+                                        </td>
+                                        <td><PriorityEditor task_id=t.task_id.clone() priority=t.priority/></td>
+                                        <td class="num hide-sm">{move || format::duration(format::secs_between(created, ctx.now()))}</td>
+                                        <td class="actions"><CancelButton task_id=t.task_id.clone() label="Cancel"/></td>
+                                    </tr>
+                                }
+                            }
+                        />
+                    </tbody>
+                </table>
+                <Show when=move || rows().is_empty()>
+                    <p class="empty">"The queue is empty."</p>
+                </Show>
+                <p class="muted">{more}</p>
+            </div>
+        </section>
+    }
+}
+
+fn status_badge(st: TaskStatus) -> impl IntoView {
+    view! { <span class=format!("badge badge-{}", st.as_str()) data-testid="status">{st.as_str()}</span> }
+}
+
+/// Finished tasks, newest first: status, duration, and the error of failures, expandable.
+#[component]
+pub fn HistoryPanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let rows = Memo::new(move |_| ctx.current().map(|d| d.history).unwrap_or_default());
+    view! {
+        <section class="panel" aria-labelledby="history-title" data-testid="history-panel">
+            <h2 id="history-title">"History"</h2>
+            <div class="table-wrap">
+                <table class="tasks">
+                    <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th></tr></thead>
+                    <tbody>
+                        <For
+                            each=move || rows.get()
+                            key=|t| (t.task_id.clone(), t.status)
+                            children=move |t: WorkerTask| {
+                                let error = t.error.clone();
+                                view! {
+                                    <tr data-testid="history-row" data-task-id=t.task_id.clone() data-status=t.status.as_str()>
+                                        <td>{status_badge(t.status)}</td>
+                                        <td>
+                                            <span class="task-name">{task_label(&t)}</span>
+                                            <span class="sub mono" title=t.task_id.clone()>{format::short_id(&t.task_id)}</span>
+                                            {error.map(|e| {
+                                                let first: String = e.lines().next().unwrap_or("").chars().take(90).collect();
+                                                view! {
+                                                    <details class="error-details" data-testid="error">
+                                                        <summary>{first}</summary>
+                                                        <pre>{e}</pre>
+                                                    </details>
+                                                }
+                                            })}
+                                        </td>
+                                        <td class="hide-sm nowrap">{t.finished_at.map(|f| format::clock(f, ctx.now()))}</td>
+                                        <td class="num">{format::run_time(&t).unwrap_or_else(|| "—".into())}</td>
+                                    </tr>
+                                }
+                            }
+                        />
+                    </tbody>
+                </table>
+                <Show when=move || rows.with(Vec::is_empty)>
+                    <p class="empty">"No finished tasks yet."</p>
+                </Show>
+            </div>
+        </section>
+    }
+}
