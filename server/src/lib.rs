@@ -11,6 +11,7 @@
 //!   broker; no HTTP, no Redis types.
 //! - [`backend`]: the app crate's `PoolBackend` over the scheduler; errors become wire errors.
 //! - [`api`]: the seed's JSON API; [`http`]: the whole router (probes, API, dashboard).
+//! - [`cli`]: the management commands (`status`, `config`, `monitor`, …), API clients only.
 //! - [`telemetry`]: tracing setup.
 //!
 //! The binary (`main.rs`) is thin: it reads the configuration, calls [`Pool::start`] and
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod backend;
 pub mod celery;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod registry;

@@ -1,4 +1,5 @@
-//! `worker-pool`: serves the dashboard and API (the default).
+//! `worker-pool`: serves the dashboard and API (the default), or runs a management command
+//! against a running server.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -7,9 +8,19 @@ use worker_pool::config::{redact_url, Config};
 use worker_pool::Pool;
 
 /// A global, runtime-configurable concurrency limit and priority queue in front of Celery.
+///
+/// With no command, serves the dashboard and the JSON API. The other commands manage a running
+/// server over its API.
 #[derive(Parser)]
-#[command(name = "worker-pool", version, about, long_about = None)]
+#[command(
+    name = "worker-pool",
+    version,
+    about,
+    after_help = "Examples:\n  worker-pool                       # serve (configuration from the environment / .env)\n  worker-pool status --verbose\n  worker-pool config --max-workers 2\n  worker-pool --url http://pool.internal:3000 list-tasks --status failed"
+)]
 struct Cli {
+    #[command(flatten)]
+    conn: worker_pool::cli::Connection,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -17,7 +28,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the dashboard and the JSON API (what runs when no command is given).
+    #[command(
+        after_help = "Example:\n  MAX_SYNC_WORKERS=2 REDIS_URL=redis://127.0.0.1:6379/0 worker-pool serve"
+    )]
     Serve,
+    #[command(flatten)]
+    Manage(worker_pool::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +47,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Manage(command) => worker_pool::cli::run(command, cli.conn),
     }
 }
 

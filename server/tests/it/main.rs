@@ -7,6 +7,7 @@
 
 mod api;
 mod celery_interop;
+mod cli;
 mod common;
 mod fake_celery;
 mod race;

@@ -1,0 +1,283 @@
+//! Human output: aligned tables, a utilisation bar, colour only on a terminal (never with
+//! `NO_COLOR`).
+
+use app::types::{PoolStatus, WorkerTask};
+use std::fmt::Write;
+
+/// How to paint text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    /// Emit ANSI colours.
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is not set.
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Bold.
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    /// Green.
+    pub fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    /// Yellow.
+    pub fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    /// Red.
+    pub fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    /// Dim.
+    pub fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+
+    /// A status word in its colour.
+    pub fn status(&self, status: &str) -> String {
+        match status {
+            "completed" | "available" => self.green(status),
+            "running" | "busy" => self.yellow(status),
+            "failed" | "overloaded" => self.red(status),
+            _ => status.to_string(),
+        }
+    }
+}
+
+/// The width of text as a terminal shows it (ANSI escapes take none).
+fn width(s: &str) -> usize {
+    let mut w = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        if in_escape {
+            if c == 'm' {
+                in_escape = false;
+            }
+        } else if c == '\x1b' {
+            in_escape = true;
+        } else {
+            w += 1;
+        }
+    }
+    w
+}
+
+/// Renders rows as columns aligned on their widest cell, with a header.
+pub fn table(style: Style, header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(width(cell));
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(width(c));
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        let _ = writeln!(out, "{}", s.trim_end());
+    };
+    line(header.iter().map(|h| style.bold(h)).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+/// `[########--------] 50%`.
+pub fn bar(style: Style, utilization: f64, width: usize) -> String {
+    let filled = ((utilization.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
+    let fill = "#".repeat(filled);
+    let rest = "-".repeat(width - filled);
+    let fill = if utilization >= 100.0 {
+        style.red(&fill)
+    } else if utilization >= 75.0 {
+        style.yellow(&fill)
+    } else {
+        style.green(&fill)
+    };
+    format!("[{fill}{rest}] {utilization:.0}%")
+}
+
+/// The seed's state line: `🟢 Available`.
+pub fn state_line(style: Style, s: &PoolStatus) -> String {
+    let label = s.state.label();
+    match s.state {
+        app::types::PoolState::Available => style.green(label),
+        app::types::PoolState::Busy => style.yellow(label),
+        app::types::PoolState::Overloaded => style.red(label),
+    }
+}
+
+/// The pool summary block.
+pub fn summary(style: Style, s: &PoolStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  {}",
+        style.bold("Worker pool"),
+        state_line(style, s)
+    );
+    let _ = writeln!(out, "  Max workers: {}", s.max_workers);
+    let _ = writeln!(out, "  Active:      {}", s.active_count);
+    let _ = writeln!(out, "  Queued:      {}", s.queued_count);
+    let _ = writeln!(out, "  Available:   {}", s.available_workers);
+    let _ = writeln!(out, "  Utilization: {}", bar(style, s.utilization, 30));
+    if s.active_count > s.max_workers as u64 {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.yellow(&format!(
+                "Draining: {} above the limit",
+                s.active_count - s.max_workers as u64
+            ))
+        );
+    }
+    if s.stale {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.red("Stale: the server cannot reach its store; this is the last state it saw.")
+        );
+    }
+    out
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Tasks as a table; `verbose` adds times, parameters and errors.
+pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
+    if tasks.is_empty() {
+        return format!("{}\n", style.dim("(no tasks)"));
+    }
+    let now = chrono::Utc::now();
+    let mut header = vec!["TASK ID", "TYPE", "STATUS", "PRIORITY", "POSITION"];
+    if verbose {
+        header.extend([
+            "CREATED",
+            "STARTED",
+            "DURATION",
+            "WORKER",
+            "PARAMETERS",
+            "ERROR",
+        ]);
+    }
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let mut r = vec![
+                t.task_id.clone(),
+                t.task_name.clone(),
+                style.status(t.status.as_str()),
+                t.priority.to_string(),
+                t.position
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ];
+            if verbose {
+                r.push(when(Some(t.created_at)));
+                r.push(when(t.started_at));
+                r.push(
+                    t.duration_secs(now)
+                        .map(crate::cli::output::secs)
+                        .unwrap_or_else(|| "-".into()),
+                );
+                r.push(t.worker.clone().unwrap_or_else(|| {
+                    if t.waiting_for_worker() {
+                        "(waiting for a worker)".into()
+                    } else {
+                        "-".into()
+                    }
+                }));
+                r.push(format!(
+                    "full={} batch_size={} dry_run={}",
+                    t.parameters.full, t.parameters.batch_size, t.parameters.dry_run
+                ));
+                r.push(
+                    t.error
+                        .clone()
+                        .map(|e| e.lines().next().unwrap_or("").to_string())
+                        .unwrap_or_default(),
+                );
+            }
+            r
+        })
+        .collect();
+    table(style, &header, &rows)
+}
+
+/// `12.3s`, `4m 09s`, `1h 02m`.
+pub fn secs(s: f64) -> String {
+    let t = s.max(0.0);
+    if t < 60.0 {
+        format!("{t:.1}s")
+    } else if t < 3600.0 {
+        format!("{}m {:02}s", (t / 60.0) as u64, (t % 60.0) as u64)
+    } else {
+        format!(
+            "{}h {:02}m",
+            (t / 3600.0) as u64,
+            ((t % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_ignore_escapes() {
+        let plain = Style { color: false };
+        let t = table(
+            plain,
+            &["A", "LONG HEADER"],
+            &[
+                vec!["xxxx".into(), "y".into()],
+                vec!["z".into(), "w".into()],
+            ],
+        );
+        assert_eq!(t, "A     LONG HEADER\nxxxx  y\nz     w\n");
+        let color = Style { color: true };
+        let t = table(color, &["A", "B"], &[vec![color.red("x"), "y".into()]]);
+        let second = t.lines().nth(1).unwrap();
+        assert_eq!(width(second), 4, "{second:?}");
+    }
+
+    #[test]
+    fn bars_and_durations() {
+        let plain = Style { color: false };
+        assert_eq!(bar(plain, 50.0, 10), "[#####-----] 50%");
+        assert_eq!(bar(plain, 150.0, 4), "[####] 150%");
+        assert_eq!(secs(12.34), "12.3s");
+        assert_eq!(secs(249.0), "4m 09s");
+        assert_eq!(secs(3725.0), "1h 02m");
+        assert!(!plain.red("x").contains('\x1b'));
+    }
+}

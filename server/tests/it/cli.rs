@@ -1,0 +1,291 @@
+//! The `worker-pool` management commands, run as a real process against a real server.
+
+use crate::common::TestServer;
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_worker-pool");
+
+/// Runs the binary with `args` against `url`; returns (exit code, stdout, stderr).
+async fn run(url: &str, args: &[&str]) -> (i32, String, String) {
+    let (url, args): (String, Vec<String>) = (
+        url.to_string(),
+        args.iter().map(|s| s.to_string()).collect(),
+    );
+    let out: Output = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .env("WORKER_POOL_URL", &url)
+            .env_remove("WORKER_POOL_API_TOKEN")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {stdout:?}"))
+}
+
+#[tokio::test]
+async fn status_and_config_human_and_json() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let (code, out, err) = run(&s.base, &["status"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Max workers: 1"), "{out}");
+    assert!(out.contains("Available"), "{out}");
+    assert!(out.contains("[------------------------------] 0%"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour when NO_COLOR is set");
+    assert_eq!(err, "");
+
+    let (code, out, err) = run(&s.base, &["status", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["max_workers"], 1);
+    assert_eq!(v["state"], "available");
+
+    let (code, out, _) = run(&s.base, &["config", "--max-workers", "3"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("max_workers set to 3"), "{out}");
+    let (code, out, _) = run(&s.base, &["config", "--json"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["max_workers"], 3);
+
+    // Refused: exit 1, the server's sentence on stderr, nothing on stdout.
+    let (code, out, err) = run(&s.base, &["config", "--max-workers", "0"]).await;
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("max_workers must be a whole number from 1 to 64"),
+        "{err}"
+    );
+    // With --json, stdout is exactly the API's answer.
+    let (code, out, _) = run(&s.base, &["config", "--max-workers", "65", "--json"]).await;
+    assert_eq!(code, 1);
+    assert!(json(&out)["error"]
+        .as_str()
+        .unwrap()
+        .contains("from 1 to 64"));
+    s.stop(&[]).await;
+}
+
+#[tokio::test]
+async fn submit_list_task_cancel_and_process() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let (code, out, err) = run(
+        &s.base,
+        &[
+            "submit",
+            "--crm-source",
+            "five9",
+            "--sync-type",
+            "contacts",
+            "--param",
+            "batch_size=500",
+            "--param",
+            "full=true",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let first = json(&out);
+    assert_eq!(first["status"], "running");
+    assert_eq!(first["parameters"]["batch_size"], 500);
+    assert_eq!(first["parameters"]["full"], true);
+
+    let (code, out, _) = run(
+        &s.base,
+        &[
+            "submit",
+            "--crm-source",
+            "hubspot",
+            "--sync-type",
+            "all",
+            "--priority",
+            "-5",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("Queued ") && out.contains("at position 1"),
+        "{out}"
+    );
+    let queued_id = out.split_whitespace().nth(1).unwrap().to_string();
+
+    let (code, out, _) = run(&s.base, &["list-tasks", "--verbose"]).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("TASK ID") && lines[0].contains("PRIORITY"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 3, "header + 2 tasks:\n{out}");
+    assert!(
+        lines[1].contains("running") && lines[2].contains("queued"),
+        "{out}"
+    );
+    // Aligned: every row's STATUS column starts at the same offset as the header's.
+    let col = lines[0].find("STATUS").unwrap();
+    assert!(lines[1][col..].starts_with("running"), "{out}");
+
+    let (code, out, _) = run(&s.base, &["list-tasks", "--status", "queued", "--json"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["tasks"][0]["task_id"], queued_id.as_str());
+
+    let (code, out, _) = run(&s.base, &["task", &queued_id]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&queued_id) && out.contains("hubspot.all"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&s.base, &["cancel", "--task-id", &queued_id]).await;
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("Cancelled {queued_id}."));
+    let (code, out, err) = run(&s.base, &["cancel", "--task-id", &queued_id]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("already cancelled"), "{err}");
+
+    let (code, out, _) = run(&s.base, &["process-queue", "--json"]).await;
+    assert_eq!(code, 0);
+    let report = json(&out);
+    assert!(report["dispatched"].as_array().unwrap().is_empty());
+    assert_eq!(report["available_workers"], 0);
+    let (code, out, _) = run(&s.base, &["process-queue"]).await;
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Processed the queue"), "{out}");
+
+    let ids = [first["task_id"].as_str().unwrap().to_string(), queued_id];
+    s.stop(&ids).await;
+}
+
+#[tokio::test]
+async fn refusals_usage_errors_and_unreachable() {
+    let s = TestServer::start(&[]).await;
+    let (code, out, err) = run(
+        &s.base,
+        &["submit", "--crm-source", "five9", "--sync-type", "nope"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("unknown task type five9.nope"), "{err}");
+    let (code, _, err) = run(
+        &s.base,
+        &[
+            "submit",
+            "--crm-source",
+            "five9",
+            "--sync-type",
+            "contacts",
+            "--param",
+            "colour=blue",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown parameter"), "{err}");
+    let (code, _, err) = run(
+        &s.base,
+        &[
+            "submit",
+            "--crm-source",
+            "five9",
+            "--sync-type",
+            "contacts",
+            "--param",
+            "oops",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = run(&s.base, &["list-tasks", "--status", "done"]).await;
+    assert_eq!(code, 1);
+    let (code, _, err) = run(&s.base, &["task", "00000000-0000-4000-8000-000000000000"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("No task with id"), "{err}");
+    let (code, _, _) = run(&s.base, &["cancel"]).await;
+    assert_eq!(code, 2, "a missing --task-id is a usage error");
+    let (code, _, _) = run(&s.base, &["status", "--bogus"]).await;
+    assert_eq!(code, 2);
+    let (code, _, _) = run(&s.base, &["monitor", "--interval", "0"]).await;
+    assert_eq!(code, 2);
+    s.stop(&[]).await;
+
+    // Nothing listens there: exit 3, and the message names the URL.
+    let dead = "http://127.0.0.1:9";
+    let (code, out, err) = run(dead, &["status"]).await;
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.contains("http://127.0.0.1:9"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+}
+
+#[tokio::test]
+async fn monitor_snapshot_and_continuous_json_lines() {
+    let s = TestServer::start(&[]).await;
+    let (code, out, _) = run(&s.base, &["monitor"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Utilization") && out.contains("Running (0)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("\x1b[2J"),
+        "no redraw codes when stdout is not a terminal"
+    );
+
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(BIN)
+            .args(["monitor", "--continuous", "--interval", "0.2", "--json"])
+            .env("WORKER_POOL_URL", base)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        child.kill().unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "one object per interval: {text:?}");
+    for l in lines {
+        assert_eq!(json(l)["max_workers"], 1);
+    }
+    s.stop(&[]).await;
+}
+
+#[tokio::test]
+async fn every_command_has_help_with_an_example() {
+    for cmd in [
+        "serve",
+        "status",
+        "config",
+        "monitor",
+        "process-queue",
+        "cancel",
+        "list-tasks",
+        "submit",
+        "task",
+    ] {
+        let (code, out, _) = run("http://127.0.0.1:9", &[cmd, "--help"]).await;
+        assert_eq!(code, 0, "{cmd}");
+        assert!(
+            out.contains("Example"),
+            "{cmd} --help has an example:\n{out}"
+        );
+    }
+}
