@@ -524,13 +524,13 @@ pub fn validate_task_id(id: &str) -> Result<(), FieldError> {
         && id.len() <= 128
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '~'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     if ok {
         Ok(())
     } else {
         Err(FieldError::new(
             "task_id",
-            "a task id is 1 to 128 characters: letters, digits and - _ . : ~",
+            "a task id is 1 to 128 characters: letters, digits and - _ . :",
         ))
     }
 }
@@ -565,9 +565,13 @@ pub struct WorkerTask {
     /// The Celery worker (`name@host`) that reported STARTED for it, once one has.
     #[serde(default)]
     pub worker: Option<String>,
-    /// When a worker reported STARTED. A running task without it is waiting for a worker.
+    /// When a worker reported STARTED.
     #[serde(default)]
     pub worker_started_at: Option<DateTime<Utc>>,
+    /// True while the task holds a slot but no worker has reported STARTED yet: it is waiting
+    /// for a worker (its slot stays taken, and it is never reclaimed for that).
+    #[serde(default)]
+    pub waiting_for_worker: bool,
 }
 
 impl WorkerTask {
@@ -576,11 +580,6 @@ impl WorkerTask {
         let start = self.started_at?;
         let end = self.finished_at.unwrap_or(now);
         Some(((end - start).num_milliseconds().max(0) as f64) / 1000.0)
-    }
-
-    /// True while the task holds a slot but no worker has reported STARTED.
-    pub fn waiting_for_worker(&self) -> bool {
-        self.status == TaskStatus::Running && self.worker_started_at.is_none()
     }
 }
 

@@ -13,7 +13,8 @@ use app::types::{
     validate_task_id, ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
     SubmitRequest, TaskQuery, TaskType, WorkerTask, DASHBOARD_HISTORY,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// The one object every view of the pool talks to.
@@ -22,6 +23,9 @@ pub struct ServerBackend {
     initial_max_workers: u32,
     /// Bumped on every change any replica announces; live views wait on it.
     changes: watch::Sender<u64>,
+    /// Since when worker events have been heard without a break (None while disconnected).
+    /// Workers are judged by their heartbeats only after a full timeout of listening.
+    events_since: Mutex<Option<Instant>>,
 }
 
 impl ServerBackend {
@@ -31,6 +35,7 @@ impl ServerBackend {
             scheduler,
             initial_max_workers,
             changes: watch::channel(0).0,
+            events_since: Mutex::new(None),
         }
     }
 
@@ -48,13 +53,38 @@ impl ServerBackend {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Seeds `max_workers`, reconciles and dispatches: what follows every (re)subscription.
+    /// Seeds `max_workers`, reaps lost workers' tasks, reconciles and dispatches: what follows
+    /// every (re)subscription, the periodic pass and "process queue".
     pub async fn resync(&self) -> Result<ProcessReport, PoolError> {
         self.scheduler
             .store()
             .seed_max_workers(self.initial_max_workers)
             .await?;
-        self.scheduler.reconcile().await
+        let reclaimed = self.reap_if_safe().await;
+        let mut report = self.scheduler.reconcile().await?;
+        report.reclaimed = reclaimed;
+        Ok(report)
+    }
+
+    /// True once worker events have been heard, without a break, for a whole heartbeat timeout:
+    /// a silent worker is then really silent, not merely unheard.
+    fn events_trusted(&self) -> bool {
+        let since = *self.events_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.is_some_and(|t| t.elapsed() >= self.scheduler.settings().reap.heartbeat_timeout)
+    }
+
+    /// Reaps lost workers' tasks when the worker events can be trusted; returns the ids.
+    pub async fn reap_if_safe(&self) -> Vec<String> {
+        if !self.events_trusted() {
+            return Vec::new();
+        }
+        match self.scheduler.reap().await {
+            Ok(r) => r.into_iter().map(|r| r.id).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for lost workers failed");
+                Vec::new()
+            }
+        }
     }
 }
 
@@ -174,6 +204,9 @@ impl PoolBackend for ServerBackend {
 #[async_trait::async_trait]
 impl Subscriber for ServerBackend {
     async fn connected(&self, feeds: &[Feed]) {
+        if feeds.contains(&Feed::CeleryEvents) {
+            *self.events_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
         if feeds.contains(&Feed::Results) {
             self.scheduler.set_results_subscribed(true);
             if let Err(e) = self.resync().await {
@@ -184,6 +217,9 @@ impl Subscriber for ServerBackend {
     }
 
     async fn disconnected(&self, feeds: &[Feed]) {
+        if feeds.contains(&Feed::CeleryEvents) {
+            *self.events_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         if feeds.contains(&Feed::Results) {
             self.scheduler.set_results_subscribed(false);
         }
@@ -196,7 +232,22 @@ impl Subscriber for ServerBackend {
         }
     }
 
-    async fn celery_events(&self, _events: Vec<Event>) {}
+    async fn celery_events(&self, events: Vec<Event>) {
+        for e in events.iter().filter(|e| e.kind.starts_with("worker-")) {
+            if let Err(err) = self
+                .scheduler
+                .store()
+                .worker_event(&e.kind, &e.hostname)
+                .await
+            {
+                tracing::debug!(error = %err, worker = %e.hostname, "could not record a worker event");
+            }
+            if e.kind == "worker-offline" {
+                // Don't wait for the next tick: its tasks are lost now.
+                self.reap_if_safe().await;
+            }
+        }
+    }
 
     async fn pool_event(&self, _payload: &str) {
         self.bump();

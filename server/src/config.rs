@@ -49,6 +49,10 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// `WORKER_POOL_STATUS_QUEUE_LIMIT`: how many queued tasks `status` lists (default 100).
     pub status_queue_limit: u32,
+    /// `WORKER_POOL_WORKER_TIMEOUT`: a Celery worker silent this long is gone (default 10 s).
+    pub worker_timeout: Duration,
+    /// `WORKER_POOL_ON_WORKER_LOST`: `fail` (default) or `requeue` the tasks of a lost worker.
+    pub on_worker_lost: crate::store::OnWorkerLost,
 }
 
 /// Reads variables through a function, so tests need not touch the process environment.
@@ -269,6 +273,28 @@ impl Config {
             Duration::from_secs(1),
         )?;
         let status_queue_limit = ranged(env, "WORKER_POOL_STATUS_QUEUE_LIMIT", 100, 0, 10_000)?;
+        // Celery workers send a heartbeat every 2 s: anything shorter than two would misjudge.
+        let worker_timeout = duration(
+            env,
+            "WORKER_POOL_WORKER_TIMEOUT",
+            "10s",
+            Duration::from_secs(4),
+        )?;
+        let on_worker_lost = match env
+            .get("WORKER_POOL_ON_WORKER_LOST")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("fail") => crate::store::OnWorkerLost::Fail,
+            Some("requeue") => crate::store::OnWorkerLost::Requeue,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "WORKER_POOL_ON_WORKER_LOST",
+                    value: other.to_string(),
+                    reason: "expected fail or requeue".into(),
+                })
+            }
+        };
         Ok(Config {
             site_addr,
             redis_url,
@@ -285,6 +311,8 @@ impl Config {
                 .map(std::path::PathBuf::from),
             reconcile_interval,
             status_queue_limit,
+            worker_timeout,
+            on_worker_lost,
         })
     }
 }
@@ -368,6 +396,8 @@ mod tests {
             ("WORKER_POOL_RETENTION", "soon"),
             ("WORKER_POOL_RETENTION", "0"),
             ("WORKER_POOL_CELERY_QUEUE", "x y"),
+            ("WORKER_POOL_WORKER_TIMEOUT", "2s"),
+            ("WORKER_POOL_ON_WORKER_LOST", "retry"),
         ] {
             assert_eq!(check(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
         }

@@ -57,7 +57,13 @@ pub enum StartError {
     Registry(#[from] registry::RegistryError),
 }
 
-/// A running pool: its HTTP state and its background tasks (listener, periodic reconcile).
+/// How often lost workers are looked for.
+const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// A `worker-online` this long after a task's STARTED means its worker restarted (a Celery
+/// worker takes longer than this to boot, so a new process cannot have started the task).
+const REAP_RESTART_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
 pub struct Pool {
     /// What the HTTP layer serves.
     pub state: AppState,
@@ -92,6 +98,11 @@ impl Pool {
             origin: format!("worker-pool-{}@{host}", std::process::id()),
             status_queue_limit: config.status_queue_limit,
             registry,
+            reap: store::ReapPolicy {
+                heartbeat_timeout: config.worker_timeout,
+                on_lost: config.on_worker_lost,
+                restart_guard: REAP_RESTART_GUARD,
+            },
         };
         let events_channel = store.keys().events.clone();
         let scheduler = Arc::new(Scheduler::new(Arc::new(store), Arc::new(broker), settings));
@@ -104,7 +115,7 @@ impl Pool {
             broker_url: config.broker_url.clone(),
             store_url: config.redis_url.clone(),
             pool_events_channel: events_channel,
-            celery_events: false,
+            celery_events: true,
         };
         let subscriber: Arc<dyn listener::Subscriber> = backend.clone();
         let rx = stop_rx.clone();
@@ -130,6 +141,19 @@ impl Pool {
                             }
                         }
                     }
+                    _ = rx.changed() => if *rx.borrow() { break },
+                }
+            }
+        }));
+
+        let reaper = backend.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REAP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => { reaper.reap_if_safe().await; }
                     _ = rx.changed() => if *rx.borrow() { break },
                 }
             }

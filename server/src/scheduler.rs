@@ -9,8 +9,8 @@ use crate::celery::protocol::{self, ResultMeta, ResultState, TaskSpec};
 use crate::celery::{Broker, BrokerError};
 use crate::registry::Registry;
 use crate::store::{
-    CancelOutcome, DispatchStop, Finish, NewTask, Prepared, ReprioritizeOutcome, Snapshot, Store,
-    StoreError,
+    CancelOutcome, DispatchStop, Finish, NewTask, Prepared, ReapPolicy, Reaped,
+    ReprioritizeOutcome, Snapshot, Store, StoreError,
 };
 use app::types::{
     FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus,
@@ -56,6 +56,8 @@ pub struct Settings {
     pub status_queue_limit: u32,
     /// The accepted task types.
     pub registry: Registry,
+    /// How lost workers are judged, and what happens to their tasks.
+    pub reap: ReapPolicy,
 }
 
 /// The pool's policy over a store and a broker.
@@ -154,7 +156,14 @@ impl Scheduler {
 
     // --- dispatch ----------------------------------------------------------------------------
 
-    fn prepare(&self, id: &str, task_name: &str, params: &app::types::TaskParameters) -> Prepared {
+    fn prepare(
+        &self,
+        id: &str,
+        attempts: u32,
+        task_name: &str,
+        params: &app::types::TaskParameters,
+    ) -> Prepared {
+        let celery_id = celery_id_of(id, attempts);
         let kwargs = match serde_json::to_value(params) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
@@ -162,7 +171,7 @@ impl Scheduler {
         let delivery_tag = uuid::Uuid::new_v4().to_string();
         let msg = protocol::task_message(&TaskSpec {
             task_name,
-            celery_id: id,
+            celery_id: &celery_id,
             kwargs: &kwargs,
             queue: &self.settings.celery_queue,
             priority: 0,
@@ -171,7 +180,7 @@ impl Scheduler {
         });
         Prepared {
             id: id.to_string(),
-            celery_id: id.to_string(),
+            celery_id,
             message: msg.json,
             list: msg.list,
         }
@@ -196,7 +205,7 @@ impl Scheduler {
             let batch: Vec<Prepared> = peek
                 .head
                 .iter()
-                .map(|c| self.prepare(&c.id, &c.task_name, &c.parameters))
+                .map(|c| self.prepare(&c.id, c.attempts, &c.task_name, &c.parameters))
                 .collect();
             let (done, stop) = self
                 .store
@@ -388,6 +397,33 @@ impl Scheduler {
         }
     }
 
+    /// Takes back the slots of tasks whose worker is gone (offline, restarted, or silent past
+    /// the heartbeat timeout): they end `failed` or go back to the queue, per the policy, and
+    /// their messages are dropped from kombu's unacked set so they never run again behind the
+    /// pool's back. Call only while worker events have been heard for at least the timeout.
+    pub async fn reap(&self) -> Result<Vec<Reaped>, PoolError> {
+        let reaped = self
+            .store
+            .reap(
+                self.settings.reap,
+                self.settings.inline_broker,
+                self.settings.retention,
+            )
+            .await?;
+        for r in &reaped {
+            tracing::warn!(task_id = %r.id, outcome = %r.outcome, reason = %r.reason, "task taken back from a lost worker");
+            if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
+                if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
+                    tracing::warn!(task_id = %r.id, error = %e, "could not drop the message from the broker's unacked set");
+                }
+            }
+        }
+        if !reaped.is_empty() {
+            self.dispatch_pass().await?;
+        }
+        Ok(reaped)
+    }
+
     // --- cancel, priority, limit --------------------------------------------------------------
 
     /// Cancels a task: a queued one never runs; a running one is revoked with terminate and
@@ -550,9 +586,23 @@ pub fn config_of(s: &Snapshot) -> PoolConfig {
     }
 }
 
-/// The pool task id of a Celery id (they are equal: each task is dispatched under its own id).
-fn task_id_of(celery_id: &str) -> &str {
+/// The Celery id of a task's dispatch: the task's own id the first time, `<id>~<n>` after it
+/// was requeued `n` times. A late result of an earlier dispatch then names another Celery id,
+/// and the fencing in `finish.lua` ignores it.
+pub fn celery_id_of(task_id: &str, attempts: u32) -> String {
+    if attempts == 0 {
+        task_id.to_string()
+    } else {
+        format!("{task_id}~{attempts}")
+    }
+}
+
+/// The pool task id of a Celery id (see [`celery_id_of`]).
+pub fn task_id_of(celery_id: &str) -> &str {
     celery_id
+        .split_once('~')
+        .map(|(id, _)| id)
+        .unwrap_or(celery_id)
 }
 
 #[cfg(test)]
@@ -601,6 +651,9 @@ mod tests {
         async fn unacked(&self, _tag: &str) -> Result<bool, BrokerError> {
             Ok(false)
         }
+        async fn forget_unacked(&self, _tag: &str) -> Result<(), BrokerError> {
+            Ok(())
+        }
         async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError> {
             self.revoked.lock().unwrap().push(celery_id.into());
             Ok(1)
@@ -624,6 +677,11 @@ mod tests {
                 origin: "test@host".into(),
                 status_queue_limit: 100,
                 registry: Registry::default(),
+                reap: ReapPolicy {
+                    heartbeat_timeout: Duration::from_secs(10),
+                    on_lost: crate::store::OnWorkerLost::Fail,
+                    restart_guard: Duration::from_secs(1),
+                },
             },
         );
         s.set_results_subscribed(true);

@@ -173,7 +173,7 @@ pub fn RunningPanel() -> impl IntoView {
                             key=|t| (t.task_id.clone(), t.worker.clone(), t.worker_started_at)
                             children=move |t: WorkerTask| {
                                 let started = t.started_at;
-                                let waiting = t.waiting_for_worker();
+                                let waiting = t.waiting_for_worker;
                                 view! {
                                     <tr data-testid="running-row" data-task-id=t.task_id.clone()>
                                         <td>

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 pub enum Feed {
     /// `celery-task-meta-*` on the result backend's server.
     Results,
-    /// `/<db>.celeryev/*` on the broker's server.
+    /// `/<db>.celeryev/worker.*` on the broker's server.
     CeleryEvents,
     /// The pool's `<prefix>:events` channel on the store's server.
     PoolEvents,
@@ -89,7 +89,7 @@ fn plan(cfg: &ListenerConfig) -> redis::RedisResult<BTreeMap<String, (String, Ve
             &cfg.broker_url,
             Subscription {
                 feed: Feed::CeleryEvents,
-                channel: protocol::event_pattern(db),
+                channel: protocol::worker_event_pattern(db),
                 pattern: true,
             },
         )?;

@@ -35,6 +35,9 @@ pub trait Broker: Send + Sync + 'static {
     /// True when a worker holds the message unacknowledged (kombu's `unacked` hash).
     async fn unacked(&self, delivery_tag: &str) -> Result<bool, BrokerError>;
 
+    /// Drops a message from kombu's unacked set, so it is never restored and run again.
+    async fn forget_unacked(&self, delivery_tag: &str) -> Result<(), BrokerError>;
+
     /// Broadcasts a revoke with terminate; returns how many subscribers heard it.
     async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError>;
 
@@ -156,6 +159,24 @@ impl Broker for RedisBroker {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    async fn forget_unacked(&self, delivery_tag: &str) -> Result<(), BrokerError> {
+        let mut c = self.broker.clone();
+        let _: (i64, i64) = self
+            .timed(
+                redis::pipe()
+                    .atomic()
+                    .cmd("HDEL")
+                    .arg("unacked")
+                    .arg(delivery_tag)
+                    .cmd("ZREM")
+                    .arg("unacked_index")
+                    .arg(delivery_tag)
+                    .query_async(&mut c),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError> {

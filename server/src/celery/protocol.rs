@@ -49,9 +49,10 @@ pub fn pidbox_channel(db: i64) -> String {
     format!("/{db}.celery.pidbox")
 }
 
-/// The pattern that matches every event channel of a broker database.
-pub fn event_pattern(db: i64) -> String {
-    format!("/{db}.celeryev/*")
+/// The pattern that matches the worker events (online, heartbeat, offline) of a broker
+/// database. Task events (`task.multi`) are not needed: results come from the backend.
+pub fn worker_event_pattern(db: i64) -> String {
+    format!("/{db}.celeryev/worker.*")
 }
 
 // ---------------------------------------------------------------------------------------------

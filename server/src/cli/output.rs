@@ -209,7 +209,7 @@ pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
                         .unwrap_or_else(|| "-".into()),
                 );
                 r.push(t.worker.clone().unwrap_or_else(|| {
-                    if t.waiting_for_worker() {
+                    if t.waiting_for_worker {
                         "(waiting for a worker)".into()
                     } else {
                         "-".into()

@@ -10,6 +10,9 @@
 //! | `<p>:running` | ZSET | the slots: running task ids, scored by their dispatch's token |
 //! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
 //! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
+//! | `<p>:workers:seen` | HASH | Celery worker hostname → last event (heartbeat) time, ms |
+//! | `<p>:workers:online` | HASH | hostname → last `worker-online` time |
+//! | `<p>:workers:offline` | HASH | hostname → last `worker-offline` time |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
 
 /// The key names of one pool.
@@ -33,6 +36,12 @@ pub struct Keys {
     pub events: String,
     /// `<p>:task:` (append an id).
     pub task_prefix: String,
+    /// `<p>:workers:seen`.
+    pub workers_seen: String,
+    /// `<p>:workers:online`.
+    pub workers_online: String,
+    /// `<p>:workers:offline`.
+    pub workers_offline: String,
 }
 
 impl Keys {
@@ -49,6 +58,9 @@ impl Keys {
             finished: k("finished"),
             events: k("events"),
             task_prefix: k("task:"),
+            workers_seen: k("workers:seen"),
+            workers_online: k("workers:online"),
+            workers_offline: k("workers:offline"),
         }
     }
 

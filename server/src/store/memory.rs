@@ -6,8 +6,8 @@
 
 use super::fields::{self, *};
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, Peek, Prepared,
-    ReprioritizeOutcome, Snapshot, Store, StoreError,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
+    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
 };
 use app::types::{TaskStatus, WorkerTask};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -32,7 +32,11 @@ struct State {
     /// Expiry (ms) of finished tasks.
     expires: HashMap<String, i64>,
     broker: HashMap<String, VecDeque<String>>,
+    workers: HashMap<String, WorkerSeen>,
 }
+
+/// What was last heard from one Celery worker (ms): heartbeat (or any event), online, offline.
+type WorkerSeen = (Option<i64>, Option<i64>, Option<i64>);
 
 /// The pool's state in process memory.
 pub struct MemoryStore {
@@ -83,6 +87,18 @@ impl MemoryStore {
     /// Takes the oldest message of `list`, as a worker's BRPOP would.
     pub fn broker_pop(&self, list: &str) -> Option<String> {
         self.lock().broker.get_mut(list)?.pop_back()
+    }
+
+    /// Takes one given message out of `list` (a worker took it); false when absent.
+    pub fn broker_take(&self, list: &str, message: &str) -> bool {
+        let mut st = self.lock();
+        let Some(q) = st.broker.get_mut(list) else {
+            return false;
+        };
+        match q.iter().position(|m| m == message) {
+            Some(i) => q.remove(i).is_some(),
+            None => false,
+        }
     }
 
     fn purge(st: &mut State, now: i64) {
@@ -176,6 +192,7 @@ impl Store for MemoryStore {
         for (_, id) in st.queue.iter().take(n) {
             let t = &st.tasks[id];
             head.push(Candidate {
+                attempts: t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0),
                 id: id.clone(),
                 task_name: t.get(NAME).cloned().unwrap_or_default(),
                 parameters: serde_json::from_str(
@@ -485,6 +502,114 @@ impl Store for MemoryStore {
             if status.is_none_or(|s| s == task.status) {
                 out.push(task);
             }
+        }
+        Ok(out)
+    }
+
+    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let w = st.workers.entry(hostname.to_string()).or_default();
+        if kind == "worker-offline" {
+            w.2 = Some(now);
+        } else {
+            w.0 = Some(now);
+            if kind == "worker-online" {
+                w.1 = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reap(
+        &self,
+        policy: ReapPolicy,
+        _inline: bool,
+        retention: Duration,
+    ) -> Result<Vec<Reaped>, StoreError> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let timeout = policy.heartbeat_timeout.as_millis() as i64;
+        let guard = policy.restart_guard.as_millis() as i64;
+        let running: Vec<String> = st.running.iter().map(|(_, id)| id.clone()).collect();
+        let mut out = Vec::new();
+        for id in running {
+            let t = &st.tasks[&id];
+            let (Some(worker), Some(ws)) = (
+                t.get(WORKER).cloned(),
+                t.get(WORKER_STARTED).and_then(|v| v.parse::<i64>().ok()),
+            ) else {
+                continue;
+            };
+            let (seen, online, offline) = st.workers.get(&worker).copied().unwrap_or_default();
+            let reason = if offline.is_some_and(|off| off >= ws && seen.is_none_or(|s| off >= s)) {
+                format!("Worker lost: {worker} went offline while running it.")
+            } else if online.is_some_and(|on| on > ws + guard) {
+                format!("Worker lost: {worker} restarted while running it.")
+            } else if let Some(s) = seen.filter(|s| now - s > timeout) {
+                format!(
+                    "Worker lost: no heartbeat from {worker} for {} s.",
+                    (now - s) / 1000
+                )
+            } else {
+                continue;
+            };
+            let cancel_requested = t.contains_key(CANCEL_REQUESTED);
+            let tag = t
+                .get("msg")
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            Self::remove_running(&mut st, &id);
+            let outcome = if cancel_requested {
+                Self::make_terminal(
+                    &mut st,
+                    &id,
+                    TaskStatus::Cancelled,
+                    Some(&reason),
+                    now,
+                    retention,
+                );
+                "cancelled"
+            } else if policy.on_lost == OnWorkerLost::Requeue {
+                let t = st.tasks.get_mut(&id).expect("present");
+                for f in [
+                    STARTED,
+                    TOKEN,
+                    CELERY_ID,
+                    "msg",
+                    "bl",
+                    PUBLISHED,
+                    WORKER,
+                    WORKER_STARTED,
+                    "wpid",
+                ] {
+                    t.remove(f);
+                }
+                t.insert(STATUS.into(), "queued".into());
+                let priority: i32 = t.get(PRIORITY).and_then(|p| p.parse().ok()).unwrap_or(0);
+                let seq: u64 = t.get("seq").and_then(|p| p.parse().ok()).unwrap_or(0);
+                let score = queue_score(priority, seq);
+                st.queue.insert((score, id.clone()));
+                st.queue_score.insert(id.clone(), score);
+                "requeued"
+            } else {
+                Self::make_terminal(
+                    &mut st,
+                    &id,
+                    TaskStatus::Failed,
+                    Some(&reason),
+                    now,
+                    retention,
+                );
+                "failed"
+            };
+            out.push(Reaped {
+                id,
+                outcome: outcome.into(),
+                reason,
+                delivery_tag: tag,
+            });
         }
         Ok(out)
     }

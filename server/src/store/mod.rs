@@ -73,6 +73,8 @@ pub struct NewTask {
 pub struct Candidate {
     /// The task's id.
     pub id: String,
+    /// How many times it was dispatched before (it was requeued after a lost worker).
+    pub attempts: u32,
     /// Its Celery task name.
     pub task_name: String,
     /// Its keyword arguments.
@@ -188,6 +190,39 @@ pub struct RunningEntry {
     pub cancel_requested: bool,
 }
 
+/// What to do with a running task whose worker is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnWorkerLost {
+    /// End it `failed`, "worker lost".
+    Fail,
+    /// Put it back in the queue (it runs again, under a new Celery id).
+    Requeue,
+}
+
+/// How [`Store::reap`] judges workers.
+#[derive(Clone, Copy, Debug)]
+pub struct ReapPolicy {
+    /// No heartbeat for this long means the worker is gone.
+    pub heartbeat_timeout: Duration,
+    /// What happens to its tasks.
+    pub on_lost: OnWorkerLost,
+    /// An online event this long after a task's STARTED means the worker restarted.
+    pub restart_guard: Duration,
+}
+
+/// A task taken back from a lost worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    /// The task's id.
+    pub id: String,
+    /// `failed`, `requeued` or `cancelled` (a cancel was pending).
+    pub outcome: String,
+    /// Why the worker is considered lost.
+    pub reason: String,
+    /// The delivery tag of its message (to drop it from a separate broker's unacked set).
+    pub delivery_tag: String,
+}
+
 /// A consistent view of the pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -271,6 +306,18 @@ pub trait Store: Send + Sync + 'static {
         status: Option<TaskStatus>,
         limit: u32,
     ) -> Result<Vec<WorkerTask>, StoreError>;
+
+    /// Records a Celery worker event (`worker-heartbeat`, `worker-online`, `worker-offline`).
+    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError>;
+
+    /// Frees the slots of running tasks whose worker is gone (see `lua/reap.lua`). With
+    /// `inline`, also drops their messages from kombu's unacked set in this database.
+    async fn reap(
+        &self,
+        policy: ReapPolicy,
+        inline: bool,
+        retention: Duration,
+    ) -> Result<Vec<Reaped>, StoreError>;
 
     /// The message and broker list of a running task's current dispatch.
     async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
@@ -365,6 +412,7 @@ pub(crate) mod fields {
             error: map.get(ERROR).cloned(),
             worker: map.get(WORKER).cloned(),
             worker_started_at: ms(map, WORKER_STARTED)?,
+            waiting_for_worker: status == TaskStatus::Running && !map.contains_key(WORKER_STARTED),
         })
     }
 

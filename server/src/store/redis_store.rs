@@ -4,8 +4,8 @@ use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, Peek, Prepared,
-    ReprioritizeOutcome, Snapshot, Store, StoreError,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
+    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
 };
 use app::types::{TaskStatus, WorkerTask};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -220,6 +220,7 @@ impl Store for RedisStore {
             let parameters = serde_json::from_str(&text(2))
                 .map_err(|e| StoreError::Corrupt(format!("task {id} parameters: {e}")))?;
             head.push(Candidate {
+                attempts: text(3).parse().unwrap_or(0),
                 id,
                 task_name: text(1),
                 parameters,
@@ -527,6 +528,69 @@ impl Store for RedisStore {
         entries
             .iter()
             .map(|(id, map)| fields::task(id, map, None))
+            .collect()
+    }
+
+    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .timed(
+                self.scripts
+                    .worker_event
+                    .key(&self.keys.workers_seen)
+                    .key(&self.keys.workers_online)
+                    .key(&self.keys.workers_offline)
+                    .arg(kind)
+                    .arg(hostname)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn reap(
+        &self,
+        policy: ReapPolicy,
+        inline: bool,
+        retention: Duration,
+    ) -> Result<Vec<Reaped>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .timed(
+                self.scripts
+                    .reap
+                    .key(&self.keys.running)
+                    .key(&self.keys.queue)
+                    .key(&self.keys.finished)
+                    .key(&self.keys.task_prefix)
+                    .key(&self.keys.workers_seen)
+                    .key(&self.keys.workers_online)
+                    .key(&self.keys.workers_offline)
+                    .key(&self.keys.events)
+                    .arg(policy.heartbeat_timeout.as_millis() as u64)
+                    .arg(match policy.on_lost {
+                        OnWorkerLost::Fail => "fail",
+                        OnWorkerLost::Requeue => "requeue",
+                    })
+                    .arg(retention.as_millis() as u64)
+                    .arg(policy.restart_guard.as_millis() as u64)
+                    .arg(if inline { "1" } else { "0" })
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        let items = array(&reply).ok_or_else(|| corrupt("reap", &reply))?;
+        items
+            .iter()
+            .map(|item| {
+                let parts = array(item).ok_or_else(|| corrupt("reap", &reply))?;
+                let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
+                Ok(Reaped {
+                    id: text(0),
+                    outcome: text(1),
+                    reason: text(2),
+                    delivery_tag: text(3),
+                })
+            })
             .collect()
     }
 

@@ -24,6 +24,8 @@ pub struct Scripts {
     pub get: Script,
     pub history: Script,
     pub set_max: Script,
+    pub worker_event: Script,
+    pub reap: Script,
 }
 
 impl Scripts {
@@ -42,6 +44,8 @@ impl Scripts {
             get: load(include_str!("lua/get.lua")),
             history: load(include_str!("lua/history.lua")),
             set_max: load(include_str!("lua/set_max.lua")),
+            worker_event: load(include_str!("lua/worker_event.lua")),
+            reap: load(include_str!("lua/reap.lua")),
         }
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// A `celery worker` process on one queue, stopped (warm, then hard) when dropped.
 struct Worker {
+    /// `interop-<random>`, the part of its hostname before `@`.
+    name: String,
     child: Child,
     log: PathBuf,
     records: PathBuf,
@@ -45,7 +47,9 @@ impl Worker {
         let log = dir.join("worker.log");
         let records = dir.join("records.jsonl");
         let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo");
-        let name = format!("interop-{}@%h", &uuid::Uuid::new_v4().to_string()[..8]);
+        let short = format!("interop-{}", &uuid::Uuid::new_v4().to_string()[..8]);
+        let name = format!("{short}@%h");
+        use std::os::unix::process::CommandExt;
         let child = Command::new(&celery)
             .args([
                 "-A",
@@ -69,9 +73,12 @@ impl Worker {
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
             ))
+            // Its own process group, so a hard kill takes the pool children too.
+            .process_group(0)
             .spawn()
             .expect("celery worker starts");
         let mut w = Worker {
+            name: short,
             child,
             log,
             records,
@@ -109,6 +116,15 @@ impl Worker {
                 )
             })
             .collect()
+    }
+
+    /// SIGKILLs the worker and its pool children at once, as a host or OOM loss would: no
+    /// worker-offline event, no result.
+    fn kill_hard(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
     }
 
     fn log(&self) -> String {
@@ -250,6 +266,74 @@ async fn a_real_worker_runs_under_the_limit_in_priority_order() {
     let all: Vec<String> = [&a, &b, &c, &d, &e, &f, &g].iter().map(|t| id(t)).collect();
     drop(worker);
     s.stop(&all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_than_the_timeout() {
+    let s = TestServer::start(&[
+        ("MAX_SYNC_WORKERS", "3"),
+        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+    ])
+    .await;
+    let mut w1 = Worker::start(&s.queue, 1);
+    let mut w2 = Worker::start(&s.queue, 1);
+    // Both run one task at a time; the first two submitted go one to each.
+    let long = s
+        .submit("hubspot", "all", json!({"batch_size": 9000}), 0)
+        .await; // 9 s > the 4 s timeout
+    let doomed = s
+        .submit("five9", "contacts", json!({"batch_size": 60_000}), 0)
+        .await;
+    let mut started = std::collections::HashMap::new();
+    for t in [&long, &doomed] {
+        let task = eventually(30, "both tasks STARTED on a worker", || async {
+            let (_, t) = s.get(&format!("/tasks/{}/", id(t))).await;
+            t["worker"].as_str().map(str::to_string)
+        })
+        .await;
+        started.insert(id(t), task);
+    }
+    assert_ne!(
+        started[&id(&long)],
+        started[&id(&doomed)],
+        "one task on each worker"
+    );
+    let doomed_on_w1 = started[&id(&doomed)].starts_with(&format!("{}@", w1.name));
+    let (victim, survivor) = if doomed_on_w1 {
+        (&mut w1, &w2)
+    } else {
+        (&mut w2, &w1)
+    };
+    victim.kill_hard();
+
+    let lost = s.wait_status(&id(&doomed), "failed", 30).await;
+    let err = lost["error"].as_str().unwrap();
+    assert!(err.starts_with("Worker lost: no heartbeat from"), "{err}");
+    let done = s.wait_status(&id(&long), "completed", 30).await;
+    assert!(
+        done["error"].is_null(),
+        "a task on a live worker is never reclaimed, however long it runs"
+    );
+    // The freed slot is usable: a new task runs on the survivor.
+    let next = s
+        .submit("arrivy", "all", json!({"batch_size": 100}), 0)
+        .await;
+    s.wait_status(&id(&next), "completed", 30).await;
+    assert!(survivor
+        .records()
+        .iter()
+        .any(|r| r.0 == id(&next) && r.1 == "end"));
+    let starts = victim
+        .records()
+        .iter()
+        .chain(survivor.records().iter())
+        .filter(|r| r.0 == id(&doomed) && r.1 == "start")
+        .count();
+    assert_eq!(starts, 1, "the lost task was not run again");
+    let ids = [id(&long), id(&doomed), id(&next)];
+    drop(w1);
+    drop(w2);
+    s.stop(&ids).await;
 }
 
 #[test]

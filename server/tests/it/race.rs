@@ -30,6 +30,11 @@ fn scheduler(prefix: &str, queue: &str) -> Arc<Scheduler> {
             origin: "race@test".into(),
             status_queue_limit: 10,
             registry: Registry::default(),
+            reap: worker_pool::store::ReapPolicy {
+                heartbeat_timeout: Duration::from_secs(10),
+                on_lost: worker_pool::store::OnWorkerLost::Fail,
+                restart_guard: Duration::from_secs(1),
+            },
         },
     );
     s.set_results_subscribed(true);

@@ -6,8 +6,8 @@ use app::types::{TaskParameters, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use worker_pool::store::{
-    CancelOutcome, DispatchStop, Finish, MemoryStore, NewTask, Prepared, RedisStore,
-    ReprioritizeOutcome, Store,
+    CancelOutcome, DispatchStop, Finish, MemoryStore, NewTask, OnWorkerLost, Prepared, ReapPolicy,
+    RedisStore, ReprioritizeOutcome, Store,
 };
 
 const RETAIN: Duration = Duration::from_secs(3600);
@@ -142,6 +142,9 @@ contract!(
     history_newest_first_with_filter,
     finished_tasks_expire_after_retention,
     inline_dispatch_pushes_the_message,
+    live_workers_keep_their_tasks_however_long,
+    offline_silent_or_restarted_workers_lose_their_tasks,
+    requeued_tasks_run_again_under_a_new_celery_id,
 );
 
 async fn seeding_keeps_the_runtime_value(f: &Fixture) {
@@ -326,7 +329,10 @@ async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
 /// Removes a message from the broker list, as a worker's BRPOP would.
 async fn take_message(f: &Fixture, message: &str) {
     match &f.memory {
-        Some(mem) => assert_eq!(mem.broker_pop(&f.list).as_deref(), Some(message)),
+        Some(mem) => assert!(
+            mem.broker_take(&f.list, message),
+            "{message} was in the list"
+        ),
         None => {
             let mut c = common::redis().await;
             let n: i64 = redis::cmd("LREM")
@@ -396,7 +402,7 @@ async fn started_is_recorded_once_for_the_current_dispatch(f: &Fixture) {
     );
     f.fill().await;
     let t = f.store.get("s").await.unwrap().unwrap();
-    assert!(t.waiting_for_worker());
+    assert!(t.waiting_for_worker);
     assert!(!f
         .store
         .mark_started("s", "other", Some("w1@h"), None)
@@ -414,7 +420,7 @@ async fn started_is_recorded_once_for_the_current_dispatch(f: &Fixture) {
         .unwrap());
     let t = f.store.get("s").await.unwrap().unwrap();
     assert_eq!(t.worker.as_deref(), Some("w1@h"));
-    assert!(!t.waiting_for_worker());
+    assert!(!t.waiting_for_worker);
     assert_eq!(
         f.store.snapshot(0).await.unwrap().running_entries[0]
             .worker
@@ -505,4 +511,183 @@ async fn inline_dispatch_pushes_the_message(f: &Fixture) {
         f.store.dispatch_message("m").await.unwrap(),
         Some(("message-of-m".to_string(), f.list.clone()))
     );
+}
+
+fn policy(timeout_ms: u64, on_lost: OnWorkerLost) -> ReapPolicy {
+    ReapPolicy {
+        heartbeat_timeout: Duration::from_millis(timeout_ms),
+        on_lost,
+        restart_guard: Duration::from_millis(50),
+    }
+}
+
+/// Dispatches `id` and records that worker `w` started it.
+async fn start_on(f: &Fixture, id: &str, w: &str) {
+    f.submit(id, 0).await;
+    f.fill().await;
+    assert!(f
+        .store
+        .mark_started(id, id, Some(w), Some(1))
+        .await
+        .unwrap());
+}
+
+async fn live_workers_keep_their_tasks_however_long(f: &Fixture) {
+    f.store.seed_max_workers(3).await.unwrap();
+    f.store.worker_event("worker-online", "w1@h").await.unwrap();
+    start_on(f, "long", "w1@h").await;
+    f.submit("unclaimed", 0).await;
+    f.fill().await; // dispatched, but no worker reported STARTED
+    start_on(f, "unknown-worker", "never-heard@h").await;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        f.store
+            .worker_event("worker-heartbeat", "w1@h")
+            .await
+            .unwrap();
+        let reaped = f
+            .store
+            .reap(policy(300, OnWorkerLost::Fail), true, RETAIN)
+            .await
+            .unwrap();
+        assert!(reaped.is_empty(), "{reaped:?}");
+    }
+    assert_eq!(
+        f.running().await.len(),
+        3,
+        "600 ms > the 300 ms timeout, yet nothing was reaped"
+    );
+}
+
+async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
+    f.store.seed_max_workers(4).await.unwrap();
+    for w in ["off@h", "silent@h", "restart@h", "fine@h"] {
+        f.store.worker_event("worker-online", w).await.unwrap();
+    }
+    start_on(f, "a", "off@h").await;
+    start_on(f, "b", "silent@h").await;
+    start_on(f, "c", "restart@h").await;
+    start_on(f, "d", "fine@h").await;
+    take_message(f, "message-of-b").await; // a worker has it
+    assert!(matches!(
+        f.store.cancel("b", true, RETAIN).await.unwrap(),
+        CancelOutcome::Revoke { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.store
+        .worker_event("worker-offline", "off@h")
+        .await
+        .unwrap();
+    f.store
+        .worker_event("worker-online", "restart@h")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.store
+        .worker_event("worker-heartbeat", "fine@h")
+        .await
+        .unwrap();
+    f.store
+        .worker_event("worker-heartbeat", "restart@h")
+        .await
+        .unwrap();
+    let mut reaped = f
+        .store
+        .reap(policy(400, OnWorkerLost::Fail), true, RETAIN)
+        .await
+        .unwrap();
+    reaped.sort_by(|x, y| x.id.cmp(&y.id));
+    let summary: Vec<(&str, &str)> = reaped
+        .iter()
+        .map(|r| (r.id.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(summary, [("a", "failed"), ("c", "failed")], "{reaped:?}");
+    assert!(
+        reaped[0].reason.contains("went offline"),
+        "{}",
+        reaped[0].reason
+    );
+    assert!(
+        reaped[1].reason.contains("restarted"),
+        "{}",
+        reaped[1].reason
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.store
+        .worker_event("worker-heartbeat", "fine@h")
+        .await
+        .unwrap();
+    let reaped = f
+        .store
+        .reap(policy(400, OnWorkerLost::Fail), true, RETAIN)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str)> = reaped
+        .iter()
+        .map(|r| (r.id.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("b", "cancelled")],
+        "a pending cancel ends cancelled"
+    );
+    assert!(
+        reaped[0].reason.contains("no heartbeat"),
+        "{}",
+        reaped[0].reason
+    );
+    assert_eq!(f.running().await, ["d"]);
+    let a = f.store.get("a").await.unwrap().unwrap();
+    assert_eq!(a.status, app::types::TaskStatus::Failed);
+    assert!(a.error.unwrap().starts_with("Worker lost"));
+    // The freed slots are usable again, and the late result of a lost task changes nothing.
+    assert!(!f.finish("a", app::types::TaskStatus::Completed).await);
+}
+
+async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.store.worker_event("worker-online", "w@h").await.unwrap();
+    start_on(f, "r", "w@h").await;
+    f.submit("later", 0).await;
+    f.store.worker_event("worker-offline", "w@h").await.unwrap();
+    let reaped = f
+        .store
+        .reap(policy(10_000, OnWorkerLost::Requeue), true, RETAIN)
+        .await
+        .unwrap();
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(reaped[0].outcome, "requeued");
+    let t = f.store.get("r").await.unwrap().unwrap();
+    assert_eq!(t.status, app::types::TaskStatus::Queued);
+    assert_eq!(
+        t.position,
+        Some(1),
+        "it keeps its place: ahead of later arrivals"
+    );
+    assert!(t.worker.is_none() && t.started_at.is_none());
+    let peek = f.store.peek(8).await.unwrap();
+    assert_eq!(peek.head[0].id, "r");
+    assert_eq!(peek.head[0].attempts, 1);
+    let (done, _) = f
+        .store
+        .dispatch(
+            true,
+            &[Prepared {
+                celery_id: "r~1".into(),
+                ..f.prepared("r")
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    // A late result of the first dispatch (Celery id "r") is fenced off.
+    assert!(!f.finish("r", app::types::TaskStatus::Completed).await);
+    let late = Finish {
+        id: "r".into(),
+        celery_id: Some("r~1".into()),
+        token: None,
+        status: app::types::TaskStatus::Completed,
+        error: None,
+    };
+    assert!(f.store.finish(&late, RETAIN).await.unwrap());
 }
