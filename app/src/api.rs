@@ -7,8 +7,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskQuery,
-    TaskType, WorkerTask,
+    Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskList,
+    TaskQuery, TaskType, WorkerTask,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -53,7 +53,7 @@ pub async fn set_max_workers(max_workers: u32) -> Result<PoolConfig, AppError> {
 
 /// Lists tasks.
 #[server(prefix = "/api", endpoint = "list_tasks", input = Json)]
-pub async fn list_tasks(query: TaskQuery) -> Result<Vec<WorkerTask>, AppError> {
+pub async fn list_tasks(query: TaskQuery) -> Result<TaskList, AppError> {
     crate::backend::backend()?.tasks(query).await
 }
 

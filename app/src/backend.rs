@@ -7,7 +7,7 @@
 use crate::errors::AppError;
 use crate::types::{
     ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest,
-    TaskQuery, TaskType, WorkerTask,
+    TaskList, TaskQuery, TaskType, TaskView, WorkerTask,
 };
 use leptos::prelude::use_context;
 use std::sync::Arc;
@@ -28,9 +28,9 @@ pub trait PoolBackend: Send + Sync + 'static {
     /// Changes the limit (`POST config/`).
     async fn set_config(&self, update: ConfigUpdate) -> Result<PoolConfig, AppError>;
     /// Lists tasks (`GET tasks/`).
-    async fn tasks(&self, query: TaskQuery) -> Result<Vec<WorkerTask>, AppError>;
+    async fn tasks(&self, query: TaskQuery) -> Result<TaskList, AppError>;
     /// One task (`GET tasks/<id>/`).
-    async fn task(&self, id: String) -> Result<WorkerTask, AppError>;
+    async fn task(&self, id: String) -> Result<TaskView, AppError>;
     /// Cancels a task (`POST tasks/<id>/cancel/`).
     async fn cancel(&self, id: String) -> Result<WorkerTask, AppError>;
     /// Changes a queued task's priority (`POST tasks/<id>/priority/`).

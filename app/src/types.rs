@@ -697,6 +697,54 @@ pub struct PoolConfig {
     pub active_count: u64,
     /// True while more tasks run than the limit allows, after the limit was lowered.
     pub draining: bool,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+impl PoolConfig {
+    /// The configuration view of a pool status.
+    pub fn from_status(s: &PoolStatus) -> Self {
+        PoolConfig {
+            max_workers: s.max_workers,
+            min_allowed: MIN_WORKERS,
+            max_allowed: MAX_WORKERS,
+            active_count: s.active_count,
+            draining: s.active_count > s.max_workers as u64,
+            stale: s.stale,
+            fresh_at: s.fresh_at,
+        }
+    }
+}
+
+/// `GET tasks/`: the tasks, and whether they are the last state seen during a store outage.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskList {
+    /// Running first, then queued in dispatch order, then finished (newest first).
+    pub tasks: Vec<WorkerTask>,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+/// One task, and whether it is the last state seen during a store outage: `GET tasks/<id>/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskView {
+    /// The task (its fields are the object's fields).
+    #[serde(flatten)]
+    pub task: WorkerTask,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
 }
 
 /// A task type the pool accepts, from its registry.

@@ -203,8 +203,7 @@ async fn list_tasks(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
     let query = parse_query(raw.as_deref())?;
-    let tasks = s.backend.tasks(query).await?;
-    Ok(Json(serde_json::json!({ "tasks": tasks })))
+    Ok(Json(s.backend.tasks(query).await?))
 }
 
 async fn get_task(

@@ -11,8 +11,9 @@ use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
     validate_task_id, ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
-    SubmitRequest, TaskQuery, TaskType, WorkerTask, DASHBOARD_HISTORY,
+    SubmitRequest, TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -26,6 +27,18 @@ pub struct ServerBackend {
     /// Since when worker events have been heard without a break (None while disconnected).
     /// Workers are judged by their heartbeats only after a full timeout of listening.
     events_since: Mutex<Option<Instant>>,
+    /// False from the first "unreachable" answer of the store until a probe gets through:
+    /// meanwhile writes are refused at once (503) and reads answer from `last_seen`.
+    store_ok: AtomicBool,
+    /// The last state read from the store, for reads during an outage.
+    last_seen: Mutex<LastSeen>,
+}
+
+/// What the server last read from the store.
+#[derive(Default)]
+struct LastSeen {
+    status: Option<PoolStatus>,
+    history: Vec<WorkerTask>,
 }
 
 impl ServerBackend {
@@ -36,6 +49,8 @@ impl ServerBackend {
             initial_max_workers,
             changes: watch::channel(0).0,
             events_since: Mutex::new(None),
+            store_ok: AtomicBool::new(true),
+            last_seen: Mutex::new(LastSeen::default()),
         }
     }
 
@@ -51,6 +66,117 @@ impl ServerBackend {
 
     fn bump(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// True unless the store was found unreachable and no probe has got through since.
+    pub fn store_ok(&self) -> bool {
+        self.store_ok.load(Ordering::SeqCst)
+    }
+
+    fn set_store_ok(&self, ok: bool) {
+        if self.store_ok.swap(ok, Ordering::SeqCst) != ok {
+            if ok {
+                tracing::info!("the store answers again");
+            } else {
+                tracing::warn!("the store is unreachable: refusing writes, answering reads from the last state seen");
+            }
+            self.bump();
+        }
+    }
+
+    /// Notes an error: an unreachable store flips the health flag.
+    fn note(&self, e: &PoolError) {
+        let unavailable = match e {
+            PoolError::Store(s) => s.is_unavailable(),
+            _ => false,
+        };
+        if unavailable {
+            self.set_store_ok(false);
+        }
+    }
+
+    /// Refuses a write at once while the store is known to be unreachable.
+    fn guard_write(&self) -> Result<(), AppError> {
+        if self.store_ok() {
+            Ok(())
+        } else {
+            Err(AppError::store_unavailable())
+        }
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, LastSeen> {
+        self.last_seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last status seen, marked stale; 503 when nothing was ever seen.
+    fn stale_status(&self) -> Result<PoolStatus, AppError> {
+        let mut s = self
+            .lock_seen()
+            .status
+            .clone()
+            .ok_or_else(AppError::store_unavailable)?;
+        s.stale = true;
+        Ok(s)
+    }
+
+    async fn fresh_status(&self) -> Result<PoolStatus, PoolError> {
+        let s = self.scheduler.status().await?;
+        self.lock_seen().status = Some(s.clone());
+        Ok(s)
+    }
+
+    async fn fresh_history(&self) -> Result<Vec<WorkerTask>, PoolError> {
+        let h = self
+            .scheduler
+            .store()
+            .history(None, DASHBOARD_HISTORY)
+            .await?;
+        self.lock_seen().history = h.clone();
+        Ok(h)
+    }
+
+    /// Runs a read against the store, or, while it is unreachable, answers from the last state
+    /// seen with `fallback`.
+    async fn read<T, F, Fut>(
+        &self,
+        fresh: F,
+        fallback: impl FnOnce(&Self) -> Result<T, AppError>,
+    ) -> Result<T, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, PoolError>>,
+    {
+        if self.store_ok() {
+            match fresh().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.note(&e);
+                    if self.store_ok() {
+                        return Err(to_app_error(e));
+                    }
+                }
+            }
+        }
+        fallback(self)
+    }
+
+    /// Checks whether the store answers (the health probe, every 250 ms): flips the health
+    /// flag, and keeps the last state seen fresh while it answers.
+    pub async fn probe(&self) {
+        let ok = self.scheduler.store().ping().await.is_ok();
+        let was_ok = self.store_ok();
+        self.set_store_ok(ok);
+        if ok && !was_ok {
+            // Back: completions that happened meanwhile are picked up now.
+            if let Err(e) = self.resync().await {
+                tracing::warn!(error = %e, "reconciliation after the store came back failed");
+            }
+        }
+        if ok {
+            if let Err(e) = self.fresh_status().await {
+                self.note(&e);
+            }
+        }
     }
 
     /// Seeds `max_workers`, reaps lost workers' tasks, reconciles and dispatches: what follows
@@ -115,6 +241,14 @@ pub fn to_app_error(e: PoolError) -> AppError {
     }
 }
 
+impl ServerBackend {
+    /// Maps a write's error, noting an unreachable store.
+    fn write_error(&self, e: PoolError) -> AppError {
+        self.note(&e);
+        to_app_error(e)
+    }
+}
+
 fn check_id(id: &str) -> Result<(), AppError> {
     validate_task_id(id).map_err(|f| AppError::bad_request(f.message))
 }
@@ -123,6 +257,7 @@ fn check_id(id: &str) -> Result<(), AppError> {
 impl PoolBackend for ServerBackend {
     async fn server_info(&self) -> ServerInfo {
         let ping = self.scheduler.store().ping().await;
+        self.set_store_ok(ping.is_ok());
         if let Err(e) = &ping {
             tracing::warn!(error = %e, "redis does not answer");
         }
@@ -135,65 +270,141 @@ impl PoolBackend for ServerBackend {
     }
 
     async fn status(&self) -> Result<PoolStatus, AppError> {
-        self.scheduler.status().await.map_err(to_app_error)
+        self.read(|| self.fresh_status(), Self::stale_status).await
     }
 
     async fn dashboard(&self) -> Result<Dashboard, AppError> {
-        let status = self.scheduler.status().await.map_err(to_app_error)?;
-        let history = self
-            .scheduler
-            .store()
-            .history(None, DASHBOARD_HISTORY)
-            .await
-            .map_err(|e| to_app_error(e.into()))?;
-        Ok(Dashboard {
-            status,
-            history,
-            server_time: chrono::Utc::now(),
-        })
+        self.read(
+            || async {
+                Ok(Dashboard {
+                    status: self.fresh_status().await?,
+                    history: self.fresh_history().await?,
+                    server_time: chrono::Utc::now(),
+                })
+            },
+            |me| {
+                Ok(Dashboard {
+                    status: me.stale_status()?,
+                    history: me.lock_seen().history.clone(),
+                    server_time: chrono::Utc::now(),
+                })
+            },
+        )
+        .await
     }
 
     async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, AppError> {
-        self.scheduler.submit(req).await.map_err(to_app_error)
+        self.guard_write()?;
+        self.scheduler
+            .submit(req)
+            .await
+            .map_err(|e| self.write_error(e))
     }
 
     async fn config(&self) -> Result<PoolConfig, AppError> {
-        self.scheduler.config().await.map_err(to_app_error)
+        self.read(
+            || self.scheduler.config(),
+            |me| me.stale_status().map(|s| PoolConfig::from_status(&s)),
+        )
+        .await
     }
 
     async fn set_config(&self, update: ConfigUpdate) -> Result<PoolConfig, AppError> {
+        self.guard_write()?;
         self.scheduler
             .set_max_workers(update.max_workers)
             .await
-            .map_err(to_app_error)
+            .map_err(|e| self.write_error(e))
     }
 
-    async fn tasks(&self, query: TaskQuery) -> Result<Vec<WorkerTask>, AppError> {
-        self.scheduler.list(query).await.map_err(to_app_error)
+    async fn tasks(&self, query: TaskQuery) -> Result<TaskList, AppError> {
+        self.read(
+            || async {
+                Ok(TaskList {
+                    tasks: self.scheduler.list(query).await?,
+                    stale: false,
+                    fresh_at: Some(chrono::Utc::now()),
+                })
+            },
+            |me| {
+                let status = me.stale_status()?;
+                let limit = query.limit.unwrap_or(app::types::DEFAULT_LIST_LIMIT) as usize;
+                let history = me.lock_seen().history.clone();
+                let tasks = status
+                    .active_tasks
+                    .iter()
+                    .chain(status.queued_tasks.iter())
+                    .chain(history.iter())
+                    .filter(|t| query.status.is_none_or(|s| s == t.status))
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                Ok(TaskList {
+                    tasks,
+                    stale: true,
+                    fresh_at: status.fresh_at,
+                })
+            },
+        )
+        .await
     }
 
-    async fn task(&self, id: String) -> Result<WorkerTask, AppError> {
+    async fn task(&self, id: String) -> Result<TaskView, AppError> {
         check_id(&id)?;
-        self.scheduler.task(&id).await.map_err(to_app_error)
+        self.read(
+            || async {
+                Ok(TaskView {
+                    task: self.scheduler.task(&id).await?,
+                    stale: false,
+                    fresh_at: Some(chrono::Utc::now()),
+                })
+            },
+            |me| {
+                let status = me.stale_status()?;
+                let history = me.lock_seen().history.clone();
+                let found = status
+                    .active_tasks
+                    .iter()
+                    .chain(status.queued_tasks.iter())
+                    .chain(history.iter())
+                    .find(|t| t.task_id == id)
+                    .cloned();
+                match found {
+                    Some(task) => Ok(TaskView {
+                        task,
+                        stale: true,
+                        fresh_at: status.fresh_at,
+                    }),
+                    None => Err(AppError::store_unavailable()),
+                }
+            },
+        )
+        .await
     }
 
     async fn cancel(&self, id: String) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
-        self.scheduler.cancel(&id).await.map_err(to_app_error)
+        self.guard_write()?;
+        self.scheduler
+            .cancel(&id)
+            .await
+            .map_err(|e| self.write_error(e))
     }
 
     async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
         app::types::priority_from_json(Some(&serde_json::Value::from(priority)))
             .map_err(|f| AppError::invalid(vec![f]))?;
+        self.guard_write()?;
         self.scheduler
             .set_priority(&id, priority)
             .await
-            .map_err(to_app_error)
+            .map_err(|e| self.write_error(e))
     }
 
     async fn process_queue(&self) -> Result<ProcessReport, AppError> {
-        self.resync().await.map_err(to_app_error)
+        self.guard_write()?;
+        self.resync().await.map_err(|e| self.write_error(e))
     }
 
     async fn task_types(&self) -> Vec<TaskType> {

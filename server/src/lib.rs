@@ -57,6 +57,8 @@ pub enum StartError {
     Registry(#[from] registry::RegistryError),
 }
 
+/// How often the store's health is checked (and the last state seen refreshed).
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often lost workers are looked for.
 const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// A `worker-online` this long after a task's STARTED means its worker restarted (a Celery
@@ -141,6 +143,19 @@ impl Pool {
                             }
                         }
                     }
+                    _ = rx.changed() => if *rx.borrow() { break },
+                }
+            }
+        }));
+
+        let prober = backend.clone();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => prober.probe().await,
                     _ = rx.changed() => if *rx.borrow() { break },
                 }
             }

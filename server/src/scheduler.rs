@@ -583,6 +583,8 @@ pub fn config_of(s: &Snapshot) -> PoolConfig {
         max_allowed: MAX_WORKERS,
         active_count: s.running.len() as u64,
         draining: s.running.len() as u64 > s.max_workers as u64,
+        stale: false,
+        fresh_at: Some(chrono::Utc::now()),
     }
 }
 

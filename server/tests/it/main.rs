@@ -10,5 +10,6 @@ mod celery_interop;
 mod cli;
 mod common;
 mod fake_celery;
+mod outage;
 mod race;
 mod store_contract;

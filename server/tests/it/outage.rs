@@ -1,0 +1,194 @@
+//! A Redis outage, on a private Redis of the test's own (the shared one is never stopped):
+//! reads answer from the last state seen, marked stale; writes answer 503 at once and change
+//! nothing; the server reconnects by itself and picks up what completed meanwhile.
+
+use crate::common::{eventually, TestServer};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server on a free port, with an append-only file so a restart keeps the data.
+struct PrivateRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("wp-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = PrivateRedis {
+            port,
+            dir,
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the private redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_stale_writes_refuse_and_the_server_recovers() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let s = TestServer::start(&[
+        ("REDIS_URL", &url),
+        ("MAX_SYNC_WORKERS", "1"),
+        ("WORKER_POOL_REDIS_TIMEOUT_MS", "500"),
+    ])
+    .await;
+    let running = s.submit("hubspot", "all", json!({}), 0).await;
+    let queued = s.submit("hubspot", "all", json!({}), 0).await;
+    let rid = running["task_id"].as_str().unwrap().to_string();
+    let (_, before) = s.get("/status/").await;
+    assert_eq!(before["stale"], false);
+
+    redis.down();
+    // Reads: the last state seen, marked stale, with when it was fresh.
+    let status = eventually(10, "status to turn stale", || async {
+        let (code, st) = s.get("/status/").await;
+        (code == 200 && st["stale"] == true).then_some(st)
+    })
+    .await;
+    assert_eq!(status["active_count"], 1);
+    assert_eq!(status["queued_count"], 1);
+    assert!(status["fresh_at"].is_string());
+    let (code, cfg) = s.get("/config/").await;
+    assert_eq!((code, cfg["stale"].clone()), (200, json!(true)));
+    let (code, list) = s.get("/tasks/").await;
+    assert_eq!(
+        (
+            code,
+            list["stale"].clone(),
+            list["tasks"].as_array().unwrap().len()
+        ),
+        (200, json!(true), 2)
+    );
+    let (code, t) = s.get(&format!("/tasks/{rid}/")).await;
+    assert_eq!(
+        (code, t["stale"].clone(), t["status"].clone()),
+        (200, json!(true), json!("running"))
+    );
+
+    // Writes: 503 at once, with a sentence and no internals.
+    for (path, body) in [
+        (
+            "/submit/",
+            json!({"crm_source": "five9", "sync_type": "contacts"}),
+        ),
+        ("/config/", json!({"max_workers": 3})),
+        (&format!("/tasks/{rid}/cancel/") as &str, json!({})),
+        ("/process-queue/", json!({})),
+    ] {
+        let start = Instant::now();
+        let (code, err) = s.post(path, body).await;
+        assert_eq!(code, 503, "{path}: {err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{path} hung for {:?}",
+            start.elapsed()
+        );
+        let msg = err["error"].as_str().unwrap();
+        assert!(
+            msg.contains("cannot be reached") && !msg.to_lowercase().contains("redis:"),
+            "{msg}"
+        );
+    }
+    let res = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+
+    // Back: a completion that was stored while the server could not listen is picked up.
+    redis.up();
+    redis.cmd(&[
+        "SETEX",
+        &format!("celery-task-meta-{rid}"),
+        "600",
+        &json!({"status": "SUCCESS", "result": 1, "traceback": null, "children": [], "date_done": null, "task_id": rid}).to_string(),
+    ]);
+    s.wait_status(&rid, "completed", 20).await;
+    let q = s
+        .wait_status(queued["task_id"].as_str().unwrap(), "running", 20)
+        .await;
+    assert!(q["started_at"].is_string());
+    let (_, st) = s.get("/status/").await;
+    assert_eq!(st["stale"], false);
+    assert_eq!(
+        s.post("/config/", json!({"max_workers": 2})).await.0,
+        200,
+        "writes are accepted again"
+    );
+    let res = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    s.stop_keep().await;
+}
