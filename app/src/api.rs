@@ -13,10 +13,28 @@ use crate::types::{
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-/// The server's version and whether Redis answers right now.
+/// The server's version, whether Redis answers right now, and whether this browser is signed in.
 #[server(prefix = "/api", endpoint = "server_info", input = Json)]
 pub async fn fetch_server_info() -> Result<ServerInfo, AppError> {
-    Ok(crate::backend::backend()?.server_info().await)
+    let session = crate::backend::request_session().await;
+    Ok(crate::backend::backend()?.server_info(session).await)
+}
+
+/// Signs this browser in with the API token (a session cookie; HttpOnly, SameSite=Strict).
+#[server(prefix = "/api", endpoint = "sign_in", input = Json)]
+pub async fn sign_in(token: String) -> Result<(), AppError> {
+    let cookie = crate::backend::backend()?.sign_in(token).await?;
+    crate::backend::set_cookie(&cookie);
+    Ok(())
+}
+
+/// Signs this browser out.
+#[server(prefix = "/api", endpoint = "sign_out", input = Json)]
+pub async fn sign_out() -> Result<(), AppError> {
+    let session = crate::backend::request_session().await;
+    let cookie = crate::backend::backend()?.sign_out(session).await;
+    crate::backend::set_cookie(&cookie);
+    Ok(())
 }
 
 /// The whole pool.

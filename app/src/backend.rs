@@ -12,11 +12,19 @@ use crate::types::{
 use leptos::prelude::use_context;
 use std::sync::Arc;
 
+/// The name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "wp_session";
+
 /// Everything the views may ask of the pool.
 #[async_trait::async_trait]
 pub trait PoolBackend: Send + Sync + 'static {
-    /// The server's version and whether its store answers.
-    async fn server_info(&self) -> ServerInfo;
+    /// The server's version, whether its store answers, and whether `session` (the browser's
+    /// session cookie) is signed in.
+    async fn server_info(&self, session: Option<String>) -> ServerInfo;
+    /// Checks the API token and starts a session: returns the `Set-Cookie` value.
+    async fn sign_in(&self, token: String) -> Result<String, AppError>;
+    /// Ends a session: returns the `Set-Cookie` value that clears it.
+    async fn sign_out(&self, session: Option<String>) -> String;
     /// The whole pool (`GET status/`).
     async fn status(&self) -> Result<PoolStatus, AppError>;
     /// The pool and the recent history, for the dashboard and its live channel.
@@ -60,4 +68,38 @@ pub fn backend() -> Result<Backend, AppError> {
         leptos::logging::error!("no Backend in Leptos context: the server did not provide one");
         AppError::internal()
     })
+}
+
+/// The session cookie of the current request (server functions only).
+pub async fn request_session() -> Option<String> {
+    let headers: http::HeaderMap = leptos_axum::extract().await.ok()?;
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Adds a `Set-Cookie` header to the current server function's response.
+pub fn set_cookie(value: &str) {
+    if let (Some(resp), Ok(v)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(value),
+    ) {
+        resp.append_header(http::header::SET_COOKIE, v);
+    }
+}
+
+/// The dashboard's content security policy, for a page rendered with `nonce`: scripts only
+/// from this origin or carrying the nonce, WASM allowed, nothing framed, nothing elsewhere.
+pub fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
 }

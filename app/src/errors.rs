@@ -16,6 +16,9 @@ pub enum AppError {
     /// The request could not be read at all (broken JSON, wrong content type): 400.
     #[error("{message}")]
     BadRequest { message: String },
+    /// The request body is larger than the server accepts: 413.
+    #[error("{message}")]
+    TooLarge { message: String },
     /// The request was read but a value is not acceptable: 422, with the fields at fault.
     #[error("{message}")]
     Invalid {
@@ -96,6 +99,7 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::BadRequest { .. } => 400,
+            AppError::TooLarge { .. } => 413,
             AppError::Invalid { .. } => 422,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
@@ -118,6 +122,7 @@ impl AppError {
     pub fn message(&self) -> &str {
         match self {
             AppError::BadRequest { message }
+            | AppError::TooLarge { message }
             | AppError::Invalid { message, .. }
             | AppError::NotFound { message }
             | AppError::Conflict { message }

@@ -801,6 +801,12 @@ pub struct ServerInfo {
     pub redis_latency_ms: Option<f64>,
     /// When the server answered.
     pub checked_at: DateTime<Utc>,
+    /// True when changing the pool needs a token (`WORKER_POOL_API_TOKEN` is set).
+    #[serde(default)]
+    pub auth_required: bool,
+    /// True when this browser is signed in (its changes are accepted).
+    #[serde(default)]
+    pub signed_in: bool,
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ test("after hydration the check button calls a server function and shows its ans
   const dashboard = new DashboardPage(page);
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // A content-security-policy violation is logged to the console, not thrown.
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
   await dashboard.goto();
   await expect(dashboard.redisStatus).toContainText("reachable");
   await dashboard.waitForHydration();

@@ -73,7 +73,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .await
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::bad_request("The request body is too large.")
+                    AppError::TooLarge {
+                        message: format!(
+                            "The request body is larger than {} KiB.",
+                            crate::http::BODY_LIMIT / 1024
+                        ),
+                    }
                 } else {
                     AppError::bad_request("The request body could not be read.")
                 }
@@ -136,7 +141,21 @@ pub fn routes() -> Router<AppState> {
                 ),
             )
         });
-    Router::new().nest(BASE, r)
+    Router::new()
+        .route(BASE, get(index))
+        .route(&format!("{BASE}/"), get(index))
+        .nest(BASE, r)
+}
+
+/// `GET <base>/`: what the API offers.
+async fn index() -> impl IntoResponse {
+    Json(serde_json::json!({
+        "endpoints": [
+            "GET status/", "POST submit/", "GET config/", "POST config/", "GET tasks/",
+            "GET tasks/<task_id>/", "POST tasks/<task_id>/cancel/",
+            "POST tasks/<task_id>/priority/", "POST process-queue/", "GET task-types/",
+        ]
+    }))
 }
 
 async fn status(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {

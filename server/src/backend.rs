@@ -32,6 +32,8 @@ pub struct ServerBackend {
     store_ok: AtomicBool,
     /// The last state read from the store, for reads during an outage.
     last_seen: Mutex<LastSeen>,
+    /// Who may change the pool.
+    security: crate::security::Security,
 }
 
 /// What the server last read from the store.
@@ -43,8 +45,13 @@ struct LastSeen {
 
 impl ServerBackend {
     /// A backend over `scheduler`; `initial_max_workers` seeds an empty store.
-    pub fn new(scheduler: Arc<Scheduler>, initial_max_workers: u32) -> Self {
+    pub fn new(
+        scheduler: Arc<Scheduler>,
+        initial_max_workers: u32,
+        security: crate::security::Security,
+    ) -> Self {
         ServerBackend {
+            security,
             scheduler,
             initial_max_workers,
             changes: watch::channel(0).0,
@@ -66,6 +73,23 @@ impl ServerBackend {
 
     fn bump(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Who may change the pool.
+    pub fn security(&self) -> &crate::security::Security {
+        &self.security
+    }
+
+    /// True while `id` is a signed-in dashboard session.
+    pub async fn session_valid(&self, id: &str) -> Result<bool, AppError> {
+        if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        self.scheduler
+            .store()
+            .session_exists(id)
+            .await
+            .map_err(|e| self.write_error(e.into()))
     }
 
     /// True unless the store was found unreachable and no probe has got through since.
@@ -255,18 +279,63 @@ fn check_id(id: &str) -> Result<(), AppError> {
 
 #[async_trait::async_trait]
 impl PoolBackend for ServerBackend {
-    async fn server_info(&self) -> ServerInfo {
+    async fn server_info(&self, session: Option<String>) -> ServerInfo {
         let ping = self.scheduler.store().ping().await;
         self.set_store_ok(ping.is_ok());
         if let Err(e) = &ping {
             tracing::warn!(error = %e, "redis does not answer");
         }
+        let auth_required = self.security.api_token.is_some();
+        let signed_in = match (auth_required, session) {
+            (true, Some(id)) => self.session_valid(&id).await.unwrap_or(false),
+            _ => false,
+        };
         ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             redis_reachable: ping.is_ok(),
             redis_latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
             checked_at: chrono::Utc::now(),
+            auth_required,
+            signed_in,
         }
+    }
+
+    async fn sign_in(&self, token: String) -> Result<String, AppError> {
+        let Some(expected) = self.security.api_token.as_deref() else {
+            return Err(AppError::conflict(
+                "This server needs no sign-in: it has no API token.",
+            ));
+        };
+        if !crate::security::constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
+            tracing::warn!("dashboard sign-in with a wrong token");
+            return Err(AppError::Unauthorized {
+                message: "That is not the API token.".into(),
+            });
+        }
+        self.guard_write()?;
+        let id = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        self.scheduler
+            .store()
+            .create_session(&id, crate::security::SESSION_TTL)
+            .await
+            .map_err(|e| self.write_error(e.into()))?;
+        Ok(crate::security::session_cookie(
+            Some(&id),
+            self.security.secure_cookie,
+        ))
+    }
+
+    async fn sign_out(&self, session: Option<String>) -> String {
+        if let Some(id) = session {
+            if let Err(e) = self.scheduler.store().delete_session(&id).await {
+                tracing::warn!(error = %e, "could not end a session");
+            }
+        }
+        crate::security::session_cookie(None, self.security.secure_cookie)
     }
 
     async fn status(&self) -> Result<PoolStatus, AppError> {

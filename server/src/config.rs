@@ -53,6 +53,8 @@ pub struct Config {
     pub worker_timeout: Duration,
     /// `WORKER_POOL_ON_WORKER_LOST`: `fail` (default) or `requeue` the tasks of a lost worker.
     pub on_worker_lost: crate::store::OnWorkerLost,
+    /// `WORKER_POOL_API_TOKEN`, `WORKER_POOL_ALLOWED_ORIGINS`, `WORKER_POOL_COOKIE_SECURE`.
+    pub security: crate::security::Security,
 }
 
 /// Reads variables through a function, so tests need not touch the process environment.
@@ -295,6 +297,54 @@ impl Config {
                 })
             }
         };
+        let api_token = env
+            .get("WORKER_POOL_API_TOKEN")
+            .map(|t| t.trim().to_string());
+        if let Some(t) = &api_token {
+            if t.len() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(ConfigError {
+                    name: "WORKER_POOL_API_TOKEN",
+                    value: "(hidden)".into(),
+                    reason: "expected at least 16 printable ASCII characters without spaces".into(),
+                });
+            }
+        }
+        let allowed_origins: Vec<String> = env
+            .get("WORKER_POOL_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = allowed_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(ConfigError {
+                name: "WORKER_POOL_ALLOWED_ORIGINS",
+                value: bad.clone(),
+                reason:
+                    "expected a comma-separated list of origins such as https://ops.example.com"
+                        .into(),
+            });
+        }
+        let secure_cookie = match env
+            .get("WORKER_POOL_COOKIE_SECURE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "WORKER_POOL_COOKIE_SECURE",
+                    value: other.into(),
+                    reason: "expected true or false".into(),
+                })
+            }
+        };
         Ok(Config {
             site_addr,
             redis_url,
@@ -313,6 +363,11 @@ impl Config {
             status_queue_limit,
             worker_timeout,
             on_worker_lost,
+            security: crate::security::Security {
+                api_token,
+                allowed_origins,
+                secure_cookie,
+            },
         })
     }
 }
@@ -398,9 +453,20 @@ mod tests {
             ("WORKER_POOL_CELERY_QUEUE", "x y"),
             ("WORKER_POOL_WORKER_TIMEOUT", "2s"),
             ("WORKER_POOL_ON_WORKER_LOST", "retry"),
+            ("WORKER_POOL_API_TOKEN", "short"),
+            ("WORKER_POOL_ALLOWED_ORIGINS", "ops.example"),
+            ("WORKER_POOL_COOKIE_SECURE", "maybe"),
         ] {
             assert_eq!(check(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
         }
+    }
+
+    #[test]
+    fn tokens_are_never_echoed() {
+        let err = check(&[("WORKER_POOL_API_TOKEN", "sekrit sekrit")]).unwrap_err();
+        assert!(!err.to_string().contains("sekrit"), "{err}");
+        let c = check(&[("WORKER_POOL_API_TOKEN", "0123456789abcdef-long-enough")]).unwrap();
+        assert!(c.security.api_token.is_some());
     }
 
     #[test]

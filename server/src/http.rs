@@ -38,6 +38,11 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// The largest request body accepted (a submit is a few hundred bytes).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// The longest a request may take before it is answered 503 (the live channel excepted).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The whole application as one router, so tests can drive it with `oneshot`.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -55,8 +60,80 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(server_fn_status))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::guard,
+        ))
+        .layer(axum::middleware::from_fn(timeout))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::security::headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Server functions answer every error with 500; their body is an `AppError`, which knows its
+/// real status (400 for unreadable arguments, 422 for invalid values, 404, 409, 503…). This
+/// puts that status on the response, so the server functions are an honest JSON API too.
+async fn server_fn_status(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let is_server_fn =
+        req.uri().path().starts_with("/api/") && req.method() == axum::http::Method::POST;
+    let res = next.run(req).await;
+    if !is_server_fn || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(app::errors::AppError::internal().to_json()),
+        )
+            .into_response();
+    };
+    if let Ok(e) = serde_json::from_slice::<app::errors::AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Answers a request that takes too long with 503 instead of holding the client forever.
+async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path() == "/api/events" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("a request took longer than {REQUEST_TIMEOUT:?}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(app::errors::AppError::Unavailable {
+                    message: "The server took too long to answer; nothing may have changed. Try again.".into(),
+                }
+                .to_json()),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A panic becomes a 500 with a sentence; the panic itself is logged, never sent.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(app::errors::AppError::internal().to_json()),
+    )
+        .into_response()
 }
 
 /// Liveness: the process is up and serving.

@@ -10,7 +10,8 @@
 //! - [`scheduler`]: the policy (submit, dispatch, results, cancel, limits), over a store and a
 //!   broker; no HTTP, no Redis types.
 //! - [`backend`]: the app crate's `PoolBackend` over the scheduler; errors become wire errors.
-//! - [`api`]: the seed's JSON API; [`http`]: the whole router (probes, API, dashboard).
+//! - [`api`]: the seed's JSON API; [`http`]: the whole router (probes, API, dashboard, the
+//!   live channel); [`security`]: who may change the pool, and the response headers.
 //! - [`cli`]: the management commands (`status`, `config`, `monitor`, …), API clients only.
 //! - [`telemetry`]: tracing setup.
 //!
@@ -25,6 +26,7 @@ pub mod config;
 pub mod http;
 pub mod registry;
 pub mod scheduler;
+pub mod security;
 pub mod store;
 pub mod telemetry;
 
@@ -108,7 +110,11 @@ impl Pool {
         };
         let events_channel = store.keys().events.clone();
         let scheduler = Arc::new(Scheduler::new(Arc::new(store), Arc::new(broker), settings));
-        let backend = Arc::new(ServerBackend::new(scheduler, config.max_sync_workers));
+        let backend = Arc::new(ServerBackend::new(
+            scheduler,
+            config.max_sync_workers,
+            config.security.clone(),
+        ));
         let (stop, stop_rx) = watch::channel(false);
 
         let mut tasks = Vec::new();

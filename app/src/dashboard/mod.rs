@@ -11,7 +11,9 @@ mod modal;
 mod panels;
 mod submit;
 
-use crate::api::{fetch_dashboard, fetch_server_info, task_types, FetchServerInfo};
+use crate::api::{
+    fetch_dashboard, fetch_server_info, task_types, FetchServerInfo, SignIn, SignOut,
+};
 use crate::errors::AppError;
 use crate::types::{Dashboard, ServerInfo, TaskType};
 use chrono::{DateTime, Utc};
@@ -47,6 +49,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The page's content security policy carries this response's nonce.
+    #[cfg(feature = "ssr")]
+    if let (Some(resp), Some(nonce)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        leptos::nonce::use_nonce(),
+    ) {
+        if let Ok(v) = http::HeaderValue::from_str(&crate::backend::page_csp(&nonce)) {
+            resp.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
 
     view! {
         <Stylesheet id="leptos" href="/pkg/worker-pool.css"/>
@@ -85,6 +97,8 @@ pub(crate) struct Ctx {
     pub types: Resource<Result<Vec<TaskType>, AppError>>,
     /// Whether the configuration dialog is open.
     pub config_open: RwSignal<bool>,
+    /// The server's health and this browser's sign-in state.
+    pub info: Resource<Result<ServerInfo, AppError>>,
 }
 
 impl Ctx {
@@ -127,6 +141,7 @@ fn DashboardPage() -> impl IntoView {
         initial: Resource::new(|| (), |_| fetch_dashboard()),
         types: Resource::new(|| (), |_| task_types()),
         config_open: RwSignal::new(false),
+        info: Resource::new(|| (), |_| fetch_server_info()),
     };
     provide_context(ctx);
 
@@ -148,6 +163,9 @@ fn DashboardPage() -> impl IntoView {
             <h1 class="brand">"Worker Pool"</h1>
             <p class="tagline">"Global concurrency limit and priority queue for Celery"</p>
             <LiveIndicator/>
+            <Suspense fallback=|| ()>
+                <AuthControl/>
+            </Suspense>
         </header>
         <main class="page">
             <Suspense fallback=|| view! { <section class="panel"><p class="muted">"Loading the pool…"</p></section> }>
@@ -225,10 +243,74 @@ fn StaleBanner() -> impl IntoView {
     }
 }
 
+/// Sign in and out, when the server asks for a token to change the pool.
+#[component]
+fn AuthControl() -> impl IntoView {
+    let ctx = use_ctx();
+    let open = RwSignal::new(false);
+    let token = RwSignal::new(String::new());
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    Effect::new(move |_| {
+        if matches!(sign_in.value().get(), Some(Ok(()))) {
+            open.set(false);
+            token.set(String::new());
+            ctx.info.refetch();
+        }
+    });
+    Effect::new(move |_| {
+        if matches!(sign_out.value().get(), Some(Ok(()))) {
+            ctx.info.refetch();
+        }
+    });
+    move || {
+        let info = ctx.info.get().and_then(Result::ok)?;
+        if !info.auth_required {
+            return None;
+        }
+        Some(if info.signed_in {
+            view! {
+                <div class="auth" data-testid="auth">
+                    <span class="muted">"Signed in"</span>
+                    <button class="btn small" data-testid="sign-out" on:click=move |_| { sign_out.dispatch(SignOut {}); }>"Sign out"</button>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <div class="auth" data-testid="auth">
+                    <button class="btn small primary" data-testid="sign-in" aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
+                        "Sign in to make changes"
+                    </button>
+                    <form
+                        class="auth-form"
+                        hidden=move || !open.get()
+                        on:submit=move |ev| {
+                            ev.prevent_default();
+                            sign_in.dispatch(SignIn { token: token.get_untracked() });
+                        }
+                    >
+                        <label class="field">
+                            <span>"API token"</span>
+                            <input type="password" autocomplete="current-password" data-testid="token-input"
+                                prop:value=move || token.get() on:input=move |ev| token.set(event_target_value(&ev))/>
+                        </label>
+                        <button class="btn primary small" type="submit" data-testid="token-submit" disabled=move || token.with(String::is_empty)>"Sign in"</button>
+                        {move || sign_in.value().get().and_then(Result::err).map(|e| view! {
+                            <span class="field-error" role="alert">{e.message().to_string()}</span>
+                        })}
+                    </form>
+                </div>
+            }
+            .into_any()
+        })
+    }
+}
+
 /// The server's health: version and whether Redis answers, checked again on demand.
 #[component]
 fn ServerPanel() -> impl IntoView {
-    let info = Resource::new(|| (), |_| fetch_server_info());
+    let info = use_ctx().info;
     let check = ServerAction::<FetchServerInfo>::new();
 
     view! {

@@ -13,6 +13,7 @@
 //! | `<p>:workers:seen` | HASH | Celery worker hostname → last event (heartbeat) time, ms |
 //! | `<p>:workers:online` | HASH | hostname → last `worker-online` time |
 //! | `<p>:workers:offline` | HASH | hostname → last `worker-offline` time |
+//! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
 
 /// The key names of one pool.
@@ -67,6 +68,11 @@ impl Keys {
     /// `<p>:task:<id>`.
     pub fn task(&self, id: &str) -> String {
         format!("{}{id}", self.task_prefix)
+    }
+
+    /// `<p>:session:<id>`.
+    pub fn session(&self, id: &str) -> String {
+        format!("{}:session:{id}", self.prefix)
     }
 }
 

@@ -33,6 +33,8 @@ struct State {
     expires: HashMap<String, i64>,
     broker: HashMap<String, VecDeque<String>>,
     workers: HashMap<String, WorkerSeen>,
+    /// session id -> expiry (ms)
+    sessions: HashMap<String, i64>,
 }
 
 /// What was last heard from one Celery worker (ms): heartbeat (or any event), online, offline.
@@ -612,6 +614,22 @@ impl Store for MemoryStore {
             });
         }
         Ok(out)
+    }
+
+    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let at = self.now_ms() + ttl.as_millis() as i64;
+        self.lock().sessions.insert(id.to_string(), at);
+        Ok(())
+    }
+
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        Ok(self.lock().sessions.get(id).is_some_and(|at| *at > now))
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.lock().sessions.remove(id);
+        Ok(())
     }
 
     async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {

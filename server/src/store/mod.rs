@@ -319,6 +319,15 @@ pub trait Store: Send + Sync + 'static {
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError>;
 
+    /// Starts a dashboard session that expires after `ttl`.
+    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// True while the session exists.
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Ends a session.
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+
     /// The message and broker list of a running task's current dispatch.
     async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
 

@@ -594,6 +594,45 @@ impl Store for RedisStore {
             .collect()
     }
 
+    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: () = self
+            .timed(
+                redis::cmd("SET")
+                    .arg(self.keys.session(id))
+                    .arg("1")
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = self
+            .timed(
+                redis::cmd("EXISTS")
+                    .arg(self.keys.session(id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .timed(
+                redis::cmd("DEL")
+                    .arg(self.keys.session(id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
         let map = self.task_key_fields(id).await?;
         if map.get(fields::STATUS).map(String::as_str) != Some("running") {

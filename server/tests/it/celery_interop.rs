@@ -185,7 +185,9 @@ async fn a_real_worker_runs_under_the_limit_in_priority_order() {
 
     // Two fill the slots; the rest queue up behind them.
     let a = s.submit("hubspot", "all", ms(1500), 0).await;
-    let b = s.submit("five9", "contacts", ms(1500), 0).await;
+    // b outlasts the rest, so the queue drains through one slot, one task at a time, and the
+    // start order is the dispatch order.
+    let b = s.submit("five9", "contacts", ms(6000), 0).await;
     assert_eq!(a["status"], "running");
     assert_eq!(b["status"], "running");
     let c = s.submit("genius", "all", ms(300), 0).await;

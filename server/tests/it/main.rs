@@ -10,6 +10,8 @@ mod celery_interop;
 mod cli;
 mod common;
 mod fake_celery;
+mod hostile;
 mod outage;
 mod race;
+mod security;
 mod store_contract;

@@ -1,0 +1,246 @@
+//! Who may change the pool, and the headers every response carries.
+//!
+//! - **Cross-origin writes** are refused: a mutating request whose `Origin` is not the
+//!   server's own (or one of `WORKER_POOL_ALLOWED_ORIGINS`), or that a browser marks
+//!   `Sec-Fetch-Site: cross-site`/`same-site`, gets 403. The JSON API also only reads bodies
+//!   sent as `application/json`, which a cross-site form cannot send.
+//! - **Authentication**, when `WORKER_POOL_API_TOKEN` is set: a mutating request needs
+//!   `Authorization: Bearer <token>` (automation) or the session cookie the dashboard gets by
+//!   signing in with that token (browsers). Reads stay open. Without a token the server listens
+//!   on loopback by default, and says in its log when it does not.
+//! - **Headers**: nosniff, no framing, no referrer, a restrictive permissions policy, and a
+//!   content security policy (the dashboard's carries a per-request nonce, see `app`).
+
+use crate::http::AppState;
+use app::errors::AppError;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::time::Duration;
+
+pub use app::backend::SESSION_COOKIE;
+/// How long a dashboard session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// The security settings, from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// The bearer token mutating requests need, when set.
+    pub api_token: Option<String>,
+    /// Origins besides the server's own that may send mutating requests.
+    pub allowed_origins: Vec<String>,
+    /// Mark the session cookie `Secure` (the dashboard is served over HTTPS).
+    pub secure_cookie: bool,
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The `Set-Cookie` value that starts (or, with `None`, ends) a session.
+pub fn session_cookie(id: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match id {
+        Some(id) => format!(
+            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            SESSION_TTL.as_secs()
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+fn refuse(e: AppError) -> Response {
+    let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut res = (status, Json(e.to_json())).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"worker-pool\""),
+        );
+    }
+    res
+}
+
+/// True when the request's `Origin` (if any) is the server's own or an allowed one, and a
+/// browser does not mark it as coming from another site.
+fn same_origin(headers: &HeaderMap, allowed: &[String]) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Not a browser's cross-origin request (curl, the CLI, server-to-server).
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let hosts = [headers.get(header::HOST), headers.get("x-forwarded-host")];
+    hosts
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.to_str().ok())
+        .any(|host| origin == format!("http://{host}") || origin == format!("https://{host}"))
+}
+
+fn is_mutating(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The paths that sign in and out: open to anyone of the same origin (signing in is how a
+/// browser gets its session).
+fn is_session_path(path: &str) -> bool {
+    path.starts_with("/api/sign_in") || path.starts_with("/api/sign_out")
+}
+
+/// Refuses cross-origin writes, and unauthenticated writes when a token is set.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !is_mutating(req.method()) {
+        return next.run(req).await;
+    }
+    let sec = state.backend.security();
+    if !same_origin(req.headers(), &sec.allowed_origins) {
+        return refuse(AppError::Forbidden {
+            message: "Cross-origin requests may not change the pool.".into(),
+        });
+    }
+    let Some(token) = sec.api_token.as_deref() else {
+        return next.run(req).await;
+    };
+    if is_session_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(given) = bearer {
+        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return next.run(req).await;
+        }
+        return refuse(AppError::Unauthorized {
+            message: "The bearer token is not valid.".into(),
+        });
+    }
+    if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
+        match state.backend.session_valid(id).await {
+            Ok(true) => return next.run(req).await,
+            Ok(false) => {}
+            Err(e) => return refuse(e),
+        }
+    }
+    refuse(AppError::Unauthorized {
+        message: "Changing the pool needs authentication: send Authorization: Bearer <token>, or sign in on the dashboard.".into(),
+    })
+}
+
+/// Headers for every response. HTML pages get their own content security policy (with the
+/// per-request nonce) from the app; everything else gets one that allows nothing.
+pub async fn headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins() {
+        let own = [("host", "pool.example:3000")];
+        assert!(
+            same_origin(&headers(&own), &[]),
+            "no Origin: not a browser cross-origin request"
+        );
+        assert!(same_origin(
+            &headers(&[own[0], ("origin", "http://pool.example:3000")]),
+            &[]
+        ));
+        assert!(same_origin(
+            &headers(&[own[0], ("origin", "https://pool.example:3000")]),
+            &[]
+        ));
+        assert!(!same_origin(
+            &headers(&[own[0], ("origin", "http://evil.example")]),
+            &[]
+        ));
+        assert!(same_origin(
+            &headers(&[own[0], ("origin", "https://ops.example")]),
+            &["https://ops.example".to_string()]
+        ));
+        assert!(!same_origin(
+            &headers(&[own[0], ("sec-fetch-site", "cross-site")]),
+            &[]
+        ));
+        assert!(!same_origin(
+            &headers(&[own[0], ("sec-fetch-site", "same-site")]),
+            &[]
+        ));
+        assert!(same_origin(
+            &headers(&[own[0], ("sec-fetch-site", "same-origin")]),
+            &[]
+        ));
+    }
+
+    #[test]
+    fn cookies_and_secrets() {
+        let h = headers(&[("cookie", "a=1; wp_session=abc; b=2")]);
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(session_cookie(Some("x"), false).contains("HttpOnly; SameSite=Strict"));
+        assert!(session_cookie(None, true).contains("Max-Age=0; Secure"));
+    }
+}
