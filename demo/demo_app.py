@@ -16,7 +16,10 @@ parameters, which are only full, batch_size and dry_run):
 * a ``batch_size`` that ends in 13 (13, 113, 1013, ...) fails with ``SyncError`` half way,
   as a CRM API rejecting a batch would;
 * with $DEMO_RECORD_FILE set, it appends one JSON line when it starts and one when it ends
-  (task id, time, pid, worker): independent evidence of what ran when, for the tests.
+  (task id, time, pid, worker, and at the end its outcome, ok or error): independent evidence
+  of what ran when, for the tests and the chaos harness.
+
+The settings below marked "Worker Pool relies on" are the ones its guarantees need.
 """
 import json
 import os
@@ -34,30 +37,44 @@ RECORD = os.environ.get("DEMO_RECORD_FILE")
 
 app = Celery("demo", broker=BROKER, backend=BACKEND)
 app.conf.update(
-    # Required by Worker Pool: report STARTED (with hostname and pid) to the result backend.
+    # Worker Pool relies on: STARTED (with the worker's hostname) in the result backend.
     task_track_started=True,
-    # Take one message at a time: the pool, not the worker, decides what runs next.
+    # Worker Pool relies on: a result is never lost to a Redis outage; the worker retries the
+    # write until Redis is back, and only then does the pool free the slot.
+    result_backend_always_retry=True,
+    # Recommended: take one message at a time; the pool, not the worker, decides what is next.
     worker_prefetch_multiplier=1,
     task_default_queue=QUEUE,
     broker_connection_retry_on_startup=True,
 )
+if os.environ.get("DEMO_VISIBILITY_TIMEOUT"):
+    # How soon a message a lost worker had reserved but not started goes back to the queue.
+    # Safe to keep short with Celery's default early acknowledgement (a started task is acked).
+    app.conf.broker_transport_options = {
+        "visibility_timeout": int(os.environ["DEMO_VISIBILITY_TIMEOUT"]),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
 
 
 class SyncError(Exception):
     """A CRM API refused a batch."""
 
 
-def _record(event, task):
+def _record(event, task, outcome=None):
     if not RECORD:
         return
-    line = json.dumps({
+    entry = {
         "event": event,
         "task_id": task.request.id,
         "task": task.name,
         "time": time.time(),
         "pid": os.getpid(),
         "worker": task.request.hostname,
-    })
+    }
+    if outcome:
+        entry["outcome"] = outcome
+    line = json.dumps(entry)
     # One write per line with O_APPEND: lines from concurrent processes never interleave.
     fd = os.open(RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -68,6 +85,7 @@ def _record(event, task):
 
 def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
     _record("start", task)
+    outcome = "error"
     try:
         total = batch_size / 1000.0 * SPEED * (2 if full else 1)
         steps = 10
@@ -77,6 +95,7 @@ def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
                                 f"(batch_size={batch_size})")
             time.sleep(total / steps)
             task.update_state(state="PROGRESS", meta={"done": step + 1, "total": steps})
+        outcome = "ok"
         return {
             "task": task.name,
             "full": full,
@@ -86,7 +105,7 @@ def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
             "host": socket.gethostname(),
         }
     finally:
-        _record("end", task)
+        _record("end", task, outcome)
 
 
 @app.task(name="five9.contacts", bind=True)

@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # Tiers: formatting, clippy (native and wasm32), unit and integration tests against the real
-# Redis, then Playwright in Debian's Chromium against the built server. Under CI=true a missing
+# Redis and a real Celery worker, the short chaos harness, then Playwright in Debian's Chromium
+# against the built server. Under CI=true a missing
 # service, browser or tool fails the run; nothing is ever skipped.
 set -euo pipefail
 
@@ -29,6 +30,9 @@ ensure_redis
 
 step "unit and integration tests (Redis at $REDIS_URL)"
 cargo test --all-targets
+
+step "chaos harness, short profile (replicas, workers and Redis killed under load)"
+"$ROOT/scripts/chaos.sh" --profile short --seed 7
 
 step "cargo leptos build"
 cargo leptos build

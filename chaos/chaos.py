@@ -1,0 +1,556 @@
+#!/usr/bin/env python3
+"""Worker Pool's chaos harness.
+
+Runs many tasks, with random durations and failures, through several server replicas and real
+Celery workers, while it SIGKILLs a worker and a replica, kills and restarts Redis (its own
+instance, with append-only persistence), and moves max_workers up and down. Then it checks,
+from the Celery workers' own start and end records (not the pool's view), that:
+
+  1. no task started while the number running was already at the limit then in force (the
+     highest limit between the moment the pool published it and the moment it started);
+  2. every accepted task ended in exactly one terminal state, agreeing with the records;
+  3. the pool never caused a task to run twice.
+
+Usage (scripts/chaos.sh builds the server and runs this with the venv's Python):
+
+    python3 chaos/chaos.py --profile short     # about 90 s, what CI runs
+    python3 chaos/chaos.py --profile long      # about 15 min, by hand; results in docs/
+
+It prints a summary and writes it as JSON (--out). Exit code 0 when every check passes.
+Only the standard library and redis-py (from the demo venv) are used.
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+API = "/ingestion/crm-dashboard/api/worker-pool"
+TYPES = [("five9", "contacts"), ("genius", "marketsharp_contacts"), ("hubspot", "all"),
+         ("genius", "all"), ("arrivy", "all")]
+
+PROFILES = {
+    # tasks, submit window (s), replicas, workers, concurrency, duration range (ms), limits
+    "short": dict(tasks=150, window=45, replicas=2, workers=3, concurrency=2,
+                  ms=(100, 1500), initial_limit=3, limits=[5, 2, 4, 1, 3]),
+    "long": dict(tasks=3000, window=780, replicas=3, workers=4, concurrency=3,
+                 ms=(100, 6000), initial_limit=4, limits=[8, 3, 10, 2, 6, 1, 7, 4, 9, 5]),
+}
+# Clock slack between the pool's dispatch time (Redis clock) and the worker's record (same
+# machine): a change within this of a dispatch counts as in force at it.
+SLACK = 0.1
+WORKER_TIMEOUT = 5
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, secs, proc=None):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+    return False
+
+
+def kill_group(proc, sig=signal.SIGKILL):
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class Redis:
+    """A private redis-server with append-only persistence (fsync on every write)."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.dir = os.path.join(workdir, "redis")
+        os.makedirs(self.dir)
+        self.proc = None
+        self.restarts = 0
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        if not wait_port(self.port, 10, self.proc):
+            raise SystemExit("redis-server did not start")
+
+    def kill(self):
+        kill_group(self.proc)
+        self.proc.wait()
+
+
+class Replica:
+    """One worker-pool server process."""
+
+    def __init__(self, n, binary, env, workdir):
+        self.n, self.binary, self.env, self.workdir = n, binary, env, workdir
+        self.port = free_port()
+        self.proc = None
+        self.alive = False
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        env = dict(self.env, LEPTOS_SITE_ADDR=f"127.0.0.1:{self.port}")
+        logf = open(os.path.join(self.workdir, f"replica-{self.n}.log"), "a")
+        self.proc = subprocess.Popen([self.binary], env=env, cwd=ROOT, stdout=logf, stderr=logf,
+                                     start_new_session=True)
+        if not wait_port(self.port, 30, self.proc):
+            raise SystemExit(f"replica {self.n} did not start; see {logf.name}")
+        self.alive = True
+
+    def kill(self):
+        self.alive = False
+        kill_group(self.proc)
+        self.proc.wait()
+
+
+class Worker:
+    """A stock Celery worker running the demo app, recording what it runs."""
+
+    def __init__(self, name, celery, env, concurrency, workdir):
+        self.name, self.celery, self.env, self.concurrency = name, celery, env, concurrency
+        self.records = os.path.join(workdir, f"records-{name}.jsonl")
+        self.logpath = os.path.join(workdir, f"worker-{name}.log")
+        self.proc = None
+        self.killed_at = None
+
+    def start(self):
+        env = dict(self.env, DEMO_RECORD_FILE=self.records)
+        logf = open(self.logpath, "a")
+        self.proc = subprocess.Popen(
+            [self.celery, "-A", "demo_app", "worker", "-c", str(self.concurrency), "-Q",
+             env["WORKER_POOL_CELERY_QUEUE"], "-n", f"{self.name}@%h", "--loglevel=info",
+             "--without-mingle", "--without-gossip"],
+            cwd=os.path.join(ROOT, "demo"), env=env, stdout=logf, stderr=logf,
+            start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if " ready." in open(self.logpath).read():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise SystemExit(f"worker {self.name} did not start; see {self.logpath}")
+
+    def kill(self):
+        """SIGKILL the whole worker (main process and pool children): no offline event."""
+        self.killed_at = time.time()
+        kill_group(self.proc)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            kill_group(self.proc, signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                kill_group(self.proc)
+                self.proc.wait()
+
+    def read_records(self):
+        if not os.path.exists(self.records):
+            return []
+        with open(self.records) as f:
+            return [dict(json.loads(line), worker_name=self.name) for line in f if line.strip()]
+
+
+def call(url, method="GET", body=None, timeout=5.0):
+    """(status, json or None); status 0 when the server cannot be reached."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            return res.status, json.loads(res.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, None
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, None
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        p = PROFILES[args.profile]
+        self.p = p
+        self.rng = random.Random(args.seed)
+        self.workdir = tempfile.mkdtemp(prefix="wp-chaos-")
+        self.redis = Redis(self.workdir)
+        self.replicas = []
+        self.workers = []
+        self.accepted = {}          # task id -> submit body
+        self.rejected = 0
+        self.limits = [(0.0, 0.0, p["initial_limit"])]  # (sent, returned, value)
+        self.events = []            # (time, what)
+        self.lock = threading.Lock()
+        self.kills = {"workers": 0, "replicas": 0}
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def setup(self):
+        binary = self.args.bin
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"{binary} is missing: build it first (scripts/chaos.sh does)")
+        celery = os.path.join(self.args.venv, "bin", "celery")
+        if not os.access(celery, os.X_OK):
+            raise SystemExit(f"{celery} is missing: run scripts/setup.sh")
+        self.redis.start()
+        queue = "chaos"
+        server_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_PREFIX="chaos",
+                          WORKER_POOL_CELERY_QUEUE=queue,
+                          MAX_SYNC_WORKERS=str(self.p["initial_limit"]),
+                          WORKER_POOL_WORKER_TIMEOUT=f"{WORKER_TIMEOUT}s",
+                          WORKER_POOL_RECONCILE_INTERVAL="5s",
+                          WORKER_POOL_REDIS_TIMEOUT_MS="1000",
+                          RUST_LOG=os.environ.get("RUST_LOG", "info"))
+        server_env.pop("WORKER_POOL_API_TOKEN", None)
+        worker_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_CELERY_QUEUE=queue,
+                          DEMO_SPEED="1", DEMO_VISIBILITY_TIMEOUT="15")
+        worker_env.pop("CELERY_BROKER_URL", None)
+        worker_env.pop("CELERY_RESULT_BACKEND", None)
+        self.worker_env = worker_env
+        self.celery = celery
+        for n in range(self.p["replicas"]):
+            r = Replica(n, binary, server_env, self.workdir)
+            r.start()
+            self.replicas.append(r)
+        for n in range(self.p["workers"]):
+            self.add_worker()
+        # The reaper trusts heartbeats only after listening for a whole timeout.
+        time.sleep(WORKER_TIMEOUT + 1)
+
+    def add_worker(self):
+        w = Worker(f"chaos{len(self.workers)}", self.celery, self.worker_env,
+                   self.p["concurrency"], self.workdir)
+        w.start()
+        self.workers.append(w)
+        return w
+
+    def live(self):
+        return [r for r in self.replicas if r.alive]
+
+    def api(self, method, path, body=None):
+        r = self.rng.choice(self.live())
+        return call(r.url + API + path, method, body)
+
+    # --- load ----------------------------------------------------------------------------
+
+    def submit_loop(self, t0):
+        n, window = self.p["tasks"], self.p["window"]
+        lo, hi = self.p["ms"]
+        for i in range(n):
+            target = t0 + window * i / n
+            time.sleep(max(0.0, target - time.time()))
+            ms = self.rng.randint(lo, hi)
+            if self.rng.random() < 0.08:
+                ms = ms - ms % 100 + 13   # ends in 13: fails half way
+            body = {"crm_source": None, "sync_type": None, "parameters": {"batch_size": ms},
+                    "priority": self.rng.randint(-5, 5)}
+            body["crm_source"], body["sync_type"] = self.rng.choice(TYPES)
+            for _attempt in range(50):
+                status, task = self.api("POST", "/submit/", body)
+                if status == 201:
+                    with self.lock:
+                        self.accepted[task["task_id"]] = body
+                    break
+                time.sleep(0.2)   # a replica or Redis is down: try again (it was not accepted)
+            else:
+                self.rejected += 1
+            if self.rng.random() < 0.03:
+                self.cancel_someone()
+
+    def cancel_someone(self):
+        with self.lock:
+            ids = list(self.accepted)
+        if ids:
+            self.api("POST", f"/tasks/{self.rng.choice(ids)}/cancel/", {})
+
+    # --- chaos ---------------------------------------------------------------------------
+
+    def set_limit(self, value):
+        sent = time.time() - self.t0
+        for _ in range(50):
+            status, _ = self.api("POST", "/config/", {"max_workers": value})
+            if status == 200:
+                self.limits.append((sent, time.time() - self.t0, value))
+                self.events.append((sent, f"max_workers -> {value}"))
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"could not set max_workers to {value}")
+
+    def chaos_loop(self, t0):
+        window = self.p["window"]
+        plan = []
+        limits = self.p["limits"]
+        for i, v in enumerate(limits):
+            plan.append((window * (i + 0.5) / len(limits), "limit", v))
+        plan.append((window * 0.30, "kill-worker", None))
+        plan.append((window * 0.45, "kill-replica", None))
+        plan.append((window * 0.60, "restart-redis", None))
+        if self.args.profile == "long":
+            plan.append((window * 0.75, "kill-worker", None))
+            plan.append((window * 0.85, "restart-redis", None))
+        plan.sort(key=lambda e: e[0])
+        for at, what, value in plan:
+            time.sleep(max(0.0, t0 + at - time.time()))
+            now = time.time() - t0
+            if what == "limit":
+                self.set_limit(value)
+            elif what == "kill-worker":
+                victims = [w for w in self.workers if w.killed_at is None]
+                victim = max(victims, key=lambda w: len(w.read_records()))
+                victim.kill()
+                self.kills["workers"] += 1
+                self.events.append((now, f"SIGKILL worker {victim.name}"))
+                log(f"killed worker {victim.name}")
+                time.sleep(2)
+                w = self.add_worker()
+                self.events.append((time.time() - t0, f"started worker {w.name}"))
+            elif what == "kill-replica":
+                victim = self.rng.choice(self.live())
+                victim.kill()
+                self.kills["replicas"] += 1
+                self.events.append((now, f"SIGKILL replica {victim.n}"))
+                log(f"killed replica {victim.n}")
+                time.sleep(3)
+                victim.start()
+                self.events.append((time.time() - t0, f"restarted replica {victim.n}"))
+            elif what == "restart-redis":
+                self.redis.kill()
+                self.redis.restarts += 1
+                self.events.append((now, "SIGKILL redis"))
+                log("killed redis")
+                time.sleep(2)
+                self.redis.start()
+                self.events.append((time.time() - t0, "restarted redis"))
+                log("restarted redis")
+
+    # --- run and verify ------------------------------------------------------------------
+
+    def run(self):
+        self.setup()
+        self.t0 = t0 = time.time()
+        log(f"running: {self.p['tasks']} tasks over {self.p['window']} s, "
+            f"{len(self.replicas)} replicas, {len(self.workers)} workers x {self.p['concurrency']}")
+        sub = threading.Thread(target=self.submit_loop, args=(t0,))
+        sub.start()
+        self.chaos_loop(t0)
+        sub.join()
+        log(f"submitted: {len(self.accepted)} accepted; waiting for every task to end")
+        final = self.wait_all_terminal(deadline=time.time() + self.args.drain_timeout)
+        records = [r for w in self.workers for r in w.read_records()]
+        return self.verify(final, records)
+
+    def wait_all_terminal(self, deadline):
+        pending = set(self.accepted)
+        final = {}
+        last_report = 0
+        while pending and time.time() < deadline:
+            for tid in list(pending):
+                status, task = self.api("GET", f"/tasks/{tid}/")
+                if status == 200 and task["status"] in ("completed", "failed", "cancelled"):
+                    final[tid] = task
+                    pending.discard(tid)
+            if pending:
+                if time.time() - last_report > 10:
+                    log(f"{len(pending)} tasks not finished yet")
+                    last_report = time.time()
+                time.sleep(0.5)
+        for tid in pending:
+            status, task = self.api("GET", f"/tasks/{tid}/")
+            final[tid] = task if status == 200 else {"status": f"unknown ({status})"}
+        return final
+
+    def limit_at(self, t, dispatched):
+        """The highest limit in force at any moment between the task's dispatch (when the pool
+        published its message) and its start on a worker: a task admitted under a higher limit
+        may start after the limit was lowered. While a change is in flight (sent, not yet
+        answered) both the old and the new value count."""
+        rel = t - self.t0
+        lo = min(rel, dispatched - self.t0) - SLACK
+        best = self.limits[0][2]
+        for _sent, returned, v in self.limits[1:]:
+            if returned <= lo:
+                best = v          # fully applied before the window opened
+        for sent, returned, v in self.limits[1:]:
+            if sent <= rel and returned >= lo:
+                best = max(best, v)   # changed during the window
+        return best
+
+    def verify(self, final, records):
+        killed = {w.name: w.killed_at for w in self.workers if w.killed_at}
+        # When the pool published each task (its started_at): the start of the window in which
+        # the limit it was admitted under counts. Everything else comes from the records.
+        dispatched = {}
+        for tid, task in final.items():
+            at = task.get("started_at")
+            if at:
+                dispatched[tid] = datetime.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        by_task = {}
+        for r in records:
+            pool_id = r["task_id"].split("~")[0]
+            by_task.setdefault(pool_id, []).append(r)
+
+        # Intervals from the workers' own records; a killed worker's task ends at the kill.
+        intervals = []
+        for pool_id, recs in by_task.items():
+            starts = [r for r in recs if r["event"] == "start"]
+            for s in starts:
+                end = next((r["time"] for r in recs if r["event"] == "end"
+                            and r["task_id"] == s["task_id"] and r["pid"] == s["pid"]
+                            and r["time"] >= s["time"]), None)
+                if end is None:
+                    end = killed.get(s["worker_name"], float("inf"))
+                intervals.append((s["time"], end, pool_id))
+        intervals.sort()
+        over = []
+        max_running = 0
+        for start, _end, pool_id in intervals:
+            running = sum(1 for (s, e, p) in intervals if p != pool_id and s < start < e)
+            max_running = max(max_running, running + 1)
+            limit = self.limit_at(start, dispatched.get(pool_id, start))
+            if running >= limit:
+                over.append({"task": pool_id, "at": round(start - self.t0, 3),
+                             "running": running, "limit": limit})
+
+        # Every accepted task: exactly one terminal state, agreeing with the records.
+        counts = {"completed": 0, "failed": 0, "cancelled": 0}
+        disagreements = []
+        not_terminal = []
+        for tid, task in final.items():
+            st = task.get("status")
+            if st not in counts:
+                not_terminal.append({"task": tid, "status": st})
+                continue
+            counts[st] += 1
+            recs = by_task.get(tid, [])
+            ends = [r for r in recs if r["event"] == "end"]
+            starts = [r for r in recs if r["event"] == "start"]
+            ok = any(r.get("outcome") == "ok" for r in ends)
+            if st == "completed" and not ok:
+                disagreements.append({"task": tid, "status": st, "records": len(recs)})
+            if st == "failed":
+                lost = (task.get("error") or "").startswith("Worker lost")
+                errored = any(r.get("outcome") == "error" for r in ends)
+                on_killed = any(r["worker_name"] in killed for r in starts)
+                if ok or not (errored or (lost and on_killed)):
+                    disagreements.append({"task": tid, "status": st, "error": task.get("error")})
+            if st == "cancelled" and ok:
+                disagreements.append({"task": tid, "status": st, "note": "ran to completion"})
+
+        # Never run twice by the pool's doing.
+        twice = [{"task": tid, "starts": n} for tid, recs in by_task.items()
+                 if (n := sum(1 for r in recs if r["event"] == "start")) > 1]
+        unknown_runs = sorted(set(by_task) - set(self.accepted))
+
+        summary = {
+            "profile": self.args.profile,
+            "seed": self.args.seed,
+            "tasks_submitted": self.p["tasks"],
+            "tasks_accepted": len(self.accepted),
+            "submissions_given_up": self.rejected,
+            "outcomes": counts,
+            "worker_records": len(records),
+            "replicas": len(self.replicas),
+            "workers_started": len(self.workers),
+            "kills": self.kills,
+            "redis_restarts": self.redis.restarts,
+            "max_workers_changes": len(self.limits) - 1,
+            "max_concurrent_observed": max_running,
+            "check_1_over_limit_starts": len(over),
+            "check_2_not_terminal": len(not_terminal),
+            "check_2_disagreements": len(disagreements),
+            "check_3_ran_twice": len(twice),
+            "runs_of_tasks_never_accepted": len(unknown_runs),
+            "events": [f"{t:7.2f}s {e}" for t, e in sorted(self.events)],
+            "details": {"over": over[:20], "not_terminal": not_terminal[:20],
+                        "disagreements": disagreements[:20], "twice": twice[:20]},
+        }
+        summary["passed"] = not (over or not_terminal or disagreements or twice)
+        return summary
+
+    def cleanup(self):
+        for w in self.workers:
+            w.stop()
+        for r in self.replicas:
+            if r.alive:
+                kill_group(r.proc, signal.SIGTERM)
+                try:
+                    r.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    r.kill()
+        if self.redis.proc:
+            self.redis.kill()
+        if self.args.keep:
+            log(f"kept {self.workdir}")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="short")
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "worker-pool"))
+    ap.add_argument("--venv", default=os.environ.get(
+        "WORKER_POOL_VENV", os.path.expanduser("~/.cache/worker-pool/venv")))
+    ap.add_argument("--drain-timeout", type=float, default=180.0)
+    ap.add_argument("--out", help="also write the summary here (JSON)")
+    ap.add_argument("--keep", action="store_true", help="keep logs and records")
+    args = ap.parse_args()
+    h = Harness(args)
+    try:
+        summary = h.run()
+    finally:
+        h.cleanup()
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    log("PASSED" if summary["passed"] else "FAILED")
+    sys.exit(0 if summary["passed"] else 1)
+
+
+if __name__ == "__main__":
+    main()
