@@ -44,8 +44,8 @@ PROFILES = {
     # tasks, submit window (s), replicas, workers, concurrency, duration range (ms), limits
     "short": dict(tasks=150, window=45, replicas=2, workers=3, concurrency=2,
                   ms=(100, 1500), initial_limit=3, limits=[5, 2, 4, 1, 3]),
-    "long": dict(tasks=3000, window=780, replicas=3, workers=4, concurrency=3,
-                 ms=(100, 6000), initial_limit=4, limits=[8, 3, 10, 2, 6, 1, 7, 4, 9, 5]),
+    "long": dict(tasks=2000, window=780, replicas=3, workers=4, concurrency=3,
+                 ms=(100, 3000), initial_limit=4, limits=[8, 3, 10, 2, 6, 1, 7, 4, 9, 5]),
 }
 # Clock slack between the pool's dispatch time (Redis clock) and the worker's record (same
 # machine): a change within this of a dispatch counts as in force at it.
@@ -245,7 +245,7 @@ class Harness:
                           RUST_LOG=os.environ.get("RUST_LOG", "info"))
         server_env.pop("WORKER_POOL_API_TOKEN", None)
         worker_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_CELERY_QUEUE=queue,
-                          DEMO_SPEED="1", DEMO_VISIBILITY_TIMEOUT="15")
+                          DEMO_SPEED="1", DEMO_VISIBILITY_TIMEOUT="60")
         worker_env.pop("CELERY_BROKER_URL", None)
         worker_env.pop("CELERY_RESULT_BACKEND", None)
         self.worker_env = worker_env
@@ -534,7 +534,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "worker-pool"))
     ap.add_argument("--venv", default=os.environ.get(
         "WORKER_POOL_VENV", os.path.expanduser("~/.cache/worker-pool/venv")))
-    ap.add_argument("--drain-timeout", type=float, default=180.0)
+    ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--out", help="also write the summary here (JSON)")
     ap.add_argument("--keep", action="store_true", help="keep logs and records")
     args = ap.parse_args()

@@ -136,3 +136,20 @@ def genius_all(self, full=False, batch_size=1000, dry_run=False):
 def arrivy_all(self, full=False, batch_size=1000, dry_run=False):
     """Arrivy data synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)
+
+
+# --- Benchmark tasks (bench/registry.json maps them into the pool) ------------------------------
+
+@app.task(name="bench.noop", bind=True)
+def bench_noop(self, full=False, batch_size=1000, dry_run=False):
+    """Does nothing: measures the pool's and Celery's own overhead."""
+    _record("start", self)
+    _record("end", self, "ok")
+
+
+@app.task(name="bench.sleep20", bind=True)
+def bench_sleep20(self, full=False, batch_size=1000, dry_run=False):
+    """Sleeps 20 ms."""
+    _record("start", self)
+    time.sleep(0.02)
+    _record("end", self, "ok")

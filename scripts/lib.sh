@@ -15,6 +15,26 @@ step() { printf '%s==> %s%s\n' "$_B" "$*" "$_Z"; }
 ok() { printf '%s✓ %s%s\n' "$_G" "$*" "$_Z"; }
 die() { printf '%serror: %s%s\n' "$_R" "$*" "$_Z" >&2; exit 1; }
 
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed ($2)"; }
+
+APT_UPDATED=0
+# apt_install PACKAGE...: Debian packages (with sudo when not root); apt-get update once.
+apt_install() {
+  need_cmd apt-get "this setup installs Debian packages; install '$*' by hand elsewhere"
+  local sudo=
+  if [ "$(id -u)" != 0 ]; then
+    need_cmd sudo "needed to install '$*'"
+    sudo=sudo
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    step "apt-get update"
+    $sudo apt-get update -qq
+    APT_UPDATED=1
+  fi
+  step "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 # lock_version CRATE: the version of CRATE recorded in Cargo.lock.
 lock_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"

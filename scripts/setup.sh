@@ -14,31 +14,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 CARGO_LEPTOS_VERSION=0.3.10
 
-need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed ($2)"; }
-
 need_cmd cargo "install Rust with rustup"
 need_cmd rustup "install Rust with rustup"
 need_cmd node "install Node.js 20+"
 need_cmd npm "install Node.js 20+"
 need_cmd python3 "install Python 3.11+"
-
-APT_UPDATED=0
-apt_install() {
-  need_cmd apt-get "this setup installs Debian packages; install '$*' by hand elsewhere"
-  if [ "$(id -u)" != 0 ]; then
-    need_cmd sudo "needed to install '$*'"
-    SUDO=sudo
-  else
-    SUDO=
-  fi
-  if [ "$APT_UPDATED" = 0 ]; then
-    step "apt-get update"
-    $SUDO apt-get update -qq
-    APT_UPDATED=1
-  fi
-  step "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
-}
 
 # --- Rust: the wasm32 target, cargo-leptos, wasm-bindgen-cli --------------------------------
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

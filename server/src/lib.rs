@@ -79,7 +79,14 @@ impl Pool {
     /// Builds the pool from `config` and starts its background tasks. Redis need not be up:
     /// the listener keeps trying and reconciles once it is.
     pub fn start(config: &Config) -> Result<Self, StartError> {
-        let store = RedisStore::new(&config.redis_url, &config.prefix, config.redis_timeout)?;
+        let inline_broker =
+            RedisTarget::parse(&config.redis_url)? == RedisTarget::parse(&config.broker_url)?;
+        let store = RedisStore::new(
+            &config.redis_url,
+            &config.prefix,
+            config.redis_timeout,
+            inline_broker,
+        )?;
         let broker = RedisBroker::new(
             &config.broker_url,
             &config.result_backend_url,
@@ -89,8 +96,6 @@ impl Pool {
             Some(path) => Registry::from_file(path)?,
             None => Registry::default(),
         };
-        let inline_broker =
-            RedisTarget::parse(&config.redis_url)? == RedisTarget::parse(&config.broker_url)?;
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())

@@ -207,10 +207,7 @@ impl Scheduler {
                 .iter()
                 .map(|c| self.prepare(&c.id, c.attempts, &c.task_name, &c.parameters))
                 .collect();
-            let (done, stop) = self
-                .store
-                .dispatch(self.settings.inline_broker, &batch)
-                .await?;
+            let (done, stop) = self.store.dispatch(&batch).await?;
             for d in &done {
                 let p = batch
                     .iter()
@@ -263,6 +260,10 @@ impl Scheduler {
     /// task writes) record that a worker has it.
     async fn apply_result(&self, meta: &ResultMeta) -> Result<bool, PoolError> {
         let id = task_id_of(&meta.task_id);
+        if !self.settings.inline_broker && !matches!(meta.state, ResultState::Retry) {
+            // Inline, the scripts do this themselves.
+            self.forget_unacked_of(id).await;
+        }
         Ok(match &meta.state {
             ResultState::Started { hostname, pid } => {
                 self.store
@@ -360,6 +361,22 @@ impl Scheduler {
         Ok(report)
     }
 
+    /// Two-phase mode: drops a task's message from the separate broker's unacked set once the
+    /// task started or ended, so an ack lost to an outage cannot make kombu run it again.
+    async fn forget_unacked_of(&self, id: &str) {
+        let tag = match self.store.dispatch_message(id).await {
+            Ok(Some((message, _))) => serde_json::from_str::<serde_json::Value>(&message)
+                .ok()
+                .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string)),
+            _ => None,
+        };
+        if let Some(tag) = tag {
+            if let Err(e) = self.broker.forget_unacked(&tag).await {
+                tracing::debug!(task_id = %id, error = %e, "could not drop the message from unacked");
+            }
+        }
+    }
+
     /// An unconfirmed two-phase dispatch whose message is in neither the broker list nor a
     /// worker's unacked set, and has no result, never reached the broker: publish it again.
     async fn republish_if_absent(
@@ -404,11 +421,7 @@ impl Scheduler {
     pub async fn reap(&self) -> Result<Vec<Reaped>, PoolError> {
         let reaped = self
             .store
-            .reap(
-                self.settings.reap,
-                self.settings.inline_broker,
-                self.settings.retention,
-            )
+            .reap(self.settings.reap, self.settings.retention)
             .await?;
         for r in &reaped {
             tracing::warn!(task_id = %r.id, outcome = %r.outcome, reason = %r.reason, "task taken back from a lost worker");
@@ -429,10 +442,7 @@ impl Scheduler {
     /// Cancels a task: a queued one never runs; a running one is revoked with terminate and
     /// ends `cancelled` when the worker confirms (REVOKED).
     pub async fn cancel(&self, id: &str) -> Result<WorkerTask, PoolError> {
-        let outcome = self
-            .store
-            .cancel(id, self.settings.inline_broker, self.settings.retention)
-            .await?;
+        let outcome = self.store.cancel(id, self.settings.retention).await?;
         match outcome {
             CancelOutcome::Missing => return Err(PoolError::NotFound(id.to_string())),
             CancelOutcome::Terminal(st) => {
@@ -667,7 +677,11 @@ mod tests {
     }
 
     fn setup(inline: bool, max: u32) -> (Scheduler, Arc<MemoryStore>, Arc<FakeBroker>) {
-        let store = Arc::new(MemoryStore::new());
+        let store = Arc::new(if inline {
+            MemoryStore::new()
+        } else {
+            MemoryStore::two_phase()
+        });
         let broker = Arc::new(FakeBroker::default());
         let s = Scheduler::new(
             store.clone(),

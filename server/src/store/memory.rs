@@ -2,7 +2,9 @@
 //! time and no Redis. It keeps tasks in the same field maps the Redis hashes hold and follows the
 //! Lua scripts step by step; the contract suite (`tests/it/store_contract.rs`) runs against both.
 //!
-//! "Inline" dispatches push their messages to an in-memory broker that tests can read.
+//! [`MemoryStore::new`] behaves as "inline": dispatches push their messages to an in-memory
+//! broker that tests can read (and take from, as a worker would). [`MemoryStore::two_phase`]
+//! stands for a store whose broker is elsewhere: it pushes nothing.
 
 use super::fields::{self, *};
 use super::{
@@ -43,6 +45,7 @@ type WorkerSeen = (Option<i64>, Option<i64>, Option<i64>);
 /// The pool's state in process memory.
 pub struct MemoryStore {
     state: Mutex<State>,
+    inline: bool,
     wall_base_ms: i64,
     instant_base: tokio::time::Instant,
 }
@@ -58,9 +61,19 @@ fn queue_score(priority: i32, seq: u64) -> i128 {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store whose broker is itself (inline).
     pub fn new() -> Self {
+        Self::with_inline(true)
+    }
+
+    /// An empty store whose broker is elsewhere (two-phase dispatch).
+    pub fn two_phase() -> Self {
+        Self::with_inline(false)
+    }
+
+    fn with_inline(inline: bool) -> Self {
         MemoryStore {
+            inline,
             state: Mutex::new(State::default()),
             wall_base_ms: chrono::Utc::now().timestamp_millis(),
             instant_base: tokio::time::Instant::now(),
@@ -211,9 +224,9 @@ impl Store for MemoryStore {
 
     async fn dispatch(
         &self,
-        inline: bool,
         batch: &[Prepared],
     ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError> {
+        let inline = self.inline;
         let now = self.now_ms();
         let mut st = self.lock();
         let max = st.max_workers.unwrap_or(1) as usize;
@@ -340,12 +353,8 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn cancel(
-        &self,
-        id: &str,
-        inline: bool,
-        retention: Duration,
-    ) -> Result<CancelOutcome, StoreError> {
+    async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
+        let inline = self.inline;
         let now = self.now_ms();
         let mut st = self.lock();
         Self::purge(&mut st, now);
@@ -526,7 +535,6 @@ impl Store for MemoryStore {
     async fn reap(
         &self,
         policy: ReapPolicy,
-        _inline: bool,
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError> {
         let now = self.now_ms();

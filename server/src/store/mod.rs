@@ -255,18 +255,18 @@ pub trait Store: Send + Sync + 'static {
     async fn peek(&self, max: u32) -> Result<Peek, StoreError>;
 
     /// Moves the prepared candidates into slots, in order, while each is the head of the queue
-    /// and a slot is free. With `inline`, also pushes each message to its broker list in the
-    /// same step.
+    /// and a slot is free. When the broker is the store's own database ("inline"), also pushes
+    /// each message to its broker list in the same step.
     async fn dispatch(
         &self,
-        inline: bool,
         batch: &[Prepared],
     ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError>;
 
     /// Records that a two-phase dispatch's message reached the broker.
     async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError>;
 
-    /// Records a worker's STARTED report for the current dispatch.
+    /// Records a worker's STARTED report for the current dispatch (inline: and drops its
+    /// message from kombu's unacked set, so an ack lost to an outage cannot make it run again).
     async fn mark_started(
         &self,
         id: &str,
@@ -275,17 +275,13 @@ pub trait Store: Send + Sync + 'static {
         pid: Option<i64>,
     ) -> Result<bool, StoreError>;
 
-    /// Ends a running task on evidence and frees its slot. `Ok(false)` when the evidence is
-    /// stale (another dispatch, or already ended).
+    /// Ends a running task on evidence and frees its slot (inline: and drops its message from
+    /// kombu's unacked set). `Ok(false)` when the evidence is stale (another dispatch, or
+    /// already ended).
     async fn finish(&self, finish: &Finish, retention: Duration) -> Result<bool, StoreError>;
 
-    /// Cancels a queued task, or withdraws or marks a running one.
-    async fn cancel(
-        &self,
-        id: &str,
-        inline: bool,
-        retention: Duration,
-    ) -> Result<CancelOutcome, StoreError>;
+    /// Cancels a queued task, or (inline) withdraws or marks a running one.
+    async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError>;
 
     /// Changes a queued task's priority.
     async fn reprioritize(
@@ -315,7 +311,6 @@ pub trait Store: Send + Sync + 'static {
     async fn reap(
         &self,
         policy: ReapPolicy,
-        inline: bool,
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError>;
 

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// True when Celery's broker is this very database: messages are pushed, withdrawn and
+    /// dropped from kombu's unacked set by the scripts themselves.
+    inline: bool,
     timeout: Duration,
     keys: Arc<Keys>,
     scripts: Arc<Scripts>,
@@ -29,8 +32,13 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Prepares a connection to `url` for the pool under `prefix`; nothing is sent until the
-    /// first command.
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+    /// first command. `inline`: Celery's broker is this same database.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        inline: bool,
+    ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -40,6 +48,7 @@ impl RedisStore {
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(RedisStore {
             conn,
+            inline,
             timeout,
             keys: Arc::new(Keys::new(prefix)),
             scripts: Arc::new(Scripts::new()),
@@ -234,9 +243,9 @@ impl Store for RedisStore {
 
     async fn dispatch(
         &self,
-        inline: bool,
         batch: &[Prepared],
     ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError> {
+        let inline = self.inline;
         if batch.is_empty() {
             return Ok((Vec::new(), DispatchStop::Done));
         }
@@ -313,6 +322,7 @@ impl Store for RedisStore {
                     .arg(celery_id)
                     .arg(worker.unwrap_or(""))
                     .arg(pid.map(|p| p.to_string()).unwrap_or_default())
+                    .arg(if self.inline { "1" } else { "0" })
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -335,18 +345,15 @@ impl Store for RedisStore {
                     .arg(finish.status.as_str())
                     .arg(finish.error.as_deref().unwrap_or(""))
                     .arg(retention.as_millis() as u64)
+                    .arg(if self.inline { "1" } else { "0" })
                     .invoke_async(&mut conn),
             )
             .await?;
         Ok(n == 1)
     }
 
-    async fn cancel(
-        &self,
-        id: &str,
-        inline: bool,
-        retention: Duration,
-    ) -> Result<CancelOutcome, StoreError> {
+    async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
+        let inline = self.inline;
         let mut conn = self.conn.clone();
         let reply: Value = self
             .timed(
@@ -551,9 +558,9 @@ impl Store for RedisStore {
     async fn reap(
         &self,
         policy: ReapPolicy,
-        inline: bool,
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError> {
+        let inline = self.inline;
         let mut conn = self.conn.clone();
         let reply: Value = self
             .timed(

@@ -18,7 +18,7 @@ const LIMIT: u32 = 3;
 
 fn scheduler(prefix: &str, queue: &str) -> Arc<Scheduler> {
     let url = common::redis_url();
-    let store = RedisStore::new(&url, prefix, Duration::from_secs(5)).unwrap();
+    let store = RedisStore::new(&url, prefix, Duration::from_secs(5), true).unwrap();
     let broker = RedisBroker::new(&url, &url, Duration::from_secs(5)).unwrap();
     let s = Scheduler::new(
         Arc::new(store),

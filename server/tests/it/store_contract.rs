@@ -26,7 +26,8 @@ impl Fixture {
         let prefix = common::unique("store");
         // Fail loudly (not skip) when Redis is missing.
         let _ = common::redis().await;
-        let store = RedisStore::new(&common::redis_url(), &prefix, Duration::from_secs(5)).unwrap();
+        let store =
+            RedisStore::new(&common::redis_url(), &prefix, Duration::from_secs(5), true).unwrap();
         Fixture {
             store: Arc::new(store),
             list: format!("{prefix}:broker"),
@@ -81,7 +82,7 @@ impl Fixture {
     async fn fill(&self) -> Vec<String> {
         let peek = self.store.peek(64).await.unwrap();
         let batch: Vec<Prepared> = peek.head.iter().map(|c| self.prepared(&c.id)).collect();
-        let (done, _) = self.store.dispatch(true, &batch).await.unwrap();
+        let (done, _) = self.store.dispatch(&batch).await.unwrap();
         done.into_iter().map(|d| d.id).collect()
     }
 
@@ -189,7 +190,7 @@ async fn dispatch_never_exceeds_the_limit(f: &Fixture) {
     }
     // Offer all five at once: only two fit.
     let batch: Vec<Prepared> = (0..5).map(|i| f.prepared(&format!("t{i}"))).collect();
-    let (done, stop) = f.store.dispatch(true, &batch).await.unwrap();
+    let (done, stop) = f.store.dispatch(&batch).await.unwrap();
     assert_eq!(done.len(), 2);
     assert_eq!(stop, DispatchStop::Full);
     assert!(done[0].token < done[1].token, "tokens increase");
@@ -206,11 +207,7 @@ async fn dispatch_stops_when_the_queue_moved(f: &Fixture) {
     assert_eq!(peek.head.len(), 1);
     // A more urgent task arrives between the peek and the dispatch.
     f.submit("urgent", 50).await;
-    let (done, stop) = f
-        .store
-        .dispatch(true, &[f.prepared("first")])
-        .await
-        .unwrap();
+    let (done, stop) = f.store.dispatch(&[f.prepared("first")]).await.unwrap();
     assert!(done.is_empty());
     assert_eq!(stop, DispatchStop::Moved);
     assert_eq!(f.fill().await, ["urgent", "first"]);
@@ -283,17 +280,17 @@ async fn cancel_queued_and_terminal(f: &Fixture) {
     f.submit("wait", 0).await;
     f.fill().await;
     assert_eq!(
-        f.store.cancel("wait", true, RETAIN).await.unwrap(),
+        f.store.cancel("wait", RETAIN).await.unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(f.status("wait").await, Some(TaskStatus::Cancelled));
     assert_eq!(f.store.snapshot(10).await.unwrap().queued_count, 0);
     assert_eq!(
-        f.store.cancel("wait", true, RETAIN).await.unwrap(),
+        f.store.cancel("wait", RETAIN).await.unwrap(),
         CancelOutcome::Terminal(TaskStatus::Cancelled)
     );
     assert_eq!(
-        f.store.cancel("nope", true, RETAIN).await.unwrap(),
+        f.store.cancel("nope", RETAIN).await.unwrap(),
         CancelOutcome::Missing
     );
     // The cancelled task is never dispatched.
@@ -308,13 +305,13 @@ async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
     f.fill().await;
     // No worker took "in-list" yet: withdrawn from the broker list, cancelled at once.
     assert_eq!(
-        f.store.cancel("in-list", true, RETAIN).await.unwrap(),
+        f.store.cancel("in-list", RETAIN).await.unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(f.status("in-list").await, Some(TaskStatus::Cancelled));
     // A worker took "taken": its message is gone from the list.
     take_message(f, "message-of-taken").await;
-    match f.store.cancel("taken", true, RETAIN).await.unwrap() {
+    match f.store.cancel("taken", RETAIN).await.unwrap() {
         CancelOutcome::Revoke { celery_id, .. } => assert_eq!(celery_id, "taken"),
         other => panic!("expected a revoke, got {other:?}"),
     }
@@ -547,7 +544,7 @@ async fn live_workers_keep_their_tasks_however_long(f: &Fixture) {
             .unwrap();
         let reaped = f
             .store
-            .reap(policy(300, OnWorkerLost::Fail), true, RETAIN)
+            .reap(policy(300, OnWorkerLost::Fail), RETAIN)
             .await
             .unwrap();
         assert!(reaped.is_empty(), "{reaped:?}");
@@ -570,7 +567,7 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
     start_on(f, "d", "fine@h").await;
     take_message(f, "message-of-b").await; // a worker has it
     assert!(matches!(
-        f.store.cancel("b", true, RETAIN).await.unwrap(),
+        f.store.cancel("b", RETAIN).await.unwrap(),
         CancelOutcome::Revoke { .. }
     ));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -593,7 +590,7 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
         .unwrap();
     let mut reaped = f
         .store
-        .reap(policy(400, OnWorkerLost::Fail), true, RETAIN)
+        .reap(policy(400, OnWorkerLost::Fail), RETAIN)
         .await
         .unwrap();
     reaped.sort_by(|x, y| x.id.cmp(&y.id));
@@ -619,7 +616,7 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
         .unwrap();
     let reaped = f
         .store
-        .reap(policy(400, OnWorkerLost::Fail), true, RETAIN)
+        .reap(policy(400, OnWorkerLost::Fail), RETAIN)
         .await
         .unwrap();
     let summary: Vec<(&str, &str)> = reaped
@@ -652,7 +649,7 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
     f.store.worker_event("worker-offline", "w@h").await.unwrap();
     let reaped = f
         .store
-        .reap(policy(10_000, OnWorkerLost::Requeue), true, RETAIN)
+        .reap(policy(10_000, OnWorkerLost::Requeue), RETAIN)
         .await
         .unwrap();
     assert_eq!(reaped.len(), 1);
@@ -670,13 +667,10 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
     assert_eq!(peek.head[0].attempts, 1);
     let (done, _) = f
         .store
-        .dispatch(
-            true,
-            &[Prepared {
-                celery_id: "r~1".into(),
-                ..f.prepared("r")
-            }],
-        )
+        .dispatch(&[Prepared {
+            celery_id: "r~1".into(),
+            ..f.prepared("r")
+        }])
         .await
         .unwrap();
     assert_eq!(done.len(), 1);
@@ -690,4 +684,69 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         error: None,
     };
     assert!(f.store.finish(&late, RETAIN).await.unwrap());
+}
+
+/// Inline, a started or finished task's message leaves kombu's unacked set: an ack the worker
+/// could not send (Redis was down) must not make kombu run it a second time.
+#[tokio::test]
+async fn started_and_finished_tasks_leave_kombus_unacked_set() {
+    let f = Fixture::redis().await;
+    f.store.seed_max_workers(2).await.unwrap();
+    let mut c = common::redis().await;
+    let mut tags = Vec::new();
+    for id in ["s1", "s2"] {
+        f.submit(id, 0).await;
+        let tag = format!("tag-{}", uuid::Uuid::new_v4());
+        let message = serde_json::json!({"properties": {"delivery_tag": tag}}).to_string();
+        let batch = [Prepared {
+            message: message.clone(),
+            ..f.prepared(id)
+        }];
+        assert_eq!(f.store.dispatch(&batch).await.unwrap().0.len(), 1);
+        // A worker reserved it (kombu's bookkeeping), then could not ack it.
+        let _: () = redis::pipe()
+            .cmd("HSET")
+            .arg("unacked")
+            .arg(&tag)
+            .arg(&message)
+            .ignore()
+            .cmd("ZADD")
+            .arg("unacked_index")
+            .arg(1)
+            .arg(&tag)
+            .ignore()
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        tags.push(tag);
+    }
+    let present = |tag: String| async move {
+        let mut c = common::redis().await;
+        let n: i64 = redis::cmd("HEXISTS")
+            .arg("unacked")
+            .arg(&tag)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let z: Option<f64> = redis::cmd("ZSCORE")
+            .arg("unacked_index")
+            .arg(&tag)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        n == 1 || z.is_some()
+    };
+    assert!(f
+        .store
+        .mark_started("s1", "s1", Some("w@h"), None)
+        .await
+        .unwrap());
+    assert!(!present(tags[0].clone()).await, "started: dropped");
+    assert!(
+        present(tags[1].clone()).await,
+        "not started: kept (it may still need restoring)"
+    );
+    assert!(f.finish("s2", TaskStatus::Completed).await);
+    assert!(!present(tags[1].clone()).await, "finished: dropped");
+    f.done().await;
 }

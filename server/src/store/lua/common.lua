@@ -19,6 +19,28 @@ local function queue_score(priority, seq)
   return (100 - tonumber(priority)) * 17592186044416 + tonumber(seq)
 end
 
+-- The delivery tag of a stored Celery message ('' when there is none).
+local function delivery_tag(msg)
+  if not msg then
+    return ''
+  end
+  local ok, decoded = pcall(cjson.decode, msg)
+  if ok and type(decoded) == 'table' and type(decoded.properties) == 'table' then
+    return tostring(decoded.properties.delivery_tag or '')
+  end
+  return ''
+end
+
+-- Drops a message from kombu's unacked set (in this database: inline mode only), so kombu
+-- never restores it to the queue and runs it again. Safe once the task has started or ended,
+-- or its worker is lost: the pool, not the visibility timeout, decides what happens next.
+local function forget_unacked(tag)
+  if tag ~= '' then
+    redis.call('HDEL', 'unacked', tag)
+    redis.call('ZREM', 'unacked_index', tag)
+  end
+end
+
 -- Ends a running or queued task: the single place a task becomes terminal.
 -- tkey: the task's hash; status: completed | failed | cancelled.
 local function make_terminal(tkey, id, status, err, finished_key, retention_ms, now)

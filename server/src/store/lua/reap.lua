@@ -30,18 +30,11 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       reason = 'Worker lost: no heartbeat from ' .. worker .. ' for ' .. math.floor((now - seen) / 1000) .. ' s.'
     end
     if reason then
-      local tag = ''
-      if f[3] then
-        local ok, decoded = pcall(cjson.decode, f[3])
-        if ok and type(decoded) == 'table' and type(decoded.properties) == 'table' then
-          tag = tostring(decoded.properties.delivery_tag or '')
-        end
-      end
-      if ARGV[5] == '1' and tag ~= '' then
+      local tag = delivery_tag(f[3])
+      if ARGV[5] == '1' then
         -- An acks_late message would otherwise come back after the visibility timeout and run
         -- again outside the pool's count.
-        redis.call('HDEL', 'unacked', tag)
-        redis.call('ZREM', 'unacked_index', tag)
+        forget_unacked(tag)
       end
       redis.call('ZREM', KEYS[1], id)
       local outcome

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Gathers the benchmark outputs (target/bench) into bench/results.json.
+
+    collect.py OUT_DIR PROFILE RESULTS_JSON
+"""
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def wrk(path):
+    text = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    return {"rps": rps, "p99_ms": float(m.group(1)) * scale, "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "os": platform.platform(), "redis": redis}
+
+
+def main():
+    out, profile, results = sys.argv[1], sys.argv[2], sys.argv[3]
+    cap = load(f"{out}/capacity.json")
+    depth = load(f"{out}/depth.json")["depth"]
+    refill = {L: load(f"{out}/refill-{L}.json")["refill"] for L in (1, 4)}
+    tp = {f"{m}-{t}": load(f"{out}/tp-{m}-{t}.json") for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    status = wrk(f"{out}/wrk-status.txt")
+    submit = wrk(f"{out}/wrk-submit.txt")
+    wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())
+    ui = load(f"{out}/ui.json")
+    small, big = depth[0], depth[-1]
+    for r in refill.values():
+        r.pop("samples_ms", None)
+    summary = {
+        "refill_p50_ms": max(r["p50_ms"] for r in refill.values()),
+        "refill_p99_ms": max(r["p99_ms"] for r in refill.values()),
+        "refill_max_ms": max(r["max_ms"] for r in refill.values()),
+        "throughput_ratio_noop": tp["pool-noop"]["tasks_per_s"] / tp["plain-noop"]["tasks_per_s"],
+        "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"] / tp["plain-sleep20"]["tasks_per_s"],
+        "scheduler_cycles_per_s": cap["cycles_per_s"],
+        "status_latency_ratio_1m_vs_1k": big["status"]["p50_ms"] / small["status"]["p50_ms"],
+        "redis_bytes_per_queued_task": big["redis_bytes_per_queued_task"],
+        "http_status_rps": status["rps"],
+        "http_submit_rps": submit["rps"],
+        "wasm_gzip_kb": wasm / 1024,
+        "ui_update_ms": ui["p50_ms"],
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "build": profile,
+        "details": {
+            "refill_by_limit": refill,
+            "throughput": tp,
+            "capacity": cap,
+            "depth": depth,
+            "http_status": status,
+            "http_submit": submit,
+            "ui_update": {k: v for k, v in ui.items() if k != "samples_ms"},
+            "depth_sizes": [d["queued"] for d in depth],
+        },
+    }
+    with open(results, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "details"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The whole benchmark in one command; writes bench/results.json (see BENCHMARKS.md).
+#
+#   bench/run.sh            # full: release builds, the sizes BENCHMARKS.md reports
+#   bench/run.sh --short    # small sizes on the debug build: proves the harness works (CI)
+#
+# Everything runs against a private redis-server on a free port (no persistence), so the
+# numbers are not disturbed by anything else on the machine and memory can be measured.
+# Nothing here asserts a timing; the targets are compared in BENCHMARKS.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+SHORT=0
+[ "${1:-}" = "--short" ] && SHORT=1
+OUT_DIR="$ROOT/target/bench"
+mkdir -p "$OUT_DIR"
+RESULTS="$ROOT/bench/results.json"
+[ "$SHORT" = 1 ] && RESULTS="$OUT_DIR/results-short.json"
+
+"$ROOT/scripts/setup.sh"
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+command -v wrk >/dev/null 2>&1 || die "wrk is required"
+
+if [ "$SHORT" = 1 ]; then
+  PROFILE=debug
+  N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; WRK_D=3s; UI_ROUNDS=5
+  step "cargo leptos build (debug) and wp-bench"
+  cargo leptos build
+  cargo build -p server --bin wp-bench
+else
+  PROFILE=release
+  N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; WRK_D=10s; UI_ROUNDS=30
+  # wasm-opt (used by --release) from npm's binaryen, never a runtime download.
+  TOOLS="$ROOT/target/tools"
+  if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
+    step "npm install binaryen@132 (wasm-opt)"
+    mkdir -p "$TOOLS"
+    (cd "$TOOLS" && npm install --no-audit --no-fund --loglevel=error binaryen@132 >/dev/null)
+  fi
+  export PATH="$TOOLS/node_modules/.bin:$PATH"
+  step "cargo leptos build --release and wp-bench"
+  cargo leptos build --release
+  cargo build --release -p server --bin wp-bench
+fi
+BIN="$ROOT/target/$PROFILE/worker-pool"
+BENCH="$ROOT/target/$PROFILE/wp-bench"
+
+# --- a private Redis ------------------------------------------------------------------------
+RPORT=$(free_port)
+RDIR=$(mktemp -d)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$RDIR" \
+  --daemonize yes --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log" >/dev/null
+export REDIS_URL="redis://127.0.0.1:$RPORT/0"
+for _ in $(seq 50); do redis_answers 127.0.0.1 "$RPORT" && break; sleep 0.1; done
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$RDIR"
+}
+trap cleanup EXIT
+
+# start_server PREFIX MAX: a server on a free port, with the benchmark registry.
+start_server() {
+  stop_server
+  SPORT=$(free_port)
+  LEPTOS_SITE_ADDR="127.0.0.1:$SPORT" LEPTOS_SITE_ROOT="$ROOT/target/site" \
+    WORKER_POOL_PREFIX="$1" WORKER_POOL_CELERY_QUEUE="$1:q" MAX_SYNC_WORKERS="$2" \
+    WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn \
+    "$BIN" > "$OUT_DIR/server-$1.log" 2>&1 &
+  SERVER_PID=$!
+  SURL="http://127.0.0.1:$SPORT"
+  wait_http "$SURL/readyz" 30 "$SERVER_PID" || die "the server did not start (see $OUT_DIR/server-$1.log)"
+}
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
+}
+
+step "scheduler capacity ($N_CAP cycles)"
+"$BENCH" capacity --n "$N_CAP" --concurrency 64 > "$OUT_DIR/capacity.json"
+
+step "depth independence ($SIZES queued)"
+"$BENCH" depth --sizes "$SIZES" --samples "$SAMPLES" > "$OUT_DIR/depth.json"
+
+for L in 1 4; do
+  step "refill latency at limit $L ($N_REFILL completions)"
+  start_server "refill$L" "$L"
+  "$BENCH" refill --url "$SURL" --queue "refill$L:q" --limit "$L" --n "$N_REFILL" > "$OUT_DIR/refill-$L.json"
+done
+
+step "HTTP: GET status/ and POST submit/ ($WRK_D each)"
+start_server http 1
+API="$SURL/ingestion/crm-dashboard/api/worker-pool"
+wrk -t2 -c64 -d"$WRK_D" --latency "$API/status/" > "$OUT_DIR/wrk-status.txt"
+wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "$OUT_DIR/wrk-submit.txt"
+
+step "throughput against plain Celery (-c 4, $N_TP tasks each)"
+for TASK in noop sleep20; do
+  "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
+    --redis "$REDIS_URL" --queue "plain-$TASK" > "$OUT_DIR/tp-plain-$TASK.json"
+  start_server "tp$TASK" 4
+  "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
+    --redis "$REDIS_URL" --queue "tp$TASK:q" --url "$SURL" > "$OUT_DIR/tp-pool-$TASK.json"
+done
+
+step "dashboard: WASM size and update latency in Chromium"
+gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzip-bytes.txt"
+start_server ui 1
+(cd "$ROOT/end2end" && WORKER_POOL_E2E_URL="$SURL" WP_BENCH_OUT="$OUT_DIR/ui.json" \
+  WP_BENCH_ROUNDS="$UI_ROUNDS" npx playwright test --config bench.config.ts >/dev/null)
+stop_server
+
+step "results"
+"$VENV/bin/python" "$ROOT/bench/collect.py" "$OUT_DIR" "$PROFILE" "$RESULTS"
+if [ "$SHORT" = 0 ]; then
+  "$VENV/bin/python" "$ROOT/bench/plot.py" "$OUT_DIR" "$ROOT/docs/bench"
+fi
+ok "wrote $RESULTS"

@@ -1,0 +1,425 @@
+//! `wp-bench`: the measurements behind BENCHMARKS.md that need Rust-side precision. Each
+//! subcommand prints one JSON object on stdout; `bench/run.sh` gathers them into
+//! `bench/results.json`. Nothing here asserts a timing.
+//!
+//! - `refill`: from a result's PUBLISH (exactly as Celery's Redis backend writes it) to the
+//!   next queued task's message arriving in the broker list, against a running server.
+//! - `capacity`: submit → dispatch → complete cycles per second of the scheduler against the
+//!   real Redis, completions simulated.
+//! - `depth`: latency of status, submit, cancel and position lookup with 1k…1M queued tasks,
+//!   and Redis memory per queued task.
+
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use worker_pool::celery::protocol::{ResultMeta, ResultState};
+use worker_pool::celery::RedisBroker;
+use worker_pool::registry::Registry;
+use worker_pool::scheduler::{Scheduler, Settings};
+use worker_pool::store::{NewTask, OnWorkerLost, ReapPolicy, RedisStore, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "wp-bench",
+    about = "Worker Pool's benchmark driver (see BENCHMARKS.md)"
+)]
+struct Cli {
+    /// The Redis to measure against.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/0",
+        global = true
+    )]
+    redis: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Refill latency against a running server (its queue and prefix given).
+    Refill {
+        /// The server's base URL.
+        #[arg(long)]
+        url: String,
+        /// The server's Celery queue (the list messages arrive in).
+        #[arg(long)]
+        queue: String,
+        /// max_workers during the measurement.
+        #[arg(long)]
+        limit: u32,
+        /// Completions measured.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+    },
+    /// Scheduler cycles per second, completions simulated.
+    Capacity {
+        /// Cycles to run.
+        #[arg(long, default_value_t = 20_000)]
+        n: usize,
+        /// Concurrent submitters (and the limit).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Latency against queue depth, and memory per queued task.
+    Depth {
+        /// Queue depths to measure, comma-separated.
+        #[arg(long, default_value = "1000,100000,1000000", value_delimiter = ',')]
+        sizes: Vec<usize>,
+        /// Samples per operation and depth.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        match cli.command {
+            Command::Refill {
+                url,
+                queue,
+                limit,
+                n,
+            } => refill(&cli.redis, &url, &queue, limit, n).await,
+            Command::Capacity { n, concurrency } => capacity(&cli.redis, n, concurrency).await,
+            Command::Depth { sizes, samples } => depth(&cli.redis, &sizes, samples).await,
+        }
+    })?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn stats_ms(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    serde_json::json!({
+        "n": v.len(),
+        "p50_ms": percentile(&v, 50.0),
+        "p99_ms": percentile(&v, 99.0),
+        "max_ms": v.last().copied().unwrap_or(f64::NAN),
+        "samples_ms": v,
+    })
+}
+
+async fn conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let cfg = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    Ok(redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await?)
+}
+
+/// Reads a message's Celery id.
+fn message_id(raw: &str) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_str(raw)?;
+    Ok(v["headers"]["id"].as_str().unwrap_or_default().to_string())
+}
+
+async fn refill(
+    redis_url: &str,
+    url: &str,
+    queue: &str,
+    limit: u32,
+    n: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let http = reqwest::Client::new();
+    let api = format!("{}{}", url.trim_end_matches('/'), worker_pool::api::BASE);
+    let res = http
+        .post(format!("{api}/config/"))
+        .json(&serde_json::json!({"max_workers": limit}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "setting max_workers: {}",
+        res.status()
+    );
+    let mut c = conn(redis_url).await?;
+    let mut blocking = conn(redis_url).await?;
+    // Queue everything first: L start at once, the rest wait.
+    let total = n + limit as usize;
+    let mut submits = Vec::with_capacity(total);
+    for _ in 0..total {
+        let http = http.clone();
+        let api = api.clone();
+        submits.push(tokio::spawn(async move {
+            http.post(format!("{api}/submit/"))
+                .json(&serde_json::json!({"crm_source": "hubspot", "sync_type": "all"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+        if submits.len() >= 64 {
+            for s in submits.drain(..) {
+                anyhow::ensure!(s.await?? == 201, "submit refused");
+            }
+        }
+    }
+    for s in submits {
+        anyhow::ensure!(s.await?? == 201, "submit refused");
+    }
+    let mut running: Vec<String> = Vec::new();
+    while running.len() < limit as usize {
+        let (_, raw): (String, String) = redis::cmd("BRPOP")
+            .arg(queue)
+            .arg(10)
+            .query_async(&mut blocking)
+            .await?;
+        running.push(message_id(&raw)?);
+    }
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = running.remove(0);
+        let key = format!("celery-task-meta-{id}");
+        let meta = serde_json::json!({"status": "SUCCESS", "result": null, "traceback": null,
+            "children": [], "date_done": "2026-11-29T00:00:00+00:00", "task_id": id})
+        .to_string();
+        // Exactly what Celery's Redis backend does: SETEX and PUBLISH in one MULTI.
+        let start = Instant::now();
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("SETEX")
+            .arg(&key)
+            .arg(600)
+            .arg(&meta)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(&key)
+            .arg(&meta)
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        let popped: Option<(String, String)> = redis::cmd("BRPOP")
+            .arg(queue)
+            .arg(10)
+            .query_async(&mut blocking)
+            .await?;
+        let (_, raw) = popped.ok_or_else(|| anyhow::anyhow!("no refill within 10 s"))?;
+        lat.push(start.elapsed().as_secs_f64() * 1000.0);
+        running.push(message_id(&raw)?);
+        let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut c).await?;
+    }
+    Ok(serde_json::json!({"limit": limit, "refill": stats_ms(lat)}))
+}
+
+fn bench_scheduler(
+    redis_url: &str,
+    prefix: &str,
+    queue: &str,
+) -> anyhow::Result<(Arc<Scheduler>, RedisStore)> {
+    let store = RedisStore::new(redis_url, prefix, Duration::from_secs(10), true)?;
+    let broker = RedisBroker::new(redis_url, redis_url, Duration::from_secs(10))?;
+    let s = Scheduler::new(
+        Arc::new(store.clone()),
+        Arc::new(broker),
+        Settings {
+            celery_queue: queue.into(),
+            retention: Duration::from_secs(600),
+            inline_broker: true,
+            origin: "wp-bench@localhost".into(),
+            status_queue_limit: 100,
+            registry: Registry::default(),
+            reap: ReapPolicy {
+                heartbeat_timeout: Duration::from_secs(10),
+                on_lost: OnWorkerLost::Fail,
+                restart_guard: Duration::from_secs(1),
+            },
+        },
+    );
+    s.set_results_subscribed(true);
+    Ok((Arc::new(s), store))
+}
+
+async fn delete_prefix(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut c = conn(redis_url).await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut c)
+            .await?;
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut c).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+async fn capacity(
+    redis_url: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let prefix = format!("wp-bench-cap-{}", std::process::id());
+    let queue = format!("{prefix}:celery");
+    let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
+    store.seed_max_workers(concurrency.min(64) as u32).await?;
+    let per = n / concurrency;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per {
+                let t = s
+                    .submit(app::types::SubmitRequest {
+                        crm_source: "hubspot".into(),
+                        sync_type: "all".into(),
+                        parameters: Default::default(),
+                        priority: 0,
+                    })
+                    .await?;
+                s.on_result(&ResultMeta {
+                    task_id: t.task_id,
+                    state: ResultState::Success,
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cycles = per * concurrency;
+    let done = store
+        .history(Some(app::types::TaskStatus::Completed), 1)
+        .await?;
+    anyhow::ensure!(!done.is_empty(), "no task completed");
+    delete_prefix(redis_url, &prefix).await?;
+    Ok(serde_json::json!({
+        "cycles": cycles,
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "cycles_per_s": cycles as f64 / elapsed,
+    }))
+}
+
+async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<i64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(c).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no used_memory in INFO"))
+}
+
+async fn depth(
+    redis_url: &str,
+    sizes: &[usize],
+    samples: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut c = conn(redis_url).await?;
+    let mut results = Vec::new();
+    for &size in sizes {
+        let prefix = format!("wp-bench-depth-{}-{size}", std::process::id());
+        let queue = format!("{prefix}:celery");
+        let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
+        // Nothing is dispatched: only the queue grows.
+        s.set_results_subscribed(false);
+        store.seed_max_workers(1).await?;
+        let before = used_memory(&mut c).await?;
+        let fill = Instant::now();
+        let mut ids: Vec<String> = Vec::with_capacity(size);
+        let chunk = 2_000;
+        let mut done = 0;
+        while done < size {
+            let batch = chunk.min(size - done);
+            let mut futs = Vec::with_capacity(batch);
+            for i in 0..batch {
+                let store = store.clone();
+                let id = uuid::Uuid::new_v4().to_string();
+                ids.push(id.clone());
+                futs.push(async move {
+                    store
+                        .submit(&NewTask {
+                            id,
+                            crm_source: "hubspot".into(),
+                            sync_type: "all".into(),
+                            task_name: "hubspot.all".into(),
+                            parameters: Default::default(),
+                            priority: ((done + i) % 201) as i32 - 100,
+                        })
+                        .await
+                });
+            }
+            for r in futures::future::join_all(futs).await {
+                anyhow::ensure!(r?, "submit refused");
+            }
+            done += batch;
+        }
+        let fill_s = fill.elapsed().as_secs_f64();
+        let after = used_memory(&mut c).await?;
+        let per_task = (after - before) as f64 / size as f64;
+
+        let mut status = Vec::new();
+        let mut submit = Vec::new();
+        let mut cancel = Vec::new();
+        let mut position = Vec::new();
+        for i in 0..samples {
+            let t = Instant::now();
+            let st = s.status().await?;
+            status.push(t.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(st.queued_count as usize >= size - i, "queue shrank");
+            let probe = &ids[(size / 2 + i) % size];
+            let t = Instant::now();
+            let task = store.get(probe).await?;
+            position.push(t.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(
+                task.and_then(|t| t.position).is_some(),
+                "a queued task has a position"
+            );
+            let id = uuid::Uuid::new_v4().to_string();
+            let t = Instant::now();
+            store
+                .submit(&NewTask {
+                    id: id.clone(),
+                    crm_source: "hubspot".into(),
+                    sync_type: "all".into(),
+                    task_name: "hubspot.all".into(),
+                    parameters: Default::default(),
+                    priority: 0,
+                })
+                .await?;
+            submit.push(t.elapsed().as_secs_f64() * 1000.0);
+            let victim = &ids[(size / 3 + i * 7) % size];
+            let t = Instant::now();
+            store.cancel(victim, Duration::from_secs(600)).await?;
+            cancel.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        delete_prefix(redis_url, &prefix).await?;
+        let summarize = |v: Vec<f64>| {
+            let mut s = stats_ms(v);
+            s.as_object_mut().unwrap().remove("samples_ms");
+            s
+        };
+        results.push(serde_json::json!({
+            "queued": size,
+            "fill_seconds": fill_s,
+            "redis_bytes_per_queued_task": per_task,
+            "status": summarize(status),
+            "submit": summarize(submit),
+            "cancel": summarize(cancel),
+            "position": summarize(position),
+        }));
+    }
+    Ok(serde_json::json!({ "depth": results }))
+}
