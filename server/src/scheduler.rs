@@ -10,7 +10,7 @@ use crate::celery::{Broker, BrokerError};
 use crate::registry::Registry;
 use crate::store::{
     CancelOutcome, DispatchStop, Finish, NewTask, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Snapshot, Store, StoreError,
+    ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
 };
 use app::types::{
     FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus,
@@ -70,6 +70,8 @@ pub struct Scheduler {
     results_subscribed: AtomicBool,
     /// One dispatch pass at a time in this process (others may run in other replicas).
     dispatch_lock: tokio::sync::Mutex<()>,
+    /// Set by [`Scheduler::request_dispatch`]; the pass holding the lock runs again while set.
+    dispatch_wanted: AtomicBool,
 }
 
 /// The most candidates one dispatch step handles.
@@ -86,6 +88,7 @@ impl Scheduler {
             settings,
             results_subscribed: AtomicBool::new(false),
             dispatch_lock: tokio::sync::Mutex::new(()),
+            dispatch_wanted: AtomicBool::new(false),
         }
     }
 
@@ -136,22 +139,69 @@ impl Scheduler {
             parameters: req.parameters,
             priority: req.priority,
         };
-        if !self.store.submit(&task).await? {
-            // A UUID4 collision: astronomically unlikely, and nothing was changed.
-            return Err(PoolError::Conflict(
-                "A task with this id already exists; submit again.".into(),
-            ));
+        // Dispatched in the same step when a slot is free and nothing waits ahead of it; never
+        // before result notifications are subscribed.
+        let prepared = self
+            .results_subscribed()
+            .then(|| self.prepare(&task.id, 0, &task.task_name, &task.parameters));
+        let outcome = self.store.submit(&task, prepared.as_ref()).await?;
+        let (created_ms, status, position, token) = match outcome {
+            Submitted::Duplicate => {
+                // A UUID4 collision: astronomically unlikely, and nothing was changed.
+                return Err(PoolError::Conflict(
+                    "A task with this id already exists; submit again.".into(),
+                ));
+            }
+            Submitted::Running { created_ms, token } => {
+                (created_ms, TaskStatus::Running, None, Some(token))
+            }
+            Submitted::Queued {
+                created_ms,
+                position,
+                free,
+            } => {
+                if free > 0 {
+                    // Slots are free but tasks wait ahead of this one: let a pass place them
+                    // (and maybe this one). A failure leaves it queued for the next pass.
+                    if let Err(e) = self.dispatch_pass().await {
+                        tracing::warn!(error = %e, "dispatch after submit failed; the task stays queued");
+                    }
+                    tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, "task accepted");
+                    return self
+                        .store
+                        .get(&task.id)
+                        .await?
+                        .ok_or_else(|| PoolError::NotFound(task.id.clone()));
+                }
+                (created_ms, TaskStatus::Queued, Some(position), None)
+            }
+        };
+        tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, status = %status, "task accepted");
+        if let (Some(token), Some(p)) = (token, &prepared) {
+            if !self.settings.inline_broker {
+                self.publish_two_phase(p, token).await;
+            }
         }
-        tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, "task accepted");
-        // The task is accepted and stored: a failing dispatch pass must not turn that into an
-        // error, the next pass (result, reconcile, process-queue) picks it up.
-        if let Err(e) = self.dispatch_pass().await {
-            tracing::warn!(error = %e, "dispatch after submit failed; the task stays queued");
-        }
-        self.store
-            .get(&task.id)
-            .await?
-            .ok_or_else(|| PoolError::NotFound(task.id.clone()))
+        let created = chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, created_ms)
+            .single()
+            .unwrap_or_else(chrono::Utc::now);
+        Ok(WorkerTask {
+            task_id: task.id,
+            crm_source: task.crm_source,
+            sync_type: task.sync_type,
+            task_name: task.task_name,
+            parameters: task.parameters,
+            priority: task.priority,
+            status,
+            position,
+            created_at: created,
+            started_at: (status == TaskStatus::Running).then_some(created),
+            finished_at: None,
+            error: None,
+            worker: None,
+            worker_started_at: None,
+            waiting_for_worker: status == TaskStatus::Running,
+        })
     }
 
     // --- dispatch ----------------------------------------------------------------------------
@@ -186,7 +236,8 @@ impl Scheduler {
         }
     }
 
-    /// Fills free slots from the head of the queue. Returns the ids dispatched.
+    /// Fills free slots from the head of the queue, waiting for any pass already running in
+    /// this process to finish first. Returns the ids this pass dispatched.
     ///
     /// Skipped (returns nothing) while result notifications are not subscribed: the pass that
     /// follows the subscription dispatches instead.
@@ -196,6 +247,34 @@ impl Scheduler {
             return Ok(Vec::new());
         }
         let _guard = self.dispatch_lock.lock().await;
+        self.dispatch_wanted.store(false, Ordering::SeqCst);
+        self.dispatch_rounds().await
+    }
+
+    /// Asks for a dispatch pass without waiting behind one: if a pass is running in this
+    /// process, it runs once more instead. Completions use this, so a burst of them costs a few
+    /// passes, not one each.
+    pub async fn request_dispatch(&self) -> Result<(), PoolError> {
+        if !self.results_subscribed() {
+            return Ok(());
+        }
+        self.dispatch_wanted.store(true, Ordering::SeqCst);
+        loop {
+            let Ok(guard) = self.dispatch_lock.try_lock() else {
+                return Ok(()); // the running pass sees the request
+            };
+            while self.dispatch_wanted.swap(false, Ordering::SeqCst) {
+                self.dispatch_rounds().await?;
+            }
+            drop(guard);
+            // A request may have arrived between the last check and the unlock.
+            if !self.dispatch_wanted.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn dispatch_rounds(&self) -> Result<Vec<String>, PoolError> {
         let mut dispatched = Vec::new();
         for _ in 0..DISPATCH_ROUNDS {
             let peek = self.store.peek(DISPATCH_BATCH).await?;
@@ -250,7 +329,7 @@ impl Scheduler {
         let changed = self.apply_result(meta).await?;
         if changed && meta.state.is_ready() {
             tracing::info!(task_id = %task_id_of(&meta.task_id), state = ?meta.state, "task finished");
-            self.dispatch_pass().await?;
+            self.request_dispatch().await?;
         }
         Ok(changed)
     }

@@ -16,7 +16,7 @@ use worker_pool::celery::protocol::{ResultMeta, ResultState};
 use worker_pool::celery::RedisBroker;
 use worker_pool::registry::Registry;
 use worker_pool::scheduler::{Scheduler, Settings};
-use worker_pool::store::{NewTask, OnWorkerLost, ReapPolicy, RedisStore, Store};
+use worker_pool::store::{NewTask, OnWorkerLost, ReapPolicy, RedisStore, Store, Submitted};
 
 #[derive(Parser)]
 #[command(
@@ -350,19 +350,22 @@ async fn depth(
                 ids.push(id.clone());
                 futs.push(async move {
                     store
-                        .submit(&NewTask {
-                            id,
-                            crm_source: "hubspot".into(),
-                            sync_type: "all".into(),
-                            task_name: "hubspot.all".into(),
-                            parameters: Default::default(),
-                            priority: ((done + i) % 201) as i32 - 100,
-                        })
+                        .submit(
+                            &NewTask {
+                                id,
+                                crm_source: "hubspot".into(),
+                                sync_type: "all".into(),
+                                task_name: "hubspot.all".into(),
+                                parameters: Default::default(),
+                                priority: ((done + i) % 201) as i32 - 100,
+                            },
+                            None,
+                        )
                         .await
                 });
             }
             for r in futures::future::join_all(futs).await {
-                anyhow::ensure!(r?, "submit refused");
+                anyhow::ensure!(r? != Submitted::Duplicate, "submit refused");
             }
             done += batch;
         }
@@ -390,14 +393,17 @@ async fn depth(
             let id = uuid::Uuid::new_v4().to_string();
             let t = Instant::now();
             store
-                .submit(&NewTask {
-                    id: id.clone(),
-                    crm_source: "hubspot".into(),
-                    sync_type: "all".into(),
-                    task_name: "hubspot.all".into(),
-                    parameters: Default::default(),
-                    priority: 0,
-                })
+                .submit(
+                    &NewTask {
+                        id: id.clone(),
+                        crm_source: "hubspot".into(),
+                        sync_type: "all".into(),
+                        task_name: "hubspot.all".into(),
+                        parameters: Default::default(),
+                        priority: 0,
+                    },
+                    None,
+                )
                 .await?;
             submit.push(t.elapsed().as_secs_f64() * 1000.0);
             let victim = &ids[(size / 3 + i * 7) % size];

@@ -9,7 +9,7 @@
 use super::fields::{self, *};
 use super::{
     CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
-    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
+    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -170,29 +170,61 @@ impl Store for MemoryStore {
         Ok(self.lock().max_workers.replace(value))
     }
 
-    async fn submit(&self, task: &NewTask) -> Result<bool, StoreError> {
+    async fn submit(
+        &self,
+        task: &NewTask,
+        dispatch: Option<&Prepared>,
+    ) -> Result<Submitted, StoreError> {
         let now = self.now_ms();
-        let mut st = self.lock();
-        Self::purge(&mut st, now);
-        if st.tasks.contains_key(&task.id) {
-            return Ok(false);
+        {
+            let mut st = self.lock();
+            Self::purge(&mut st, now);
+            if st.tasks.contains_key(&task.id) {
+                return Ok(Submitted::Duplicate);
+            }
+            st.seq += 1;
+            let seq = st.seq;
+            let mut f = Fields::new();
+            f.insert(SOURCE.into(), task.crm_source.clone());
+            f.insert(SYNC_TYPE.into(), task.sync_type.clone());
+            f.insert(NAME.into(), task.task_name.clone());
+            f.insert(PARAMS.into(), fields::encode_params(&task.parameters));
+            f.insert(PRIORITY.into(), task.priority.to_string());
+            f.insert(STATUS.into(), "queued".into());
+            f.insert("seq".into(), seq.to_string());
+            f.insert(CREATED.into(), now.to_string());
+            st.tasks.insert(task.id.clone(), f);
+            let score = queue_score(task.priority, seq);
+            st.queue.insert((score, task.id.clone()));
+            st.queue_score.insert(task.id.clone(), score);
         }
-        st.seq += 1;
-        let seq = st.seq;
-        let mut f = Fields::new();
-        f.insert(SOURCE.into(), task.crm_source.clone());
-        f.insert(SYNC_TYPE.into(), task.sync_type.clone());
-        f.insert(NAME.into(), task.task_name.clone());
-        f.insert(PARAMS.into(), fields::encode_params(&task.parameters));
-        f.insert(PRIORITY.into(), task.priority.to_string());
-        f.insert(STATUS.into(), "queued".into());
-        f.insert("seq".into(), seq.to_string());
-        f.insert(CREATED.into(), now.to_string());
-        st.tasks.insert(task.id.clone(), f);
-        let score = queue_score(task.priority, seq);
-        st.queue.insert((score, task.id.clone()));
-        st.queue_score.insert(task.id.clone(), score);
-        Ok(true)
+        let free = {
+            let st = self.lock();
+            st.max_workers.unwrap_or(1) as i64 - st.running.len() as i64
+        };
+        if let Some(p) = dispatch {
+            if free > 0 {
+                let (done, _) = self.dispatch(std::slice::from_ref(p)).await?;
+                if let Some(d) = done.first() {
+                    return Ok(Submitted::Running {
+                        created_ms: now,
+                        token: d.token,
+                    });
+                }
+            }
+        }
+        let st = self.lock();
+        let position = st
+            .queue
+            .iter()
+            .position(|(_, id)| *id == task.id)
+            .unwrap_or(0) as u64
+            + 1;
+        Ok(Submitted::Queued {
+            created_ms: now,
+            position,
+            free: free.max(0) as u32,
+        })
     }
 
     async fn peek(&self, max: u32) -> Result<Peek, StoreError> {

@@ -68,6 +68,29 @@ pub struct NewTask {
     pub priority: i32,
 }
 
+/// What [`Store::submit`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A task with that id exists already; nothing changed.
+    Duplicate,
+    /// Queued.
+    Queued {
+        /// When it was accepted (ms, the store's clock).
+        created_ms: i64,
+        /// Its 1-based place in the queue.
+        position: u64,
+        /// Slots free (more than 0 only while tasks ahead of it are about to be dispatched).
+        free: u32,
+    },
+    /// Dispatched at once: a slot was free and nothing waited ahead of it.
+    Running {
+        /// When it was accepted and dispatched (ms, the store's clock).
+        created_ms: i64,
+        /// The dispatch's fencing token.
+        token: u64,
+    },
+}
+
 /// A queued task that a free slot is waiting for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
@@ -248,8 +271,13 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `max_workers`; returns the previous value.
     async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError>;
 
-    /// Accepts a task into the queue. `Ok(false)` when the id is taken (nothing changed).
-    async fn submit(&self, task: &NewTask) -> Result<bool, StoreError>;
+    /// Accepts a task into the queue and, when `dispatch` is given, a slot is free and nothing
+    /// waits ahead of it, dispatches it in the same atomic step.
+    async fn submit(
+        &self,
+        task: &NewTask,
+        dispatch: Option<&Prepared>,
+    ) -> Result<Submitted, StoreError>;
 
     /// Free slots and the tasks next in line for them (at most `max` of them).
     async fn peek(&self, max: u32) -> Result<Peek, StoreError>;

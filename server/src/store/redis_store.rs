@@ -5,7 +5,7 @@ use super::keys::Keys;
 use super::scripts::Scripts;
 use super::{
     CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
-    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
+    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -175,7 +175,11 @@ impl Store for RedisStore {
         Ok(prev.parse().ok())
     }
 
-    async fn submit(&self, task: &NewTask) -> Result<bool, StoreError> {
+    async fn submit(
+        &self,
+        task: &NewTask,
+        dispatch: Option<&Prepared>,
+    ) -> Result<Submitted, StoreError> {
         let mut conn = self.conn.clone();
         let reply: Value = self
             .timed(
@@ -185,19 +189,43 @@ impl Store for RedisStore {
                     .key(&self.keys.seq)
                     .key(self.keys.task(&task.id))
                     .key(&self.keys.events)
+                    .key(&self.keys.config)
+                    .key(&self.keys.running)
+                    .key(&self.keys.token)
                     .arg(&task.id)
                     .arg(&task.crm_source)
                     .arg(&task.sync_type)
                     .arg(&task.task_name)
                     .arg(fields::encode_params(&task.parameters))
                     .arg(task.priority)
+                    .arg(dispatch.map(|p| p.celery_id.as_str()).unwrap_or(""))
+                    .arg(dispatch.map(|p| p.message.as_str()).unwrap_or(""))
+                    .arg(dispatch.map(|p| p.list.as_str()).unwrap_or(""))
+                    .arg(if self.inline { "1" } else { "0" })
                     .invoke_async(&mut conn),
             )
             .await?;
-        let first = array(&reply).and_then(|a| a.first()).and_then(int);
-        match first {
-            Some(1) => Ok(true),
-            Some(0) => Ok(false),
+        let items = array(&reply).ok_or_else(|| corrupt("submit", &reply))?;
+        let num = |i: usize| {
+            items
+                .get(i)
+                .and_then(int)
+                .ok_or_else(|| corrupt("submit", &reply))
+        };
+        if num(0)? == 0 {
+            return Ok(Submitted::Duplicate);
+        }
+        let created_ms = num(1)?;
+        match items.get(2).and_then(string).as_deref() {
+            Some("running") => Ok(Submitted::Running {
+                created_ms,
+                token: num(3)? as u64,
+            }),
+            Some("queued") => Ok(Submitted::Queued {
+                created_ms,
+                position: num(3)? as u64 + 1,
+                free: num(4)?.max(0) as u32,
+            }),
             _ => Err(corrupt("submit", &reply)),
         }
     }

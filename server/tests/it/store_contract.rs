@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use worker_pool::store::{
     CancelOutcome, DispatchStop, Finish, MemoryStore, NewTask, OnWorkerLost, Prepared, ReapPolicy,
-    RedisStore, ReprioritizeOutcome, Store,
+    RedisStore, ReprioritizeOutcome, Store, Submitted,
 };
 
 const RETAIN: Duration = Duration::from_secs(3600);
@@ -54,19 +54,25 @@ impl Fixture {
     }
 
     async fn submit(&self, id: &str, priority: i32) {
-        let ok = self
+        let outcome = self
             .store
-            .submit(&NewTask {
-                id: id.into(),
-                crm_source: "hubspot".into(),
-                sync_type: "all".into(),
-                task_name: "hubspot.all".into(),
-                parameters: TaskParameters::default(),
-                priority,
-            })
+            .submit(
+                &NewTask {
+                    id: id.into(),
+                    crm_source: "hubspot".into(),
+                    sync_type: "all".into(),
+                    task_name: "hubspot.all".into(),
+                    parameters: TaskParameters::default(),
+                    priority,
+                },
+                None,
+            )
             .await
             .unwrap();
-        assert!(ok, "submit {id}");
+        assert!(
+            matches!(outcome, Submitted::Queued { .. }),
+            "submit {id}: {outcome:?}"
+        );
     }
 
     fn prepared(&self, id: &str) -> Prepared {
@@ -146,7 +152,64 @@ contract!(
     live_workers_keep_their_tasks_however_long,
     offline_silent_or_restarted_workers_lose_their_tasks,
     requeued_tasks_run_again_under_a_new_celery_id,
+    submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead,
 );
+
+async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    let task = |id: &str, priority: i32| NewTask {
+        id: id.into(),
+        crm_source: "hubspot".into(),
+        sync_type: "all".into(),
+        task_name: "hubspot.all".into(),
+        parameters: TaskParameters::default(),
+        priority,
+    };
+    let first = f
+        .store
+        .submit(&task("first", 0), Some(&f.prepared("first")))
+        .await
+        .unwrap();
+    assert!(matches!(first, Submitted::Running { .. }), "{first:?}");
+    assert_eq!(f.running().await, ["first"]);
+    let second = f
+        .store
+        .submit(&task("second", 9), Some(&f.prepared("second")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            second,
+            Submitted::Queued {
+                position: 1,
+                free: 0,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    // A free slot, but a task waits ahead: the newcomer does not jump the queue.
+    f.store.set_max_workers(2).await.unwrap();
+    let third = f
+        .store
+        .submit(&task("third", 0), Some(&f.prepared("third")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            third,
+            Submitted::Queued {
+                position: 2,
+                free: 1,
+                ..
+            }
+        ),
+        "{third:?}"
+    );
+    assert_eq!(f.fill().await, ["second"]);
+    let dup = f.store.submit(&task("first", 0), None).await.unwrap();
+    assert_eq!(dup, Submitted::Duplicate);
+}
 
 async fn seeding_keeps_the_runtime_value(f: &Fixture) {
     assert_eq!(f.store.seed_max_workers(3).await.unwrap(), 3);

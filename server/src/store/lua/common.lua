@@ -19,6 +19,21 @@ local function queue_score(priority, seq)
   return (100 - tonumber(priority)) * 17592186044416 + tonumber(seq)
 end
 
+-- Takes a slot for a queued task (already removed from the queue): the one place a task
+-- starts running. Inline, its message is pushed to the broker list in the same step.
+-- Returns the dispatch's fencing token.
+local function take_slot(tkey, id, cid, msg, list, inline, running_key, token_key, now)
+  local tok = redis.call('INCR', token_key)
+  redis.call('ZADD', running_key, fmt(tok), id)
+  redis.call('HSET', tkey, 'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
+    'msg', msg, 'bl', list, 'pub', inline and '1' or '0')
+  redis.call('HINCRBY', tkey, 'att', 1)
+  if inline then
+    redis.call('LPUSH', list, msg)
+  end
+  return tok
+end
+
 -- The delivery tag of a stored Celery message ('' when there is none).
 local function delivery_tag(msg)
   if not msg then

@@ -26,14 +26,7 @@ while i + 3 <= #ARGV do
   local tkey = KEYS[4] .. id
   redis.call('ZREM', KEYS[3], id)
   if redis.call('HGET', tkey, 'st') == 'queued' then
-    local tok = redis.call('INCR', KEYS[5])
-    redis.call('ZADD', KEYS[2], fmt(tok), id)
-    redis.call('HSET', tkey, 'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-      'msg', msg, 'bl', list, 'pub', inline and '1' or '0')
-    redis.call('HINCRBY', tkey, 'att', 1)
-    if inline then
-      redis.call('LPUSH', list, msg)
-    end
+    local tok = take_slot(tkey, id, cid, msg, list, inline, KEYS[2], KEYS[5], now)
     table.insert(out, {id, fmt(tok)})
   end
   -- A queue entry without a queued task (expired or corrupted hash) is dropped, never run.

@@ -1,8 +1,13 @@
--- submit: accepts a new task into the queue.
+-- submit: accepts a new task into the queue and, when a slot is free and nothing waits ahead
+-- of it, dispatches it in the same atomic step (one round trip for the common case).
 -- KEYS[1] queue (ZSET)   KEYS[2] seq counter   KEYS[3] the task's hash   KEYS[4] events channel
+-- KEYS[5] config   KEYS[6] running (ZSET)   KEYS[7] token counter
 -- ARGV[1] id  ARGV[2] crm_source  ARGV[3] sync_type  ARGV[4] task_name  ARGV[5] parameters (JSON)
 -- ARGV[6] priority (-100..100)
--- Returns {1, seq, created_ms} or {0} when a task with that id already exists (nothing changed).
+-- ARGV[7] celery id   ARGV[8] message   ARGV[9] broker list  (empty message: never dispatch here)
+-- ARGV[10] inline (1: push the message here; 0: the caller publishes, then confirms)
+-- Returns {0} when a task with that id already exists (nothing changed), else
+-- {1, created_ms, 'running', token, free slots left} or {1, created_ms, 'queued', 0-based rank, free slots}.
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {0}
 end
@@ -12,5 +17,13 @@ redis.call('HSET', KEYS[3],
   'src', ARGV[2], 'typ', ARGV[3], 'name', ARGV[4], 'par', ARGV[5], 'pri', ARGV[6],
   'st', 'queued', 'seq', fmt(seq), 'ct', fmt(now))
 redis.call('ZADD', KEYS[1], fmt(queue_score(ARGV[6], seq)), ARGV[1])
+local max = tonumber(redis.call('HGET', KEYS[5], 'max_workers') or '1')
+local free = max - redis.call('ZCARD', KEYS[6])
+if ARGV[8] ~= '' and free > 0 and redis.call('ZRANGE', KEYS[1], 0, 0)[1] == ARGV[1] then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  local tok = take_slot(KEYS[3], ARGV[1], ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1', KEYS[6], KEYS[7], now)
+  redis.call('PUBLISH', KEYS[4], 'submit ' .. ARGV[1])
+  return {1, fmt(now), 'running', fmt(tok), free - 1}
+end
 redis.call('PUBLISH', KEYS[4], 'submit ' .. ARGV[1])
-return {1, seq, fmt(now)}
+return {1, fmt(now), 'queued', redis.call('ZRANK', KEYS[1], ARGV[1]), math.max(free, 0)}
