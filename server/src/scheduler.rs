@@ -9,7 +9,7 @@ use crate::celery::protocol::{self, ResultMeta, ResultState, TaskSpec};
 use crate::celery::{Broker, BrokerError};
 use crate::registry::Registry;
 use crate::store::{
-    CancelOutcome, DispatchStop, Finish, NewTask, Prepared, ReapPolicy, Reaped,
+    CancelOutcome, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
     ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
 };
 use app::types::{
@@ -38,6 +38,17 @@ pub enum PoolError {
     /// The broker failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+}
+
+/// What a result did to the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Applied {
+    /// Nothing (stale, repeated, or a state that changes nothing).
+    Nothing,
+    /// A worker's start was recorded.
+    Started,
+    /// The task ended; `backlog`: queued tasks wait for its slot.
+    Ended { backlog: bool },
 }
 
 /// The scheduler's settings.
@@ -326,35 +337,45 @@ impl Scheduler {
     /// Applies a result-backend value and, when it ended the task, refills the freed slot at
     /// once. Returns true when the store changed.
     pub async fn on_result(&self, meta: &ResultMeta) -> Result<bool, PoolError> {
-        let changed = self.apply_result(meta).await?;
-        if changed && meta.state.is_ready() {
+        let applied = self.apply_result(meta).await?;
+        if let Applied::Ended { backlog } = applied {
             tracing::info!(task_id = %task_id_of(&meta.task_id), state = ?meta.state, "task finished");
-            self.request_dispatch().await?;
+            // Only when tasks wait for the freed slot: a drained queue costs no pass.
+            if backlog {
+                self.request_dispatch().await?;
+            }
         }
-        Ok(changed)
+        Ok(applied != Applied::Nothing)
     }
 
     /// Records a result-backend value. Terminal states end the task, fenced by the Celery id of
     /// the current dispatch; STARTED (and custom states such as PROGRESS, which only a running
     /// task writes) record that a worker has it.
-    async fn apply_result(&self, meta: &ResultMeta) -> Result<bool, PoolError> {
+    async fn apply_result(&self, meta: &ResultMeta) -> Result<Applied, PoolError> {
         let id = task_id_of(&meta.task_id);
         if !self.settings.inline_broker && !matches!(meta.state, ResultState::Retry) {
             // Inline, the scripts do this themselves.
             self.forget_unacked_of(id).await;
         }
+        let started = |changed: bool| {
+            if changed {
+                Applied::Started
+            } else {
+                Applied::Nothing
+            }
+        };
         Ok(match &meta.state {
-            ResultState::Started { hostname, pid } => {
+            ResultState::Started { hostname, pid } => started(
                 self.store
                     .mark_started(id, &meta.task_id, hostname.as_deref(), *pid)
-                    .await?
-            }
-            ResultState::Other(_) => {
+                    .await?,
+            ),
+            ResultState::Other(_) => started(
                 self.store
                     .mark_started(id, &meta.task_id, None, None)
-                    .await?
-            }
-            ResultState::Retry => false,
+                    .await?,
+            ),
+            ResultState::Retry => Applied::Nothing,
             ResultState::Success => {
                 self.finish(id, &meta.task_id, TaskStatus::Completed, None)
                     .await?
@@ -381,8 +402,8 @@ impl Scheduler {
         celery_id: &str,
         status: TaskStatus,
         error: Option<String>,
-    ) -> Result<bool, PoolError> {
-        Ok(self
+    ) -> Result<Applied, PoolError> {
+        let finished = self
             .store
             .finish(
                 &Finish {
@@ -394,7 +415,11 @@ impl Scheduler {
                 },
                 self.settings.retention,
             )
-            .await?)
+            .await?;
+        Ok(match finished {
+            Finished::Stale => Applied::Nothing,
+            Finished::Ended { backlog } => Applied::Ended { backlog },
+        })
     }
 
     /// The safety net: reads the result keys of every running task and applies them, republishes
@@ -412,8 +437,7 @@ impl Scheduler {
         for (entry, meta) in snapshot.running_entries.iter().zip(metas) {
             match meta {
                 Some(meta) => {
-                    let ready = meta.state.is_ready();
-                    if self.apply_result(&meta).await? && ready {
+                    if let Applied::Ended { .. } = self.apply_result(&meta).await? {
                         report.reconciled.push(entry.id.clone());
                     }
                 }

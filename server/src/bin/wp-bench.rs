@@ -70,6 +70,9 @@ enum Command {
         /// Samples per operation and depth.
         #[arg(long, default_value_t = 200)]
         samples: usize,
+        /// The key prefix (its length is part of the memory per task); refused when in use.
+        #[arg(long, default_value = "worker_pool")]
+        prefix: String,
     },
 }
 
@@ -87,7 +90,11 @@ fn main() -> anyhow::Result<()> {
                 n,
             } => refill(&cli.redis, &url, &queue, limit, n).await,
             Command::Capacity { n, concurrency } => capacity(&cli.redis, n, concurrency).await,
-            Command::Depth { sizes, samples } => depth(&cli.redis, &sizes, samples).await,
+            Command::Depth {
+                sizes,
+                samples,
+                prefix,
+            } => depth(&cli.redis, &sizes, samples, &prefix).await,
         }
     })?;
     println!("{}", serde_json::to_string_pretty(&out)?);
@@ -326,11 +333,20 @@ async fn depth(
     redis_url: &str,
     sizes: &[usize],
     samples: usize,
+    prefix: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let mut c = conn(redis_url).await?;
+    let in_use: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await?;
+    anyhow::ensure!(
+        in_use.is_empty(),
+        "keys under {prefix}: exist already; choose another --prefix"
+    );
     let mut results = Vec::new();
     for &size in sizes {
-        let prefix = format!("wp-bench-depth-{}-{size}", std::process::id());
+        let prefix = prefix.to_string();
         let queue = format!("{prefix}:celery");
         let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
         // Nothing is dispatched: only the queue grows.
@@ -382,7 +398,8 @@ async fn depth(
             let st = s.status().await?;
             status.push(t.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(st.queued_count as usize >= size - i, "queue shrank");
-            let probe = &ids[(size / 2 + i) % size];
+            // Probes take even places, cancels odd ones: a probe is never a cancelled task.
+            let probe = &ids[((size / 2) & !1).wrapping_add(2 * i) % (size & !1).max(2)];
             let t = Instant::now();
             let task = store.get(probe).await?;
             position.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -406,7 +423,7 @@ async fn depth(
                 )
                 .await?;
             submit.push(t.elapsed().as_secs_f64() * 1000.0);
-            let victim = &ids[(size / 3 + i * 7) % size];
+            let victim = &ids[((size / 3) | 1).wrapping_add(2 * i) % (size & !1).max(2)];
             let t = Instant::now();
             store.cancel(victim, Duration::from_secs(600)).await?;
             cancel.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -8,8 +8,9 @@
 
 use super::fields::{self, *};
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
-    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, Finished, NewTask, OnWorkerLost,
+    Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
+    Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -58,6 +59,11 @@ impl Default for MemoryStore {
 
 fn queue_score(priority: i32, seq: u64) -> i128 {
     (100 - priority as i128) * (1i128 << 44) + seq as i128
+}
+
+/// A queued task's arrival number lives only in its score, as in Redis.
+fn seq_of_score(score: i128) -> u64 {
+    (score % (1i128 << 44)) as u64
 }
 
 impl MemoryStore {
@@ -187,11 +193,12 @@ impl Store for MemoryStore {
             let mut f = Fields::new();
             f.insert(SOURCE.into(), task.crm_source.clone());
             f.insert(SYNC_TYPE.into(), task.sync_type.clone());
-            f.insert(NAME.into(), task.task_name.clone());
+            if task.task_name != format!("{}.{}", task.crm_source, task.sync_type) {
+                f.insert(NAME.into(), task.task_name.clone());
+            }
             f.insert(PARAMS.into(), fields::encode_params(&task.parameters));
             f.insert(PRIORITY.into(), task.priority.to_string());
             f.insert(STATUS.into(), "queued".into());
-            f.insert("seq".into(), seq.to_string());
             f.insert(CREATED.into(), now.to_string());
             st.tasks.insert(task.id.clone(), f);
             let score = queue_score(task.priority, seq);
@@ -241,11 +248,15 @@ impl Store for MemoryStore {
             head.push(Candidate {
                 attempts: t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0),
                 id: id.clone(),
-                task_name: t.get(NAME).cloned().unwrap_or_default(),
-                parameters: serde_json::from_str(
-                    t.get(PARAMS).map(String::as_str).unwrap_or("null"),
-                )
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                task_name: fields::task_name(
+                    t.get(NAME).map(String::as_str),
+                    t.get(SOURCE).map(String::as_str).unwrap_or(""),
+                    t.get(SYNC_TYPE).map(String::as_str).unwrap_or(""),
+                ),
+                parameters: fields::decode_params(
+                    id,
+                    t.get(PARAMS).map(String::as_str).unwrap_or(""),
+                )?,
             });
         }
         Ok(Peek {
@@ -276,6 +287,7 @@ impl Store for MemoryStore {
             }
             let score = st.queue_score.remove(&p.id).unwrap_or_default();
             st.queue.remove(&(score, p.id.clone()));
+            let seq = seq_of_score(score);
             let queued = st
                 .tasks
                 .get(&p.id)
@@ -294,6 +306,7 @@ impl Store for MemoryStore {
             t.insert(TOKEN.into(), token.to_string());
             t.insert(CELERY_ID.into(), p.celery_id.clone());
             t.insert("msg".into(), p.message.clone());
+            t.insert("seq".into(), seq.to_string());
             t.insert("bl".into(), p.list.clone());
             t.insert(PUBLISHED.into(), if inline { "1" } else { "0" }.into());
             let att: u64 = t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0);
@@ -354,23 +367,23 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<bool, StoreError> {
+    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<Finished, StoreError> {
         let now = self.now_ms();
         let mut st = self.lock();
         let Some(t) = st.tasks.get(&finish.id) else {
-            return Ok(false);
+            return Ok(Finished::Stale);
         };
         if t.get(STATUS).map(String::as_str) != Some("running") {
-            return Ok(false);
+            return Ok(Finished::Stale);
         }
         if let Some(cid) = &finish.celery_id {
             if t.get(CELERY_ID) != Some(cid) {
-                return Ok(false);
+                return Ok(Finished::Stale);
             }
         }
         if let Some(tok) = finish.token {
             if t.get(TOKEN) != Some(&tok.to_string()) {
-                return Ok(false);
+                return Ok(Finished::Stale);
             }
         }
         Self::remove_running(&mut st, &finish.id);
@@ -382,7 +395,9 @@ impl Store for MemoryStore {
             now,
             retention,
         );
-        Ok(true)
+        let backlog =
+            !st.queue.is_empty() && st.running.len() < st.max_workers.unwrap_or(1) as usize;
+        Ok(Finished::Ended { backlog })
     }
 
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
@@ -470,9 +485,9 @@ impl Store for MemoryStore {
         if status != TaskStatus::Queued {
             return Ok(ReprioritizeOutcome::NotQueued(status));
         }
-        let seq: u64 = t.get("seq").and_then(|s| s.parse().ok()).unwrap_or(0);
         t.insert(PRIORITY.into(), priority.to_string());
         let old = st.queue_score.remove(id).unwrap_or_default();
+        let seq = seq_of_score(old);
         st.queue.remove(&(old, id.to_string()));
         let score = queue_score(priority, seq);
         st.queue.insert((score, id.to_string()));

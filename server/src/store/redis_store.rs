@@ -4,8 +4,9 @@ use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, NewTask, OnWorkerLost, Peek,
-    Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, Finished, NewTask, OnWorkerLost,
+    Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
+    Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -254,12 +255,11 @@ impl Store for RedisStore {
             let parts = array(item).ok_or_else(|| corrupt("peek", &reply))?;
             let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
             let id = text(0);
-            let parameters = serde_json::from_str(&text(2))
-                .map_err(|e| StoreError::Corrupt(format!("task {id} parameters: {e}")))?;
+            let parameters = fields::decode_params(&id, &text(2))?;
             head.push(Candidate {
                 attempts: text(3).parse().unwrap_or(0),
+                task_name: fields::task_name(Some(&text(1)), &text(4), &text(5)),
                 id,
-                task_name: text(1),
                 parameters,
             });
         }
@@ -357,7 +357,7 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
-    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<bool, StoreError> {
+    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<Finished, StoreError> {
         let mut conn = self.conn.clone();
         let n: i64 = self
             .timed(
@@ -367,6 +367,8 @@ impl Store for RedisStore {
                     .key(&self.keys.finished)
                     .key(self.keys.task(&finish.id))
                     .key(&self.keys.events)
+                    .key(&self.keys.config)
+                    .key(&self.keys.queue)
                     .arg(&finish.id)
                     .arg(finish.celery_id.as_deref().unwrap_or(""))
                     .arg(finish.token.map(|t| t.to_string()).unwrap_or_default())
@@ -377,7 +379,11 @@ impl Store for RedisStore {
                     .invoke_async(&mut conn),
             )
             .await?;
-        Ok(n == 1)
+        Ok(match n {
+            0 => Finished::Stale,
+            1 => Finished::Ended { backlog: false },
+            _ => Finished::Ended { backlog: true },
+        })
     }
 
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {

@@ -106,6 +106,7 @@ impl Fixture {
             )
             .await
             .unwrap()
+            .ended()
     }
 
     async fn status(&self, id: &str) -> Option<TaskStatus> {
@@ -288,13 +289,13 @@ async fn finish_is_fenced_and_happens_once(f: &Fixture) {
         status: TaskStatus::Completed,
         error: None,
     };
-    assert!(!f.store.finish(&wrong_cid, RETAIN).await.unwrap());
+    assert!(!f.store.finish(&wrong_cid, RETAIN).await.unwrap().ended());
     let wrong_token = Finish {
         celery_id: None,
         token: Some(token + 1000),
         ..wrong_cid.clone()
     };
-    assert!(!f.store.finish(&wrong_token, RETAIN).await.unwrap());
+    assert!(!f.store.finish(&wrong_token, RETAIN).await.unwrap().ended());
     assert_eq!(f.running().await, ["x"]);
     let right = Finish {
         celery_id: Some("x".into()),
@@ -303,9 +304,9 @@ async fn finish_is_fenced_and_happens_once(f: &Fixture) {
         error: Some("ValueError: boom".into()),
         ..wrong_cid
     };
-    assert!(f.store.finish(&right, RETAIN).await.unwrap());
+    assert!(f.store.finish(&right, RETAIN).await.unwrap().ended());
     assert!(
-        !f.store.finish(&right, RETAIN).await.unwrap(),
+        !f.store.finish(&right, RETAIN).await.unwrap().ended(),
         "a repeated completion changes nothing"
     );
     assert!(!f.finish("x", TaskStatus::Completed).await);
@@ -539,7 +540,8 @@ async fn finished_tasks_expire_after_retention(f: &Fixture) {
             short
         )
         .await
-        .unwrap());
+        .unwrap()
+        .ended());
     assert!(f.store.get("old").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
@@ -746,7 +748,7 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         status: app::types::TaskStatus::Completed,
         error: None,
     };
-    assert!(f.store.finish(&late, RETAIN).await.unwrap());
+    assert!(f.store.finish(&late, RETAIN).await.unwrap().ended());
 }
 
 /// Inline, a started or finished task's message leaves kombu's unacked set: an ack the worker

@@ -14,19 +14,26 @@ local function now_ms()
 end
 
 -- The queue score: higher priority first, then arrival order (seq). priority is -100..100,
--- seq < 2^44, so the score stays below 2^53 and exact.
+-- seq < 2^44, so the score stays below 2^53 and exact. A queued task's seq lives only in its
+-- score (a million queued tasks each save the field); it is copied to the hash at dispatch,
+-- for a requeue.
+local SEQ_SPAN = 17592186044416
 local function queue_score(priority, seq)
-  return (100 - tonumber(priority)) * 17592186044416 + tonumber(seq)
+  return (100 - tonumber(priority)) * SEQ_SPAN + tonumber(seq)
+end
+
+local function seq_of_score(score)
+  return tonumber(score) % SEQ_SPAN
 end
 
 -- Takes a slot for a queued task (already removed from the queue): the one place a task
 -- starts running. Inline, its message is pushed to the broker list in the same step.
 -- Returns the dispatch's fencing token.
-local function take_slot(tkey, id, cid, msg, list, inline, running_key, token_key, now)
+local function take_slot(tkey, id, seq, cid, msg, list, inline, running_key, token_key, now)
   local tok = redis.call('INCR', token_key)
   redis.call('ZADD', running_key, fmt(tok), id)
   redis.call('HSET', tkey, 'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-    'msg', msg, 'bl', list, 'pub', inline and '1' or '0')
+    'msg', msg, 'bl', list, 'pub', inline and '1' or '0', 'seq', fmt(seq))
   redis.call('HINCRBY', tkey, 'att', 1)
   if inline then
     redis.call('LPUSH', list, msg)

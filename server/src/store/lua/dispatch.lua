@@ -24,9 +24,10 @@ while i + 3 <= #ARGV do
     break
   end
   local tkey = KEYS[4] .. id
+  local seq = seq_of_score(redis.call('ZSCORE', KEYS[3], id))
   redis.call('ZREM', KEYS[3], id)
   if redis.call('HGET', tkey, 'st') == 'queued' then
-    local tok = take_slot(tkey, id, cid, msg, list, inline, KEYS[2], KEYS[5], now)
+    local tok = take_slot(tkey, id, seq, cid, msg, list, inline, KEYS[2], KEYS[5], now)
     table.insert(out, {id, fmt(tok)})
   end
   -- A queue entry without a queued task (expired or corrupted hash) is dropped, never run.

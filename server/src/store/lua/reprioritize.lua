@@ -10,8 +10,11 @@ end
 if st ~= 'queued' then
   return {'not_queued', st}
 end
-local seq = redis.call('HGET', t, 'seq')
-redis.call('ZADD', KEYS[1], 'XX', fmt(queue_score(ARGV[2], seq)), ARGV[1])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then
+  return {'missing'}
+end
+redis.call('ZADD', KEYS[1], 'XX', fmt(queue_score(ARGV[2], seq_of_score(score))), ARGV[1])
 redis.call('HSET', t, 'pri', ARGV[2])
 redis.call('PUBLISH', KEYS[3], 'priority ' .. ARGV[1])
 return {'ok', redis.call('ZRANK', KEYS[1], ARGV[1])}

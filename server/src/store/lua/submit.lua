@@ -14,14 +14,17 @@ end
 local now = now_ms()
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[3],
-  'src', ARGV[2], 'typ', ARGV[3], 'name', ARGV[4], 'par', ARGV[5], 'pri', ARGV[6],
-  'st', 'queued', 'seq', fmt(seq), 'ct', fmt(now))
+  'src', ARGV[2], 'typ', ARGV[3], 'par', ARGV[5], 'pri', ARGV[6], 'st', 'queued', 'ct', fmt(now))
+-- The Celery task name is stored only when it is not <crm_source>.<sync_type>.
+if ARGV[4] ~= ARGV[2] .. '.' .. ARGV[3] then
+  redis.call('HSET', KEYS[3], 'name', ARGV[4])
+end
 redis.call('ZADD', KEYS[1], fmt(queue_score(ARGV[6], seq)), ARGV[1])
 local max = tonumber(redis.call('HGET', KEYS[5], 'max_workers') or '1')
 local free = max - redis.call('ZCARD', KEYS[6])
 if ARGV[8] ~= '' and free > 0 and redis.call('ZRANGE', KEYS[1], 0, 0)[1] == ARGV[1] then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  local tok = take_slot(KEYS[3], ARGV[1], ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1', KEYS[6], KEYS[7], now)
+  local tok = take_slot(KEYS[3], ARGV[1], seq, ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1', KEYS[6], KEYS[7], now)
   redis.call('PUBLISH', KEYS[4], 'submit ' .. ARGV[1])
   return {1, fmt(now), 'running', fmt(tok), free - 1}
 end
