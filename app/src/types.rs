@@ -315,34 +315,50 @@ fn name_field(
     }
 }
 
+/// A JSON object body and the errors for its unexpected keys.
+type ObjectBody<'a> = (
+    &'a serde_json::Map<String, serde_json::Value>,
+    Vec<FieldError>,
+);
+
+/// The body as a JSON object, and an error for every key it has beyond `allowed`; `what`
+/// names the request in the messages ("a submit request has …").
+fn object_body<'a>(
+    value: &'a serde_json::Value,
+    allowed: &[&str],
+    what: &str,
+) -> Result<ObjectBody<'a>, Vec<FieldError>> {
+    let Some(map) = value.as_object() else {
+        return Err(vec![FieldError::new(
+            "body",
+            format!(
+                "the request body must be a JSON object, not {}",
+                json_type_name(value)
+            ),
+        )]);
+    };
+    let errors = map
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| {
+            FieldError::new(
+                printable_key(k),
+                format!("unknown field {:?}; {what}", printable_key(k)),
+            )
+        })
+        .collect();
+    Ok((map, errors))
+}
+
 impl SubmitRequest {
     /// Reads a submit request from JSON: `crm_source` and `sync_type` (strings), `parameters`
     /// (object, optional), `priority` (integer, optional). Unknown keys are refused.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        let Some(map) = value.as_object() else {
-            return Err(vec![FieldError::new(
-                "body",
-                format!(
-                    "the request body must be a JSON object, not {}",
-                    json_type_name(value)
-                ),
-            )]);
-        };
-        let mut errors = Vec::new();
-        for key in map.keys() {
-            if !matches!(
-                key.as_str(),
-                "crm_source" | "sync_type" | "parameters" | "priority"
-            ) {
-                errors.push(FieldError::new(
-                    printable_key(key),
-                    format!(
-                        "unknown field {:?}; a submit request has crm_source, sync_type, parameters and priority",
-                        printable_key(key)
-                    ),
-                ));
-            }
-        }
+        let (map, mut errors) = object_body(
+            value,
+            &["crm_source", "sync_type", "parameters", "priority"],
+            "a submit request has crm_source, sync_type, parameters and priority",
+        )?;
         let crm_source = name_field(map, "crm_source", &mut errors);
         let sync_type = name_field(map, "sync_type", &mut errors);
         let parameters = match TaskParameters::from_json(
@@ -400,28 +416,8 @@ pub struct ConfigUpdate {
 impl ConfigUpdate {
     /// Reads `{"max_workers": N}`; unknown keys are refused.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        let Some(map) = value.as_object() else {
-            return Err(vec![FieldError::new(
-                "body",
-                format!(
-                    "the request body must be a JSON object, not {}",
-                    json_type_name(value)
-                ),
-            )]);
-        };
-        let mut errors: Vec<FieldError> = map
-            .keys()
-            .filter(|k| k.as_str() != "max_workers")
-            .map(|k| {
-                FieldError::new(
-                    printable_key(k),
-                    format!(
-                        "unknown field {:?}; the configuration has max_workers",
-                        printable_key(k)
-                    ),
-                )
-            })
-            .collect();
+        let (map, mut errors) =
+            object_body(value, &["max_workers"], "the configuration has max_workers")?;
         let max_workers = match map.get("max_workers") {
             Some(serde_json::Value::Number(n)) => match n.as_i64() {
                 Some(v) => match validate_max_workers(v) {
@@ -471,25 +467,7 @@ pub struct PriorityUpdate {
 impl PriorityUpdate {
     /// Reads `{"priority": N}`; unknown keys are refused.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        let Some(map) = value.as_object() else {
-            return Err(vec![FieldError::new(
-                "body",
-                format!(
-                    "the request body must be a JSON object, not {}",
-                    json_type_name(value)
-                ),
-            )]);
-        };
-        let mut errors: Vec<FieldError> = map
-            .keys()
-            .filter(|k| k.as_str() != "priority")
-            .map(|k| {
-                FieldError::new(
-                    printable_key(k),
-                    format!("unknown field {:?}; expected priority", printable_key(k)),
-                )
-            })
-            .collect();
+        let (map, mut errors) = object_body(value, &["priority"], "expected priority")?;
         if !map.contains_key("priority") {
             errors.push(FieldError::new("priority", "priority is required"));
         }

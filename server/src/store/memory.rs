@@ -61,6 +61,15 @@ fn queue_score(priority: i32, seq: u64) -> i128 {
     (100 - priority as i128) * (1i128 << 44) + seq as i128
 }
 
+/// A task's status, from its fields.
+fn status_of(t: &Fields) -> Result<TaskStatus, StoreError> {
+    t.get(STATUS)
+        .map(String::as_str)
+        .unwrap_or("")
+        .parse()
+        .map_err(StoreError::Corrupt)
+}
+
 /// A queued task's arrival number lives only in its score, as in Redis.
 fn seq_of_score(score: i128) -> u64 {
     (score % (1i128 << 44)) as u64
@@ -408,12 +417,7 @@ impl Store for MemoryStore {
         let Some(t) = st.tasks.get(id) else {
             return Ok(CancelOutcome::Missing);
         };
-        let status: TaskStatus = t
-            .get(STATUS)
-            .map(String::as_str)
-            .unwrap_or("")
-            .parse()
-            .map_err(StoreError::Corrupt)?;
+        let status = status_of(t)?;
         match status {
             TaskStatus::Queued => {
                 if let Some(score) = st.queue_score.remove(id) {
@@ -476,12 +480,7 @@ impl Store for MemoryStore {
         let Some(t) = st.tasks.get_mut(id) else {
             return Ok(ReprioritizeOutcome::Missing);
         };
-        let status: TaskStatus = t
-            .get(STATUS)
-            .map(String::as_str)
-            .unwrap_or("")
-            .parse()
-            .map_err(StoreError::Corrupt)?;
+        let status = status_of(t)?;
         if status != TaskStatus::Queued {
             return Ok(ReprioritizeOutcome::NotQueued(status));
         }
