@@ -59,7 +59,11 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback_service(
+            tower_http::services::ServeDir::new(&*state.leptos.site_root)
+                .precompressed_gzip()
+                .not_found_service(get(not_found).with_state(())),
+        )
         .layer(axum::middleware::from_fn(server_fn_status))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -132,6 +136,19 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(app::errors::AppError::internal().to_json()),
+    )
+        .into_response()
+}
+
+/// What answers a path that is neither a route nor a static file.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::response::Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Worker Pool</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/worker-pool.css\"></head><body><main class=\"page\">\
+             <h1>Not found</h1><p><a href=\"/\">Back to the dashboard</a></p></main></body></html>",
+        ),
     )
         .into_response()
 }

@@ -83,8 +83,13 @@ pub struct Scheduler {
     dispatch_lock: tokio::sync::Mutex<()>,
     /// Set by [`Scheduler::request_dispatch`]; the pass holding the lock runs again while set.
     dispatch_wanted: AtomicBool,
+    /// Messages prepared for the head of the queue as last seen: a completion hands them to
+    /// `finish.lua`, which refills the freed slot in the same step (and reports the new head).
+    refill: std::sync::Mutex<Vec<Prepared>>,
 }
 
+/// How many head tasks a completion asks `finish.lua` to report, to prepare the next refills.
+const REFILL_AHEAD: u32 = 4;
 /// The most candidates one dispatch step handles.
 const DISPATCH_BATCH: u32 = MAX_WORKERS;
 /// The most peek/dispatch rounds one pass makes (other replicas may keep moving the queue).
@@ -100,6 +105,7 @@ impl Scheduler {
             results_subscribed: AtomicBool::new(false),
             dispatch_lock: tokio::sync::Mutex::new(()),
             dispatch_wanted: AtomicBool::new(false),
+            refill: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -244,6 +250,7 @@ impl Scheduler {
             celery_id,
             message: msg.json,
             list: msg.list,
+            delivery_tag,
         }
     }
 
@@ -403,7 +410,12 @@ impl Scheduler {
         status: TaskStatus,
         error: Option<String>,
     ) -> Result<Applied, PoolError> {
-        let finished = self
+        let refill: Vec<Prepared> = self
+            .refill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let report = self
             .store
             .finish(
                 &Finish {
@@ -414,9 +426,31 @@ impl Scheduler {
                     error,
                 },
                 self.settings.retention,
+                if self.results_subscribed() {
+                    &refill
+                } else {
+                    &[]
+                },
+                REFILL_AHEAD,
             )
             .await?;
-        Ok(match finished {
+        if let Finished::Ended { .. } = report.finished {
+            let next: Vec<Prepared> = report
+                .head
+                .iter()
+                .map(|c| self.prepare(&c.id, c.attempts, &c.task_name, &c.parameters))
+                .collect();
+            *self.refill.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        }
+        for d in &report.dispatched {
+            tracing::info!(task_id = %d.id, token = d.token, "task dispatched");
+            if !self.settings.inline_broker {
+                if let Some(p) = refill.iter().find(|p| p.id == d.id) {
+                    self.publish_two_phase(p, d.token).await;
+                }
+            }
+        }
+        Ok(match report.finished {
             Finished::Stale => Applied::Nothing,
             Finished::Ended { backlog } => Applied::Ended { backlog },
         })
@@ -580,6 +614,8 @@ impl Scheduler {
                                 error: Some("Cancelled before a worker took it.".into()),
                             },
                             self.settings.retention,
+                            &[],
+                            0,
                         )
                         .await?;
                     if let Err(e) = self.dispatch_pass().await {

@@ -3,11 +3,23 @@
 use crate::types::{TaskParameters, WorkerTask};
 use chrono::{DateTime, Utc};
 
+/// `12.3` for 12.34: one decimal, written with integers (float formatting would add its
+/// whole machinery to the WASM).
+pub fn tenths(v: f64) -> String {
+    let t = (v.max(0.0) * 10.0).round() as u64;
+    format!("{}.{}", t / 10, t % 10)
+}
+
+/// A percentage as a whole number: `67` for 66.7.
+pub fn percent(v: f64) -> u32 {
+    v.clamp(0.0, 100.0).round() as u32
+}
+
 /// `1h 02m 05s`, `4m 09s`, `12s`, `0.4s`.
 pub fn duration(secs: f64) -> String {
     let secs = secs.max(0.0);
     if secs < 10.0 {
-        return format!("{secs:.1}s");
+        return format!("{}s", tenths(secs));
     }
     let total = secs.round() as u64;
     let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
@@ -25,13 +37,34 @@ pub fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     ((to - from).num_milliseconds().max(0) as f64) / 1000.0
 }
 
-/// `14:03:27 UTC`, with the date when it is not `today`.
+/// `14:03:27 UTC`, with the date when it is not `today`. (Written out by hand: chrono's
+/// `format` machinery would weigh on the WASM for three fields.)
 pub fn clock(t: DateTime<Utc>, today: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
     if t.date_naive() == today.date_naive() {
-        t.format("%H:%M:%S UTC").to_string()
+        format!("{:02}:{:02}:{:02} UTC", t.hour(), t.minute(), t.second())
     } else {
-        t.format("%Y-%m-%d %H:%M UTC").to_string()
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute()
+        )
     }
+}
+
+/// `14:03:27.123 UTC`.
+pub fn clock_ms(t: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis()
+    )
 }
 
 /// `full · batch 500 · dry run`, or `incremental · batch 1000`.
@@ -68,6 +101,10 @@ mod tests {
         assert_eq!(duration(249.0), "4m 09s");
         assert_eq!(duration(3725.0), "1h 02m 05s");
         assert_eq!(duration(-3.0), "0.0s");
+        assert_eq!(duration(9.96), "10.0s");
+        assert_eq!(tenths(27.04), "27.0");
+        assert_eq!(percent(66.66), 67);
+        assert_eq!(percent(150.0), 100);
     }
 
     #[test]

@@ -18,14 +18,10 @@ use crate::errors::AppError;
 use crate::types::{Dashboard, ServerInfo, TaskType};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    StaticSegment,
-};
 use live::{LiveSignals, LiveState};
 
 /// The HTML document around the app. The server renders it; the browser hydrates `<App/>`.
+/// (One page: no router, no meta-tag machinery, which keeps the WASM small.)
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -34,9 +30,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <meta name="description" content="A global concurrency limit and priority queue in front of Celery."/>
+                <title>"Worker Pool"</title>
                 <link rel="icon" href="/favicon.ico"/>
+                <link rel="stylesheet" href="/pkg/worker-pool.css"/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -45,10 +43,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: one page, the dashboard.
+/// The application: the dashboard.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     // The page's content security policy carries this response's nonce.
     #[cfg(feature = "ssr")]
     if let (Some(resp), Some(nonce)) = (
@@ -59,31 +56,7 @@ pub fn App() -> impl IntoView {
             resp.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
         }
     }
-
-    view! {
-        <Stylesheet id="leptos" href="/pkg/worker-pool.css"/>
-        <Title text="Worker Pool"/>
-        <Meta name="description" content="A global concurrency limit and priority queue in front of Celery."/>
-        <Router>
-            <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=StaticSegment("") view=DashboardPage/>
-            </Routes>
-        </Router>
-    }
-}
-
-#[component]
-fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-        resp.set_status(http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <main class="page">
-            <h1>"Not found"</h1>
-            <p><a href="/">"Back to the dashboard"</a></p>
-        </main>
-    }
+    view! { <DashboardPage/> }
 }
 
 /// What every panel of the page shares.
@@ -334,7 +307,7 @@ fn ServerPanel() -> impl IntoView {
                     {move || check.value().get().map(|r| match r {
                         Ok(i) => format!(
                             "Checked at {}: Redis {}",
-                            i.checked_at.format("%H:%M:%S%.3f UTC"),
+                            format::clock_ms(i.checked_at),
                             if i.redis_reachable { "answers" } else { "does not answer" },
                         ),
                         Err(e) => e.message().to_string(),
@@ -351,7 +324,7 @@ fn ServerInfoView(result: Result<ServerInfo, AppError>) -> impl IntoView {
         Ok(info) => {
             let redis = if info.redis_reachable {
                 match info.redis_latency_ms {
-                    Some(ms) => format!("reachable ({ms:.1} ms)"),
+                    Some(ms) => format!("reachable ({} ms)", format::tenths(ms)),
                     None => "reachable".to_string(),
                 }
             } else {

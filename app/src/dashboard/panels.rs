@@ -21,7 +21,8 @@ pub fn Summary() -> impl IntoView {
     let status = status();
     let get =
         move |f: fn(&PoolStatus) -> u64| move || status.with(|s| s.as_ref().map(f).unwrap_or(0));
-    let util = move || status.with(|s| s.as_ref().map(|s| s.utilization).unwrap_or(0.0));
+    let util =
+        move || format::percent(status.with(|s| s.as_ref().map(|s| s.utilization).unwrap_or(0.0)));
     let state =
         move || status.with(|s| s.as_ref().map(|s| s.state).unwrap_or(PoolState::Available));
     let draining = move || {
@@ -74,13 +75,13 @@ pub fn Summary() -> impl IntoView {
                     aria-label="Worker utilisation"
                     aria-valuemin="0"
                     aria-valuemax="100"
-                    aria-valuenow=move || format!("{:.0}", util())
-                    aria-valuetext=move || format!("{:.0}% of workers in use", util())
+                    aria-valuenow=move || util().to_string()
+                    aria-valuetext=move || format!("{}% of workers in use", util())
                     data-testid="utilization"
                 >
                     <div class=move || format!("meter-fill state-{}", state().as_str()) style:width=move || format!("{}%", util())></div>
                 </div>
-                <span class="meter-label">{move || format!("{:.0}%", util())}</span>
+                <span class="meter-label">{move || format!("{}%", util())}</span>
             </div>
             <p class="muted draining" data-testid="draining" aria-live="polite">{draining}</p>
             <div class="panel-actions">

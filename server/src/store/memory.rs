@@ -8,9 +8,9 @@
 
 use super::fields::{self, *};
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, Finished, NewTask, OnWorkerLost,
-    Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
-    Submitted,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, FinishReport, Finished, NewTask,
+    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store,
+    StoreError, Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -158,7 +158,7 @@ impl MemoryStore {
             if let Some(e) = error.filter(|e| !e.is_empty()) {
                 t.insert(ERROR.into(), e.into());
             }
-            for f in ["msg", "bl", PUBLISHED, CANCEL_REQUESTED] {
+            for f in ["msg", "bl", "dt", PUBLISHED, CANCEL_REQUESTED] {
                 t.remove(f);
             }
         }
@@ -167,6 +167,60 @@ impl MemoryStore {
             .insert(id.to_string(), now + retention.as_millis() as i64);
         let cutoff = now - retention.as_millis() as i64;
         st.finished.retain(|(at, _)| *at >= cutoff);
+    }
+
+    /// Ends a running task if the evidence is about its current dispatch (finish.lua's checks).
+    fn end_running(&self, finish: &Finish, retention: Duration) -> bool {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let Some(t) = st.tasks.get(&finish.id) else {
+            return false;
+        };
+        let current = t.get(STATUS).map(String::as_str) == Some("running")
+            && finish
+                .celery_id
+                .as_ref()
+                .is_none_or(|cid| t.get(CELERY_ID) == Some(cid))
+            && finish
+                .token
+                .is_none_or(|tok| t.get(TOKEN) == Some(&tok.to_string()));
+        if current {
+            Self::remove_running(&mut st, &finish.id);
+            Self::make_terminal(
+                &mut st,
+                &finish.id,
+                finish.status,
+                finish.error.as_deref(),
+                now,
+                retention,
+            );
+        }
+        current
+    }
+
+    /// The first `n` queued tasks, as dispatch candidates.
+    fn peek_head(&self, n: usize) -> Result<Vec<Candidate>, StoreError> {
+        let st = self.lock();
+        st.queue
+            .iter()
+            .take(n)
+            .map(|(_, id)| {
+                let t = &st.tasks[id];
+                Ok(Candidate {
+                    attempts: t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0),
+                    id: id.clone(),
+                    task_name: fields::task_name(
+                        t.get(NAME).map(String::as_str),
+                        t.get(SOURCE).map(String::as_str).unwrap_or(""),
+                        t.get(SYNC_TYPE).map(String::as_str).unwrap_or(""),
+                    ),
+                    parameters: fields::decode_params(
+                        id,
+                        t.get(PARAMS).map(String::as_str).unwrap_or(""),
+                    )?,
+                })
+            })
+            .collect()
     }
 
     fn remove_running(st: &mut State, id: &str) {
@@ -251,23 +305,8 @@ impl Store for MemoryStore {
             return Ok(Peek::default());
         }
         let n = (free as usize).min(max.max(1) as usize);
-        let mut head = Vec::new();
-        for (_, id) in st.queue.iter().take(n) {
-            let t = &st.tasks[id];
-            head.push(Candidate {
-                attempts: t.get("att").and_then(|a| a.parse().ok()).unwrap_or(0),
-                id: id.clone(),
-                task_name: fields::task_name(
-                    t.get(NAME).map(String::as_str),
-                    t.get(SOURCE).map(String::as_str).unwrap_or(""),
-                    t.get(SYNC_TYPE).map(String::as_str).unwrap_or(""),
-                ),
-                parameters: fields::decode_params(
-                    id,
-                    t.get(PARAMS).map(String::as_str).unwrap_or(""),
-                )?,
-            });
-        }
+        drop(st);
+        let head = self.peek_head(n)?;
         Ok(Peek {
             free: free as u32,
             head,
@@ -315,6 +354,7 @@ impl Store for MemoryStore {
             t.insert(TOKEN.into(), token.to_string());
             t.insert(CELERY_ID.into(), p.celery_id.clone());
             t.insert("msg".into(), p.message.clone());
+            t.insert("dt".into(), p.delivery_tag.clone());
             t.insert("seq".into(), seq.to_string());
             t.insert("bl".into(), p.list.clone());
             t.insert(PUBLISHED.into(), if inline { "1" } else { "0" }.into());
@@ -376,37 +416,33 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<Finished, StoreError> {
-        let now = self.now_ms();
-        let mut st = self.lock();
-        let Some(t) = st.tasks.get(&finish.id) else {
-            return Ok(Finished::Stale);
+    async fn finish(
+        &self,
+        finish: &Finish,
+        retention: Duration,
+        refill: &[Prepared],
+        want_head: u32,
+    ) -> Result<FinishReport, StoreError> {
+        if !self.end_running(finish, retention) {
+            return Ok(FinishReport {
+                finished: Finished::Stale,
+                dispatched: Vec::new(),
+                stop: DispatchStop::Done,
+                head: Vec::new(),
+            });
+        }
+        let (dispatched, stop) = self.dispatch(refill).await?;
+        let head = self.peek_head(want_head as usize)?;
+        let backlog = {
+            let st = self.lock();
+            !st.queue.is_empty() && st.running.len() < st.max_workers.unwrap_or(1) as usize
         };
-        if t.get(STATUS).map(String::as_str) != Some("running") {
-            return Ok(Finished::Stale);
-        }
-        if let Some(cid) = &finish.celery_id {
-            if t.get(CELERY_ID) != Some(cid) {
-                return Ok(Finished::Stale);
-            }
-        }
-        if let Some(tok) = finish.token {
-            if t.get(TOKEN) != Some(&tok.to_string()) {
-                return Ok(Finished::Stale);
-            }
-        }
-        Self::remove_running(&mut st, &finish.id);
-        Self::make_terminal(
-            &mut st,
-            &finish.id,
-            finish.status,
-            finish.error.as_deref(),
-            now,
-            retention,
-        );
-        let backlog =
-            !st.queue.is_empty() && st.running.len() < st.max_workers.unwrap_or(1) as usize;
-        Ok(Finished::Ended { backlog })
+        Ok(FinishReport {
+            finished: Finished::Ended { backlog },
+            dispatched,
+            stop,
+            head,
+        })
     }
 
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
@@ -611,11 +647,7 @@ impl Store for MemoryStore {
                 continue;
             };
             let cancel_requested = t.contains_key(CANCEL_REQUESTED);
-            let tag = t
-                .get("msg")
-                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-                .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string))
-                .unwrap_or_default();
+            let tag = t.get("dt").cloned().unwrap_or_default();
             Self::remove_running(&mut st, &id);
             let outcome = if cancel_requested {
                 Self::make_terminal(
@@ -635,6 +667,7 @@ impl Store for MemoryStore {
                     CELERY_ID,
                     "msg",
                     "bl",
+                    "dt",
                     PUBLISHED,
                     WORKER,
                     WORKER_STARTED,

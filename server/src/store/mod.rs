@@ -124,6 +124,8 @@ pub struct Prepared {
     pub message: String,
     /// The broker list it goes to.
     pub list: String,
+    /// The message's delivery tag (kept beside it, so scripts need not parse the message).
+    pub delivery_tag: String,
 }
 
 /// A task that took a slot.
@@ -176,6 +178,27 @@ impl Finished {
     /// True when the task was ended by this call.
     pub fn ended(self) -> bool {
         matches!(self, Finished::Ended { .. })
+    }
+}
+
+/// What [`Store::finish`] did, with the refill it made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishReport {
+    /// Whether the task ended; `backlog` is whether tasks still wait for a free slot after
+    /// the refill (then a dispatch pass is due).
+    pub finished: Finished,
+    /// The candidates that took the freed slot.
+    pub dispatched: Vec<Dispatched>,
+    /// Why the refill stopped.
+    pub stop: DispatchStop,
+    /// The head of the queue after the refill (at most `want_head`).
+    pub head: Vec<Candidate>,
+}
+
+impl FinishReport {
+    /// True when the task was ended by this call.
+    pub fn ended(&self) -> bool {
+        self.finished.ended()
     }
 }
 
@@ -321,8 +344,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Ends a running task on evidence and frees its slot (inline: and drops its message from
-    /// kombu's unacked set).
-    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<Finished, StoreError>;
+    /// kombu's unacked set). In the same step it refills the freed slot from `refill` (the
+    /// head of the queue as the caller last saw it, checked exactly as [`Store::dispatch`]
+    /// checks) and reports up to `want_head` tasks now at the head, for the next refill.
+    async fn finish(
+        &self,
+        finish: &Finish,
+        retention: Duration,
+        refill: &[Prepared],
+        want_head: u32,
+    ) -> Result<FinishReport, StoreError>;
 
     /// Cancels a queued task, or (inline) withdraws or marks a running one.
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError>;

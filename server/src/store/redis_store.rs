@@ -4,9 +4,9 @@ use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, Finished, NewTask, OnWorkerLost,
-    Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store, StoreError,
-    Submitted,
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, FinishReport, Finished, NewTask,
+    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store,
+    StoreError, Submitted,
 };
 use app::types::{TaskStatus, WorkerTask};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -137,6 +137,55 @@ fn task_entries(v: &Value) -> Option<Vec<(String, HashMap<String, String>)>> {
         .collect()
 }
 
+fn stop_of(v: Option<&Value>) -> Option<DispatchStop> {
+    match v.and_then(string).as_deref() {
+        Some("done") => Some(DispatchStop::Done),
+        Some("full") => Some(DispatchStop::Full),
+        Some("moved") => Some(DispatchStop::Moved),
+        _ => None,
+    }
+}
+
+/// `{id, token}` pairs.
+fn dispatched_of(v: &Value) -> Result<Vec<Dispatched>, StoreError> {
+    array(v)
+        .ok_or_else(|| corrupt("dispatched", v))?
+        .iter()
+        .map(|item| {
+            let parts = array(item).ok_or_else(|| corrupt("dispatched", v))?;
+            Ok(Dispatched {
+                id: parts
+                    .first()
+                    .and_then(string)
+                    .ok_or_else(|| corrupt("dispatched", v))?,
+                token: parts
+                    .get(1)
+                    .and_then(int)
+                    .ok_or_else(|| corrupt("dispatched", v))? as u64,
+            })
+        })
+        .collect()
+}
+
+/// `{id, name, parameters, attempts, crm_source, sync_type}` entries (peek.lua, finish.lua).
+fn candidates_of(v: &Value) -> Result<Vec<Candidate>, StoreError> {
+    array(v)
+        .ok_or_else(|| corrupt("candidates", v))?
+        .iter()
+        .map(|item| {
+            let parts = array(item).ok_or_else(|| corrupt("candidates", v))?;
+            let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
+            let id = text(0);
+            Ok(Candidate {
+                attempts: text(3).parse().unwrap_or(0),
+                task_name: fields::task_name(Some(&text(1)), &text(4), &text(5)),
+                parameters: fields::decode_params(&id, &text(2))?,
+                id,
+            })
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl Store for RedisStore {
     async fn seed_max_workers(&self, initial: u32) -> Result<u32, StoreError> {
@@ -203,6 +252,7 @@ impl Store for RedisStore {
                     .arg(dispatch.map(|p| p.message.as_str()).unwrap_or(""))
                     .arg(dispatch.map(|p| p.list.as_str()).unwrap_or(""))
                     .arg(if self.inline { "1" } else { "0" })
+                    .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or(""))
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -250,19 +300,7 @@ impl Store for RedisStore {
             .first()
             .and_then(int)
             .ok_or_else(|| corrupt("peek", &reply))?;
-        let mut head = Vec::new();
-        for item in &items[1..] {
-            let parts = array(item).ok_or_else(|| corrupt("peek", &reply))?;
-            let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
-            let id = text(0);
-            let parameters = fields::decode_params(&id, &text(2))?;
-            head.push(Candidate {
-                attempts: text(3).parse().unwrap_or(0),
-                task_name: fields::task_name(Some(&text(1)), &text(4), &text(5)),
-                id,
-                parameters,
-            });
-        }
+        let head = candidates_of(&Value::Array(items[1..].to_vec()))?;
         Ok(Peek {
             free: free.max(0) as u32,
             head,
@@ -290,32 +328,13 @@ impl Store for RedisStore {
             inv.arg(&p.id)
                 .arg(&p.celery_id)
                 .arg(&p.message)
-                .arg(&p.list);
+                .arg(&p.list)
+                .arg(&p.delivery_tag);
         }
         let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
         let items = array(&reply).ok_or_else(|| corrupt("dispatch", &reply))?;
-        let stop = match items.first().and_then(string).as_deref() {
-            Some("done") => DispatchStop::Done,
-            Some("full") => DispatchStop::Full,
-            Some("moved") => DispatchStop::Moved,
-            _ => return Err(corrupt("dispatch", &reply)),
-        };
-        let mut out = Vec::new();
-        for item in &items[1..] {
-            let parts = array(item).ok_or_else(|| corrupt("dispatch", &reply))?;
-            let id = parts
-                .first()
-                .and_then(string)
-                .ok_or_else(|| corrupt("dispatch", &reply))?;
-            let token = parts
-                .get(1)
-                .and_then(int)
-                .ok_or_else(|| corrupt("dispatch", &reply))?;
-            out.push(Dispatched {
-                id,
-                token: token as u64,
-            });
-        }
+        let stop = stop_of(items.first()).ok_or_else(|| corrupt("dispatch", &reply))?;
+        let out = dispatched_of(&Value::Array(items[1..].to_vec()))?;
         Ok((out, stop))
     }
 
@@ -357,32 +376,65 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
-    async fn finish(&self, finish: &Finish, retention: Duration) -> Result<Finished, StoreError> {
+    async fn finish(
+        &self,
+        finish: &Finish,
+        retention: Duration,
+        refill: &[Prepared],
+        want_head: u32,
+    ) -> Result<FinishReport, StoreError> {
         let mut conn = self.conn.clone();
-        let n: i64 = self
-            .timed(
-                self.scripts
-                    .finish
-                    .key(&self.keys.running)
-                    .key(&self.keys.finished)
-                    .key(self.keys.task(&finish.id))
-                    .key(&self.keys.events)
-                    .key(&self.keys.config)
-                    .key(&self.keys.queue)
-                    .arg(&finish.id)
-                    .arg(finish.celery_id.as_deref().unwrap_or(""))
-                    .arg(finish.token.map(|t| t.to_string()).unwrap_or_default())
-                    .arg(finish.status.as_str())
-                    .arg(finish.error.as_deref().unwrap_or(""))
-                    .arg(retention.as_millis() as u64)
-                    .arg(if self.inline { "1" } else { "0" })
-                    .invoke_async(&mut conn),
-            )
-            .await?;
-        Ok(match n {
+        let mut inv = self.scripts.finish.prepare_invoke();
+        inv.key(&self.keys.running)
+            .key(&self.keys.finished)
+            .key(self.keys.task(&finish.id))
+            .key(&self.keys.events)
+            .key(&self.keys.config)
+            .key(&self.keys.queue)
+            .key(&self.keys.task_prefix)
+            .key(&self.keys.token)
+            .arg(&finish.id)
+            .arg(finish.celery_id.as_deref().unwrap_or(""))
+            .arg(finish.token.map(|t| t.to_string()).unwrap_or_default())
+            .arg(finish.status.as_str())
+            .arg(finish.error.as_deref().unwrap_or(""))
+            .arg(retention.as_millis() as u64)
+            .arg(if self.inline { "1" } else { "0" })
+            .arg(want_head);
+        for p in refill {
+            inv.arg(&p.id)
+                .arg(&p.celery_id)
+                .arg(&p.message)
+                .arg(&p.list)
+                .arg(&p.delivery_tag);
+        }
+        let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
+        let items = array(&reply).ok_or_else(|| corrupt("finish", &reply))?;
+        let code = items
+            .first()
+            .and_then(int)
+            .ok_or_else(|| corrupt("finish", &reply))?;
+        let finished = match code {
             0 => Finished::Stale,
             1 => Finished::Ended { backlog: false },
             _ => Finished::Ended { backlog: true },
+        };
+        let stop = stop_of(items.get(1)).ok_or_else(|| corrupt("finish", &reply))?;
+        let dispatched = items
+            .get(2)
+            .map(dispatched_of)
+            .transpose()?
+            .unwrap_or_default();
+        let head = items
+            .get(3)
+            .map(candidates_of)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(FinishReport {
+            finished,
+            dispatched,
+            stop,
+            head,
         })
     }
 

@@ -81,6 +81,7 @@ impl Fixture {
             celery_id: id.into(),
             message: format!("message-of-{id}"),
             list: self.list.clone(),
+            delivery_tag: format!("tag-of-{id}"),
         }
     }
 
@@ -103,6 +104,8 @@ impl Fixture {
                     error: None,
                 },
                 RETAIN,
+                &[],
+                0,
             )
             .await
             .unwrap()
@@ -154,7 +157,71 @@ contract!(
     offline_silent_or_restarted_workers_lose_their_tasks,
     requeued_tasks_run_again_under_a_new_celery_id,
     submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead,
+    a_completion_refills_its_slot_in_the_same_step,
 );
+
+async fn a_completion_refills_its_slot_in_the_same_step(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    for id in ["run", "next", "after", "last"] {
+        f.submit(id, 0).await;
+    }
+    f.fill().await;
+    let end = |id: &str| Finish {
+        id: id.into(),
+        celery_id: Some(id.into()),
+        token: None,
+        status: TaskStatus::Completed,
+        error: None,
+    };
+    // The caller offers the head as it last saw it: "next" takes the slot at once.
+    let r = f
+        .store
+        .finish(
+            &end("run"),
+            RETAIN,
+            &[f.prepared("next"), f.prepared("after")],
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.finished,
+        worker_pool::store::Finished::Ended { backlog: false }
+    );
+    assert_eq!(
+        r.dispatched
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>(),
+        ["next"]
+    );
+    assert_eq!(r.stop, DispatchStop::Full, "one slot: one refill");
+    let head: Vec<_> = r.head.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(head, ["after", "last"], "the new head, for the next refill");
+    assert_eq!(r.head[0].task_name, "hubspot.all");
+    assert_eq!(f.running().await, ["next"]);
+    // A stale offer (the head moved) refills nothing, and says a pass is due.
+    f.submit("urgent", 50).await;
+    let r = f
+        .store
+        .finish(&end("next"), RETAIN, &[f.prepared("after")], 0)
+        .await
+        .unwrap();
+    assert_eq!(r.stop, DispatchStop::Moved);
+    assert!(r.dispatched.is_empty());
+    assert_eq!(
+        r.finished,
+        worker_pool::store::Finished::Ended { backlog: true }
+    );
+    assert_eq!(f.fill().await, ["urgent"]);
+    // Repeated evidence refills nothing either.
+    let r = f
+        .store
+        .finish(&end("next"), RETAIN, &[f.prepared("after")], 2)
+        .await
+        .unwrap();
+    assert!(!r.ended() && r.dispatched.is_empty() && r.head.is_empty());
+}
 
 async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
@@ -289,13 +356,23 @@ async fn finish_is_fenced_and_happens_once(f: &Fixture) {
         status: TaskStatus::Completed,
         error: None,
     };
-    assert!(!f.store.finish(&wrong_cid, RETAIN).await.unwrap().ended());
+    assert!(!f
+        .store
+        .finish(&wrong_cid, RETAIN, &[], 0)
+        .await
+        .unwrap()
+        .ended());
     let wrong_token = Finish {
         celery_id: None,
         token: Some(token + 1000),
         ..wrong_cid.clone()
     };
-    assert!(!f.store.finish(&wrong_token, RETAIN).await.unwrap().ended());
+    assert!(!f
+        .store
+        .finish(&wrong_token, RETAIN, &[], 0)
+        .await
+        .unwrap()
+        .ended());
     assert_eq!(f.running().await, ["x"]);
     let right = Finish {
         celery_id: Some("x".into()),
@@ -304,9 +381,18 @@ async fn finish_is_fenced_and_happens_once(f: &Fixture) {
         error: Some("ValueError: boom".into()),
         ..wrong_cid
     };
-    assert!(f.store.finish(&right, RETAIN).await.unwrap().ended());
+    assert!(f
+        .store
+        .finish(&right, RETAIN, &[], 0)
+        .await
+        .unwrap()
+        .ended());
     assert!(
-        !f.store.finish(&right, RETAIN).await.unwrap().ended(),
+        !f.store
+            .finish(&right, RETAIN, &[], 0)
+            .await
+            .unwrap()
+            .ended(),
         "a repeated completion changes nothing"
     );
     assert!(!f.finish("x", TaskStatus::Completed).await);
@@ -537,7 +623,9 @@ async fn finished_tasks_expire_after_retention(f: &Fixture) {
                 status: TaskStatus::Completed,
                 error: None
             },
-            short
+            short,
+            &[],
+            0
         )
         .await
         .unwrap()
@@ -748,7 +836,7 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         status: app::types::TaskStatus::Completed,
         error: None,
     };
-    assert!(f.store.finish(&late, RETAIN).await.unwrap().ended());
+    assert!(f.store.finish(&late, RETAIN, &[], 0).await.unwrap().ended());
 }
 
 /// Inline, a started or finished task's message leaves kombu's unacked set: an ack the worker
@@ -765,6 +853,7 @@ async fn started_and_finished_tasks_leave_kombus_unacked_set() {
         let message = serde_json::json!({"properties": {"delivery_tag": tag}}).to_string();
         let batch = [Prepared {
             message: message.clone(),
+            delivery_tag: tag.clone(),
             ..f.prepared(id)
         }];
         assert_eq!(f.store.dispatch(&batch).await.unwrap().0.len(), 1);

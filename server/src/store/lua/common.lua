@@ -29,11 +29,11 @@ end
 -- Takes a slot for a queued task (already removed from the queue): the one place a task
 -- starts running. Inline, its message is pushed to the broker list in the same step.
 -- Returns the dispatch's fencing token.
-local function take_slot(tkey, id, seq, cid, msg, list, inline, running_key, token_key, now)
+local function take_slot(tkey, id, seq, cid, msg, list, tag, inline, running_key, token_key, now)
   local tok = redis.call('INCR', token_key)
   redis.call('ZADD', running_key, fmt(tok), id)
   redis.call('HSET', tkey, 'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-    'msg', msg, 'bl', list, 'pub', inline and '1' or '0', 'seq', fmt(seq))
+    'msg', msg, 'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq))
   redis.call('HINCRBY', tkey, 'att', 1)
   if inline then
     redis.call('LPUSH', list, msg)
@@ -41,23 +41,11 @@ local function take_slot(tkey, id, seq, cid, msg, list, inline, running_key, tok
   return tok
 end
 
--- The delivery tag of a stored Celery message ('' when there is none).
-local function delivery_tag(msg)
-  if not msg then
-    return ''
-  end
-  local ok, decoded = pcall(cjson.decode, msg)
-  if ok and type(decoded) == 'table' and type(decoded.properties) == 'table' then
-    return tostring(decoded.properties.delivery_tag or '')
-  end
-  return ''
-end
-
 -- Drops a message from kombu's unacked set (in this database: inline mode only), so kombu
 -- never restores it to the queue and runs it again. Safe once the task has started or ended,
 -- or its worker is lost: the pool, not the visibility timeout, decides what happens next.
 local function forget_unacked(tag)
-  if tag ~= '' then
+  if tag and tag ~= '' then
     redis.call('HDEL', 'unacked', tag)
     redis.call('ZREM', 'unacked_index', tag)
   end
@@ -70,7 +58,7 @@ local function make_terminal(tkey, id, status, err, finished_key, retention_ms, 
   if err ~= nil and err ~= '' then
     redis.call('HSET', tkey, 'err', err)
   end
-  redis.call('HDEL', tkey, 'msg', 'bl', 'pub', 'cr')
+  redis.call('HDEL', tkey, 'msg', 'bl', 'dt', 'pub', 'cr')
   redis.call('ZADD', finished_key, fmt(now), id)
   redis.call('PEXPIRE', tkey, retention_ms)
   -- Index entries of tasks whose hash has expired.

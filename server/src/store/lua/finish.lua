@@ -2,31 +2,82 @@
 -- worker). Frees its slot. Fenced: nothing happens unless the evidence is about the current
 -- dispatch, so a late or repeated completion never frees another dispatch's slot or ends a
 -- task twice.
+--
+-- Then, in the same atomic step, it refills the freed slot from the caller's prepared
+-- candidates (the head of the queue as the caller last saw it), exactly as dispatch.lua does,
+-- and reports the new head of the queue so the caller can prepare the next refill: in the
+-- common case a completion and its refill cost one round trip.
+--
 -- KEYS[1] running (ZSET)   KEYS[2] finished (ZSET)   KEYS[3] the task's hash   KEYS[4] events
--- KEYS[5] config   KEYS[6] queue
+-- KEYS[5] config   KEYS[6] queue   KEYS[7] task prefix   KEYS[8] token counter
 -- ARGV[1] id   ARGV[2] celery id of the evidence ('' = any)   ARGV[3] fencing token ('' = any)
 -- ARGV[4] completed | failed | cancelled   ARGV[5] error text ('' = none)   ARGV[6] retention ms
--- ARGV[7] inline (1: also drop the message from kombu's unacked set)
--- Returns 0 when nothing changed, 1 when the task was ended, 2 when it was ended and queued
--- tasks wait for the slot it freed (a dispatch pass is due).
+-- ARGV[7] inline (1: drop the message from kombu's unacked set; push refills to the broker)
+-- ARGV[8] how many head tasks to report back (0: none)
+-- ARGV[9..] groups of 5, refill candidates: id, celery id, message, broker list, delivery tag
+-- Returns {code, stop, {{id, token}, ...}, {{id, name, parameters, attempts, crm_source,
+-- sync_type}, ...}} where code is 0 (nothing changed), 1 (ended, no task waits for a free
+-- slot now) or 2 (ended, and tasks still wait for a free slot: the caller must run a dispatch
+-- pass), and stop is why the refill stopped ('done', 'full', 'moved').
+if #ARGV < 8 or (#ARGV - 8) % 5 ~= 0 then
+  return redis.error_reply('finish: refill candidates come in groups of 5')
+end
 local t = KEYS[3]
 if redis.call('HGET', t, 'st') ~= 'running' then
-  return 0
+  return {0, 'done', {}, {}}
 end
 if ARGV[2] ~= '' and redis.call('HGET', t, 'cid') ~= ARGV[2] then
-  return 0
+  return {0, 'done', {}, {}}
 end
 if ARGV[3] ~= '' and redis.call('HGET', t, 'tok') ~= ARGV[3] then
-  return 0
+  return {0, 'done', {}, {}}
 end
+local inline = ARGV[7] == '1'
+local now = now_ms()
 redis.call('ZREM', KEYS[1], ARGV[1])
-if ARGV[7] == '1' then
-  forget_unacked(delivery_tag(redis.call('HGET', t, 'msg')))
+if inline then
+  forget_unacked(redis.call('HGET', t, 'dt'))
 end
-make_terminal(t, ARGV[1], ARGV[4], ARGV[5], KEYS[2], tonumber(ARGV[6]), now_ms())
-redis.call('PUBLISH', KEYS[4], 'finish ' .. ARGV[1])
+make_terminal(t, ARGV[1], ARGV[4], ARGV[5], KEYS[2], tonumber(ARGV[6]), now)
+
+-- Refill from the candidates, in order, while each is still the head and a slot is free.
 local max = tonumber(redis.call('HGET', KEYS[5], 'max_workers') or '1')
-if redis.call('ZCARD', KEYS[6]) > 0 and redis.call('ZCARD', KEYS[1]) < max then
-  return 2
+local dispatched = {}
+local stop = 'done'
+local i = 9
+while i + 4 <= #ARGV do
+  local id, cid, msg, list, tag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 5
+  if redis.call('ZCARD', KEYS[1]) >= max then
+    stop = 'full'
+    break
+  end
+  local head = redis.call('ZRANGE', KEYS[6], 0, 0)
+  if head[1] ~= id then
+    stop = 'moved'
+    break
+  end
+  local tkey = KEYS[7] .. id
+  local seq = seq_of_score(redis.call('ZSCORE', KEYS[6], id))
+  redis.call('ZREM', KEYS[6], id)
+  if redis.call('HGET', tkey, 'st') == 'queued' then
+    local tok = take_slot(tkey, id, seq, cid, msg, list, tag, inline, KEYS[1], KEYS[8], now)
+    table.insert(dispatched, {id, fmt(tok)})
+  end
 end
-return 1
+redis.call('PUBLISH', KEYS[4], 'finish ' .. ARGV[1])
+
+-- The head of the queue, for the caller's next refill.
+local want = tonumber(ARGV[8])
+local heads = {}
+if want > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, want - 1)) do
+    local f = redis.call('HMGET', KEYS[7] .. id, 'name', 'par', 'att', 'src', 'typ')
+    table.insert(heads, {id, f[1] or '', f[2] or '', f[3] or '0', f[4] or '', f[5] or ''})
+  end
+end
+local code = 1
+if redis.call('ZCARD', KEYS[6]) > 0 and redis.call('ZCARD', KEYS[1]) < max then
+  code = 2
+end
+return {code, stop, dispatched, heads}

@@ -15,7 +15,7 @@ local timeout, guard = tonumber(ARGV[1]), tonumber(ARGV[4])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local t = KEYS[4] .. id
-  local f = redis.call('HMGET', t, 'wk', 'ws', 'msg', 'cr', 'pri', 'seq')
+  local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq')
   local worker, ws = f[1], tonumber(f[2])
   if worker and ws then
     local seen = tonumber(redis.call('HGET', KEYS[5], worker))
@@ -30,7 +30,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       reason = 'Worker lost: no heartbeat from ' .. worker .. ' for ' .. math.floor((now - seen) / 1000) .. ' s.'
     end
     if reason then
-      local tag = delivery_tag(f[3])
+      local tag = f[3] or ''
       if ARGV[5] == '1' then
         -- An acks_late message would otherwise come back after the visibility timeout and run
         -- again outside the pool's count.
@@ -43,7 +43,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
         make_terminal(t, id, 'cancelled', reason, KEYS[3], tonumber(ARGV[3]), now)
       elseif ARGV[2] == 'requeue' then
         outcome = 'requeued'
-        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'msg', 'bl', 'pub', 'wk', 'ws', 'wpid')
+        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'msg', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid')
         redis.call('HSET', t, 'st', 'queued')
         redis.call('ZADD', KEYS[2], fmt(queue_score(f[5], f[6])), id)
       else

@@ -13,7 +13,7 @@ if redis.call('HEXISTS', t, 'ws') == 1 then
 end
 redis.call('HSET', t, 'ws', fmt(now_ms()))
 if ARGV[4] == '1' then
-  forget_unacked(delivery_tag(redis.call('HGET', t, 'msg')))
+  forget_unacked(redis.call('HGET', t, 'dt'))
 end
 if ARGV[2] ~= '' then
   redis.call('HSET', t, 'wk', ARGV[2])

@@ -6,6 +6,7 @@
 -- ARGV[6] priority (-100..100)
 -- ARGV[7] celery id   ARGV[8] message   ARGV[9] broker list  (empty message: never dispatch here)
 -- ARGV[10] inline (1: push the message here; 0: the caller publishes, then confirms)
+-- ARGV[11] the message's delivery tag
 -- Returns {0} when a task with that id already exists (nothing changed), else
 -- {1, created_ms, 'running', token, free slots left} or {1, created_ms, 'queued', 0-based rank, free slots}.
 if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -24,7 +25,7 @@ local max = tonumber(redis.call('HGET', KEYS[5], 'max_workers') or '1')
 local free = max - redis.call('ZCARD', KEYS[6])
 if ARGV[8] ~= '' and free > 0 and redis.call('ZRANGE', KEYS[1], 0, 0)[1] == ARGV[1] then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  local tok = take_slot(KEYS[3], ARGV[1], seq, ARGV[7], ARGV[8], ARGV[9], ARGV[10] == '1', KEYS[6], KEYS[7], now)
+  local tok = take_slot(KEYS[3], ARGV[1], seq, ARGV[7], ARGV[8], ARGV[9], ARGV[11], ARGV[10] == '1', KEYS[6], KEYS[7], now)
   redis.call('PUBLISH', KEYS[4], 'submit ' .. ARGV[1])
   return {1, fmt(now), 'running', fmt(tok), free - 1}
 end
