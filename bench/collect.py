@@ -17,6 +17,16 @@ def load(path):
         return json.load(f)
 
 
+def median_run(path, key):
+    """The run with the median `key` among the JSON lines of `path` (repeated measurements)."""
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    runs.sort(key=lambda r: r[key])
+    best = dict(runs[len(runs) // 2])
+    best["rounds"] = [r[key] for r in runs]
+    return best
+
+
 def wrk(path):
     text = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -51,10 +61,11 @@ def machine():
 
 def main():
     out, profile, results = sys.argv[1], sys.argv[2], sys.argv[3]
-    cap = load(f"{out}/capacity.json")
+    cap = median_run(f"{out}/capacity.jsonl", "cycles_per_s")
     depth = load(f"{out}/depth.json")["depth"]
     refill = {L: load(f"{out}/refill-{L}.json")["refill"] for L in (1, 4)}
-    tp = {f"{m}-{t}": load(f"{out}/tp-{m}-{t}.json") for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
+          for m in ("plain", "pool") for t in ("noop", "sleep20")}
     status = wrk(f"{out}/wrk-status.txt")
     submit = wrk(f"{out}/wrk-submit.txt")
     wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())

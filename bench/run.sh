@@ -27,13 +27,13 @@ command -v wrk >/dev/null 2>&1 || die "wrk is required"
 
 if [ "$SHORT" = 1 ]; then
   PROFILE=debug
-  N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; WRK_D=3s; UI_ROUNDS=5
+  N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5
   step "cargo leptos build (debug) and wp-bench"
   cargo leptos build
   cargo build -p server --bin wp-bench
 else
   PROFILE=release
-  N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; WRK_D=10s; UI_ROUNDS=30
+  N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; TP_REPS=3; CAP_REPS=3; WRK_D=10s; UI_ROUNDS=30
   # wasm-opt (used by --release) from npm's binaryen, never a runtime download.
   TOOLS="$ROOT/target/tools"
   if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
@@ -81,8 +81,12 @@ stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
 }
 
-step "scheduler capacity ($N_CAP cycles)"
-"$BENCH" capacity --n "$N_CAP" --concurrency 64 > "$OUT_DIR/capacity.json"
+step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds)"
+: > "$OUT_DIR/capacity.jsonl"
+for REP in $(seq "$CAP_REPS"); do
+  "$BENCH" capacity --n "$N_CAP" --concurrency 64 | tr -d '\n' >> "$OUT_DIR/capacity.jsonl"
+  echo >> "$OUT_DIR/capacity.jsonl"
+done
 
 step "depth independence ($SIZES queued)"
 "$BENCH" depth --sizes "$SIZES" --samples "$SAMPLES" > "$OUT_DIR/depth.json"
@@ -99,13 +103,17 @@ API="$SURL/ingestion/crm-dashboard/api/worker-pool"
 wrk -t2 -c64 -d"$WRK_D" --latency "$API/status/" > "$OUT_DIR/wrk-status.txt"
 wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "$OUT_DIR/wrk-submit.txt"
 
-step "throughput against plain Celery (-c 4, $N_TP tasks each)"
+step "throughput against plain Celery (-c 4, $N_TP tasks each, $TP_REPS rounds alternating)"
 for TASK in noop sleep20; do
-  "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
-    --redis "$REDIS_URL" --queue "plain-$TASK" > "$OUT_DIR/tp-plain-$TASK.json"
-  start_server "tp$TASK" 4
-  "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
-    --redis "$REDIS_URL" --queue "tp$TASK:q" --url "$SURL" > "$OUT_DIR/tp-pool-$TASK.json"
+  : > "$OUT_DIR/tp-plain-$TASK.jsonl"
+  : > "$OUT_DIR/tp-pool-$TASK.jsonl"
+  for REP in $(seq "$TP_REPS"); do
+    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
+      --redis "$REDIS_URL" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-plain-$TASK.jsonl"
+    start_server "tp$TASK$REP" 4
+    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
+      --redis "$REDIS_URL" --queue "tp$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-pool-$TASK.jsonl"
+  done
 done
 
 step "dashboard: WASM size and update latency in Chromium"

@@ -484,6 +484,10 @@ impl Scheduler {
             }
         }
         report.dispatched = self.dispatch_pass().await?;
+        let pruned = self.store.prune_finished(self.settings.retention).await?;
+        if pruned > 0 {
+            tracing::debug!(pruned, "expired history entries pruned");
+        }
         let after = self.store.snapshot(0).await?;
         report.available_workers =
             (after.max_workers as u64).saturating_sub(after.running.len() as u64);

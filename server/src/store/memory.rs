@@ -165,8 +165,6 @@ impl MemoryStore {
         st.finished.insert((now, id.to_string()));
         st.expires
             .insert(id.to_string(), now + retention.as_millis() as i64);
-        let cutoff = now - retention.as_millis() as i64;
-        st.finished.retain(|(at, _)| *at >= cutoff);
     }
 
     /// Ends a running task if the evidence is about its current dispatch (finish.lua's checks).
@@ -245,12 +243,14 @@ impl Store for MemoryStore {
         dispatch: Option<&Prepared>,
     ) -> Result<Submitted, StoreError> {
         let now = self.now_ms();
+        let queue_was_empty;
         {
             let mut st = self.lock();
             Self::purge(&mut st, now);
             if st.tasks.contains_key(&task.id) {
                 return Ok(Submitted::Duplicate);
             }
+            queue_was_empty = st.queue.is_empty();
             st.seq += 1;
             let seq = st.seq;
             let mut f = Fields::new();
@@ -273,7 +273,8 @@ impl Store for MemoryStore {
             st.max_workers.unwrap_or(1) as i64 - st.running.len() as i64
         };
         if let Some(p) = dispatch {
-            if free > 0 {
+            // As submit.lua: at once only into a free slot with an empty queue.
+            if free > 0 && queue_was_empty {
                 let (done, _) = self.dispatch(std::slice::from_ref(p)).await?;
                 if let Some(d) = done.first() {
                     return Ok(Submitted::Running {
@@ -701,6 +702,14 @@ impl Store for MemoryStore {
             });
         }
         Ok(out)
+    }
+
+    async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError> {
+        let cutoff = self.now_ms() - retention.as_millis() as i64;
+        let mut st = self.lock();
+        let before = st.finished.len();
+        st.finished.retain(|(at, _)| *at >= cutoff);
+        Ok((before - st.finished.len()) as u64)
     }
 
     async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {

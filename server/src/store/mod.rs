@@ -389,6 +389,10 @@ pub trait Store: Send + Sync + 'static {
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError>;
 
+    /// Drops the history index entries of tasks older than `retention` (their hashes have
+    /// expired by themselves). Returns how many.
+    async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError>;
+
     /// Starts a dashboard session that expires after `ttl`.
     async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
 

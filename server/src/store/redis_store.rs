@@ -687,6 +687,24 @@ impl Store for RedisStore {
             .collect()
     }
 
+    async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let (secs, micros): (i64, i64) = self
+            .timed(redis::cmd("TIME").query_async(&mut conn))
+            .await?;
+        let cutoff = secs * 1000 + micros / 1000 - retention.as_millis() as i64;
+        let n: i64 = self
+            .timed(
+                redis::cmd("ZREMRANGEBYSCORE")
+                    .arg(&self.keys.finished)
+                    .arg("-inf")
+                    .arg(format!("({cutoff}"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: () = self

@@ -275,6 +275,26 @@ async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &
         "{third:?}"
     );
     assert_eq!(f.fill().await, ["second"]);
+    // Even a more urgent newcomer joins a non-empty queue; the dispatch pass places it.
+    f.submit("blocker", 0).await;
+    f.store.set_max_workers(3).await.unwrap();
+    let urgent = f
+        .store
+        .submit(&task("urgent", 99), Some(&f.prepared("urgent")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            urgent,
+            Submitted::Queued {
+                position: 1,
+                free: 1,
+                ..
+            }
+        ),
+        "{urgent:?}"
+    );
+    assert_eq!(f.fill().await, ["urgent"]);
     let dup = f.store.submit(&task("first", 0), None).await.unwrap();
     assert_eq!(dup, Submitted::Duplicate);
 }
@@ -637,6 +657,8 @@ async fn finished_tasks_expire_after_retention(f: &Fixture) {
         "gone after the retention period"
     );
     assert!(f.store.history(None, 10).await.unwrap().is_empty());
+    assert_eq!(f.store.prune_finished(short).await.unwrap(), 1, "the index entry goes too");
+    assert_eq!(f.store.prune_finished(short).await.unwrap(), 0);
 }
 
 async fn inline_dispatch_pushes_the_message(f: &Fixture) {

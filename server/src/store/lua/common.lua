@@ -26,15 +26,25 @@ local function seq_of_score(score)
   return tonumber(score) % SEQ_SPAN
 end
 
--- Takes a slot for a queued task (already removed from the queue): the one place a task
--- starts running. Inline, its message is pushed to the broker list in the same step.
--- Returns the dispatch's fencing token.
-local function take_slot(tkey, id, seq, cid, msg, list, tag, inline, running_key, token_key, now)
+-- Takes a slot for a task (a queued one already removed from the queue, or a new one): the
+-- one place a task starts running. Inline, its message is pushed to the broker list in the
+-- same step. `new_fields`: a new task's own fields, written in the same HSET (its attempt
+-- count is 1); otherwise the attempt count is incremented. Returns the fencing token.
+local function take_slot(tkey, id, seq, cid, msg, list, tag, inline, running_key, token_key, now, new_fields)
   local tok = redis.call('INCR', token_key)
   redis.call('ZADD', running_key, fmt(tok), id)
-  redis.call('HSET', tkey, 'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-    'msg', msg, 'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq))
-  redis.call('HINCRBY', tkey, 'att', 1)
+  local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid, 'msg', msg,
+    'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
+  if new_fields then
+    for _, v in ipairs(new_fields) do
+      table.insert(f, v)
+    end
+    table.insert(f, 'att')
+    table.insert(f, '1')
+  else
+    redis.call('HINCRBY', tkey, 'att', 1)
+  end
+  redis.call('HSET', tkey, unpack(f))
   if inline then
     redis.call('LPUSH', list, msg)
   end
@@ -54,13 +64,14 @@ end
 -- Ends a running or queued task: the single place a task becomes terminal.
 -- tkey: the task's hash; status: completed | failed | cancelled.
 local function make_terminal(tkey, id, status, err, finished_key, retention_ms, now)
-  redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
   if err ~= nil and err ~= '' then
-    redis.call('HSET', tkey, 'err', err)
+    redis.call('HSET', tkey, 'st', status, 'fa', fmt(now), 'err', err)
+  else
+    redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
   end
   redis.call('HDEL', tkey, 'msg', 'bl', 'dt', 'pub', 'cr')
   redis.call('ZADD', finished_key, fmt(now), id)
   redis.call('PEXPIRE', tkey, retention_ms)
-  -- Index entries of tasks whose hash has expired.
-  redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', '(' .. fmt(now - retention_ms))
+  -- (The index entries of expired tasks are pruned by Store::prune_finished, periodically:
+  -- off the hot path, and readers skip them meanwhile.)
 end

@@ -23,22 +23,27 @@ if #ARGV < 8 or (#ARGV - 8) % 5 ~= 0 then
   return redis.error_reply('finish: refill candidates come in groups of 5')
 end
 local t = KEYS[3]
-if redis.call('HGET', t, 'st') ~= 'running' then
-  return {0, 'done', {}, {}}
-end
-if ARGV[2] ~= '' and redis.call('HGET', t, 'cid') ~= ARGV[2] then
-  return {0, 'done', {}, {}}
-end
-if ARGV[3] ~= '' and redis.call('HGET', t, 'tok') ~= ARGV[3] then
+local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'dt', 'ws')
+if f[1] ~= 'running'
+  or (ARGV[2] ~= '' and f[2] ~= ARGV[2])
+  or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
   return {0, 'done', {}, {}}
 end
 local inline = ARGV[7] == '1'
 local now = now_ms()
 redis.call('ZREM', KEYS[1], ARGV[1])
-if inline then
-  forget_unacked(redis.call('HGET', t, 'dt'))
+if inline and not f[5] then
+  -- (A started task's message left the unacked set when it started.)
+  forget_unacked(f[4])
 end
 make_terminal(t, ARGV[1], ARGV[4], ARGV[5], KEYS[2], tonumber(ARGV[6]), now)
+redis.call('PUBLISH', KEYS[4], 'finish ' .. ARGV[1])
+
+local queued = redis.call('ZCARD', KEYS[6])
+if queued == 0 then
+  -- Nothing waits: no refill, no head to report.
+  return {1, 'done', {}, {}}
+end
 
 -- Refill from the candidates, in order, while each is still the head and a slot is free.
 local max = tonumber(redis.call('HGET', KEYS[5], 'max_workers') or '1')
@@ -60,24 +65,24 @@ while i + 4 <= #ARGV do
   local tkey = KEYS[7] .. id
   local seq = seq_of_score(redis.call('ZSCORE', KEYS[6], id))
   redis.call('ZREM', KEYS[6], id)
+  queued = queued - 1
   if redis.call('HGET', tkey, 'st') == 'queued' then
     local tok = take_slot(tkey, id, seq, cid, msg, list, tag, inline, KEYS[1], KEYS[8], now)
     table.insert(dispatched, {id, fmt(tok)})
   end
 end
-redis.call('PUBLISH', KEYS[4], 'finish ' .. ARGV[1])
 
 -- The head of the queue, for the caller's next refill.
 local want = tonumber(ARGV[8])
 local heads = {}
-if want > 0 then
+if want > 0 and queued > 0 then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, want - 1)) do
-    local f = redis.call('HMGET', KEYS[7] .. id, 'name', 'par', 'att', 'src', 'typ')
-    table.insert(heads, {id, f[1] or '', f[2] or '', f[3] or '0', f[4] or '', f[5] or ''})
+    local h = redis.call('HMGET', KEYS[7] .. id, 'name', 'par', 'att', 'src', 'typ')
+    table.insert(heads, {id, h[1] or '', h[2] or '', h[3] or '0', h[4] or '', h[5] or ''})
   end
 end
 local code = 1
-if redis.call('ZCARD', KEYS[6]) > 0 and redis.call('ZCARD', KEYS[1]) < max then
+if queued > 0 and redis.call('ZCARD', KEYS[1]) < max then
   code = 2
 end
 return {code, stop, dispatched, heads}
