@@ -10,6 +10,7 @@
 //! | `<p>:running` | ZSET | the slots: running task ids, scored by their dispatch's token |
 //! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
 //! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
+//! | `<p>:task:<id>:msg` | STRING | a running task's Celery message, as pushed (kept beside the hash so the hash keeps Redis' compact encoding) |
 //! | `<p>:workers:seen` | HASH | Celery worker hostname → last event (heartbeat) time, ms |
 //! | `<p>:workers:online` | HASH | hostname → last `worker-online` time |
 //! | `<p>:workers:offline` | HASH | hostname → last `worker-offline` time |

@@ -745,14 +745,26 @@ impl Store for RedisStore {
     }
 
     async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let map = self.task_key_fields(id).await?;
-        if map.get(fields::STATUS).map(String::as_str) != Some("running") {
+        let mut conn = self.conn.clone();
+        let key = self.keys.task(id);
+        let (status, list, message): (Option<String>, Option<String>, Option<String>) = self
+            .timed(
+                redis::pipe()
+                    .cmd("HGET")
+                    .arg(&key)
+                    .arg(fields::STATUS)
+                    .cmd("HGET")
+                    .arg(&key)
+                    .arg("bl")
+                    .cmd("GET")
+                    .arg(format!("{key}:msg"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        if status.as_deref() != Some("running") {
             return Ok(None);
         }
-        Ok(match (map.get("msg"), map.get("bl")) {
-            (Some(m), Some(l)) => Some((m.clone(), l.clone())),
-            _ => None,
-        })
+        Ok(message.zip(list))
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

@@ -657,7 +657,11 @@ async fn finished_tasks_expire_after_retention(f: &Fixture) {
         "gone after the retention period"
     );
     assert!(f.store.history(None, 10).await.unwrap().is_empty());
-    assert_eq!(f.store.prune_finished(short).await.unwrap(), 1, "the index entry goes too");
+    assert_eq!(
+        f.store.prune_finished(short).await.unwrap(),
+        1,
+        "the index entry goes too"
+    );
     assert_eq!(f.store.prune_finished(short).await.unwrap(), 0);
 }
 

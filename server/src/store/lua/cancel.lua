@@ -19,8 +19,9 @@ end
 if st ~= 'running' then
   return {'terminal', st}
 end
-local f = redis.call('HMGET', t, 'cid', 'tok', 'msg', 'bl')
-if ARGV[3] == '1' and f[3] and f[4] and redis.call('LREM', f[4], 1, f[3]) == 1 then
+local f = redis.call('HMGET', t, 'cid', 'tok', 'bl')
+local msg, list = redis.call('GET', msg_key(t)), f[3]
+if ARGV[3] == '1' and msg and list and redis.call('LREM', list, 1, msg) == 1 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   make_terminal(t, ARGV[1], 'cancelled', 'Cancelled before a worker took it.', KEYS[3], tonumber(ARGV[2]), now)
   redis.call('PUBLISH', KEYS[5], 'cancel ' .. ARGV[1])
@@ -30,4 +31,4 @@ if redis.call('HEXISTS', t, 'cr') == 0 then
   redis.call('HSET', t, 'cr', fmt(now))
   redis.call('PUBLISH', KEYS[5], 'cancel-requested ' .. ARGV[1])
 end
-return {'revoke', f[1] or '', f[2] or '', f[3] or '', f[4] or ''}
+return {'revoke', f[1] or '', f[2] or '', msg or '', list or ''}

@@ -26,6 +26,13 @@ local function seq_of_score(score)
   return tonumber(score) % SEQ_SPAN
 end
 
+-- A running task's Celery message lives beside its hash, under <task key>:msg: a 1 KB value
+-- inside the hash would turn Redis' compact encoding of every running task's hash into a
+-- full hash table.
+local function msg_key(tkey)
+  return tkey .. ':msg'
+end
+
 -- Takes a slot for a task (a queued one already removed from the queue, or a new one): the
 -- one place a task starts running. Inline, its message is pushed to the broker list in the
 -- same step. `new_fields`: a new task's own fields, written in the same HSET (its attempt
@@ -33,8 +40,9 @@ end
 local function take_slot(tkey, id, seq, cid, msg, list, tag, inline, running_key, token_key, now, new_fields)
   local tok = redis.call('INCR', token_key)
   redis.call('ZADD', running_key, fmt(tok), id)
-  local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid, 'msg', msg,
+  local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
     'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
+  redis.call('SET', msg_key(tkey), msg)
   if new_fields then
     for _, v in ipairs(new_fields) do
       table.insert(f, v)
@@ -69,7 +77,8 @@ local function make_terminal(tkey, id, status, err, finished_key, retention_ms, 
   else
     redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
   end
-  redis.call('HDEL', tkey, 'msg', 'bl', 'dt', 'pub', 'cr')
+  redis.call('HDEL', tkey, 'bl', 'dt', 'pub', 'cr')
+  redis.call('DEL', msg_key(tkey))
   redis.call('ZADD', finished_key, fmt(now), id)
   redis.call('PEXPIRE', tkey, retention_ms)
   -- (The index entries of expired tasks are pruned by Store::prune_finished, periodically:

@@ -43,7 +43,8 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
         make_terminal(t, id, 'cancelled', reason, KEYS[3], tonumber(ARGV[3]), now)
       elseif ARGV[2] == 'requeue' then
         outcome = 'requeued'
-        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'msg', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid')
+        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid')
+        redis.call('DEL', msg_key(t))
         redis.call('HSET', t, 'st', 'queued')
         redis.call('ZADD', KEYS[2], fmt(queue_score(f[5], f[6])), id)
       else
