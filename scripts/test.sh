@@ -40,4 +40,7 @@ cargo leptos build
 step "Playwright end-to-end tests (Chromium)"
 "$ROOT/scripts/e2e.sh"
 
+step "benchmark harness, short (proves it works; no timing is asserted)"
+"$ROOT/bench/run.sh" --short
+
 ok "all tiers passed in $(( $(date +%s) - START )) s"

@@ -75,13 +75,6 @@ impl RedisStore {
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         }
     }
-
-    async fn task_key_fields(&self, id: &str) -> Result<HashMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.task(id);
-        self.timed(redis::cmd("HGETALL").arg(&key).query_async(&mut conn))
-            .await
-    }
 }
 
 // --- decoding of script replies --------------------------------------------------------------
