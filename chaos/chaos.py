@@ -149,6 +149,7 @@ class Worker:
         self.logpath = os.path.join(workdir, f"worker-{name}.log")
         self.proc = None
         self.killed_at = None
+        self.stopped_at = None
 
     def start(self):
         env = dict(self.env, DEMO_RECORD_FILE=self.records)
@@ -173,6 +174,13 @@ class Worker:
         self.killed_at = time.time()
         kill_group(self.proc)
         self.proc.wait()
+
+    def warm_stop(self):
+        """SIGTERM the main process, as a deploy does: a warm shutdown. It sends worker-offline
+        with the tasks it still runs, no more heartbeats, and finishes them (their results come).
+        Its tasks must end as they really ended, and keep their slots while it drains."""
+        self.stopped_at = time.time()
+        self.proc.send_signal(signal.SIGTERM)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -223,7 +231,7 @@ class Harness:
         self.limits = [(0.0, 0.0, p["initial_limit"])]  # (sent, returned, value)
         self.events = []            # (time, what)
         self.lock = threading.Lock()
-        self.kills = {"workers": 0, "replicas": 0}
+        self.kills = {"workers": 0, "warm_stops": 0, "replicas": 0}
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -324,6 +332,7 @@ class Harness:
         limits = self.p["limits"]
         for i, v in enumerate(limits):
             plan.append((window * (i + 0.5) / len(limits), "limit", v))
+        plan.append((window * 0.20, "warm-stop-worker", None))
         plan.append((window * 0.30, "kill-worker", None))
         plan.append((window * 0.45, "kill-replica", None))
         plan.append((window * 0.60, "restart-redis", None))
@@ -337,13 +346,22 @@ class Harness:
             if what == "limit":
                 self.set_limit(value)
             elif what == "kill-worker":
-                victims = [w for w in self.workers if w.killed_at is None]
+                victims = [w for w in self.workers if w.killed_at is None and w.stopped_at is None]
                 victim = max(victims, key=lambda w: len(w.read_records()))
                 victim.kill()
                 self.kills["workers"] += 1
                 self.events.append((now, f"SIGKILL worker {victim.name}"))
                 log(f"killed worker {victim.name}")
                 time.sleep(2)
+                w = self.add_worker()
+                self.events.append((time.time() - t0, f"started worker {w.name}"))
+            elif what == "warm-stop-worker":
+                victims = [w for w in self.workers if w.killed_at is None and w.stopped_at is None]
+                victim = max(victims, key=lambda w: len(w.read_records()))
+                victim.warm_stop()
+                self.kills["warm_stops"] += 1
+                self.events.append((now, f"SIGTERM (warm shutdown) worker {victim.name}"))
+                log(f"warm shutdown of worker {victim.name}")
                 w = self.add_worker()
                 self.events.append((time.time() - t0, f"started worker {w.name}"))
             elif what == "kill-replica":

@@ -517,14 +517,16 @@ impl Subscriber for ServerBackend {
             if let Err(err) = self
                 .scheduler
                 .store()
-                .worker_event(&e.kind, &e.hostname)
+                .worker_event(
+                    &e.kind,
+                    &e.hostname,
+                    e.pid,
+                    heartbeat_interval(e.freq),
+                    e.active,
+                )
                 .await
             {
                 tracing::debug!(error = %err, worker = %e.hostname, "could not record a worker event");
-            }
-            if e.kind == "worker-offline" {
-                // Don't wait for the next tick: its tasks are lost now.
-                self.reap_if_safe().await;
             }
         }
     }
@@ -532,4 +534,11 @@ impl Subscriber for ServerBackend {
     async fn pool_event(&self, _payload: &str) {
         self.bump();
     }
+}
+
+/// A worker's heartbeat interval from its event's `freq` (seconds; Celery's default is 2).
+fn heartbeat_interval(freq: Option<f64>) -> std::time::Duration {
+    freq.filter(|f| f.is_finite() && *f > 0.0 && *f <= 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(std::time::Duration::from_secs(2))
 }

@@ -63,9 +63,12 @@ pub enum StartError {
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often lost workers are looked for.
 const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// A `worker-online` this long after a task's STARTED means its worker restarted (a Celery
-/// worker takes longer than this to boot, so a new process cannot have started the task).
+/// A new process holding a worker's hostname that came online this long after a task's
+/// STARTED cannot have started it: the worker restarted (see `store/lua/worker_event.lua`).
 const REAP_RESTART_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
+/// A `worker-offline` counts once this long has passed with nothing else from the worker: a
+/// consumer reconnect sends an offline/online pair while its pool keeps running its tasks.
+const REAP_OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
 pub struct Pool {
@@ -111,6 +114,7 @@ impl Pool {
                 heartbeat_timeout: config.worker_timeout,
                 on_lost: config.on_worker_lost,
                 restart_guard: REAP_RESTART_GUARD,
+                offline_grace: REAP_OFFLINE_GRACE,
             },
         };
         let events_channel = store.keys().events.clone();

@@ -840,6 +840,7 @@ mod tests {
                     heartbeat_timeout: Duration::from_secs(10),
                     on_lost: crate::store::OnWorkerLost::Fail,
                     restart_guard: Duration::from_secs(1),
+                    offline_grace: Duration::from_secs(3),
                 },
             },
         );

@@ -241,6 +241,7 @@ fn bench_scheduler(
                 heartbeat_timeout: Duration::from_secs(10),
                 on_lost: OnWorkerLost::Fail,
                 restart_guard: Duration::from_secs(1),
+                offline_grace: Duration::from_secs(3),
             },
         },
     );

@@ -547,6 +547,8 @@ pub struct Event {
     pub freq: Option<f64>,
     /// Tasks the worker is executing, for worker events.
     pub active: Option<u64>,
+    /// The sending process: the worker's main process for worker and task events.
+    pub pid: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -579,6 +581,10 @@ fn event_from_value(v: &Value) -> Option<Event> {
         task_id: v.get("uuid").and_then(Value::as_str).map(str::to_string),
         freq: v.get("freq").and_then(Value::as_f64),
         active: v.get("active").and_then(Value::as_u64),
+        pid: v
+            .get("pid")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok()),
     })
 }
 
@@ -803,6 +809,16 @@ mod tests {
         assert_eq!(hb[0].kind, "worker-heartbeat");
         assert_eq!(hb[0].hostname, "w1@vm");
         assert_eq!(hb[0].freq, Some(2.0));
+        assert_eq!(hb[0].pid, Some(32382), "the worker's main process");
+        assert_eq!(hb[0].active, Some(0));
+        let off = parse_events(fixture("events/channel_worker.offline.envelope.json").as_bytes())
+            .unwrap();
+        assert_eq!(off[0].kind, "worker-offline");
+        assert!(
+            off[0].pid.is_some() && off[0].active.is_some(),
+            "{:?}",
+            off[0].pid
+        );
         let multi =
             parse_events(fixture("events/channel_task.multi.envelope.json").as_bytes()).unwrap();
         assert!(!multi.is_empty());

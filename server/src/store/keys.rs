@@ -11,8 +11,8 @@
 //! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
 //! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
 //! | `<p>:task:<id>:msg` | STRING | a running task's Celery message, as pushed (kept beside the hash so the hash keeps Redis' compact encoding) |
-//! | `<p>:workers:seen` | HASH | Celery worker hostname → last event (heartbeat) time, ms |
-//! | `<p>:workers:online` | HASH | hostname → last `worker-online` time |
+//! | `<p>:workers:seen` | HASH | Celery worker hostname → last heartbeat or online time, ms |
+//! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |
 //! | `<p>:workers:offline` | HASH | hostname → last `worker-offline` time |
 //! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
@@ -40,8 +40,8 @@ pub struct Keys {
     pub task_prefix: String,
     /// `<p>:workers:seen`.
     pub workers_seen: String,
-    /// `<p>:workers:online`.
-    pub workers_online: String,
+    /// `<p>:workers:proc`.
+    pub workers_proc: String,
     /// `<p>:workers:offline`.
     pub workers_offline: String,
 }
@@ -61,7 +61,7 @@ impl Keys {
             events: k("events"),
             task_prefix: k("task:"),
             workers_seen: k("workers:seen"),
-            workers_online: k("workers:online"),
+            workers_proc: k("workers:proc"),
             workers_offline: k("workers:offline"),
         }
     }

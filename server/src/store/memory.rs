@@ -40,8 +40,15 @@ struct State {
     sessions: HashMap<String, i64>,
 }
 
-/// What was last heard from one Celery worker (ms): heartbeat (or any event), online, offline.
-type WorkerSeen = (Option<i64>, Option<i64>, Option<i64>);
+/// What was last heard from one Celery worker (ms): heartbeat or online, offline, and the
+/// process holding its name (pid, earliest it can have come online; see `worker_event.lua`).
+#[derive(Clone, Default)]
+struct WorkerSeen {
+    seen: Option<i64>,
+    /// When, and how many tasks it still ran (more than 0: a warm shutdown draining them).
+    offline: Option<(i64, u64)>,
+    process: Option<(u32, i64)>,
+}
 
 /// The pool's state in process memory.
 pub struct MemoryStore {
@@ -600,16 +607,30 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError> {
+    async fn worker_event(
+        &self,
+        kind: &str,
+        hostname: &str,
+        pid: Option<u32>,
+        interval: Duration,
+        active: Option<u64>,
+    ) -> Result<(), StoreError> {
         let now = self.now_ms();
         let mut st = self.lock();
         let w = st.workers.entry(hostname.to_string()).or_default();
         if kind == "worker-offline" {
-            w.2 = Some(now);
+            w.offline = Some((now, active.unwrap_or(0)));
         } else {
-            w.0 = Some(now);
-            if kind == "worker-online" {
-                w.1 = Some(now);
+            w.seen = Some(now);
+        }
+        if let Some(pid) = pid {
+            if w.process.is_none_or(|(known, _)| known != pid) {
+                let since = match w.process {
+                    None => 0,
+                    Some(_) if kind == "worker-online" => now,
+                    Some(_) => now - (interval.as_millis() as i64 * 5 / 4),
+                };
+                w.process = Some((pid, since));
             }
         }
         Ok(())
@@ -624,6 +645,7 @@ impl Store for MemoryStore {
         let mut st = self.lock();
         let timeout = policy.heartbeat_timeout.as_millis() as i64;
         let guard = policy.restart_guard.as_millis() as i64;
+        let grace_off = policy.offline_grace.as_millis() as i64;
         let running: Vec<String> = st.running.iter().map(|(_, id)| id.clone()).collect();
         let mut out = Vec::new();
         for id in running {
@@ -634,10 +656,27 @@ impl Store for MemoryStore {
             ) else {
                 continue;
             };
-            let (seen, online, offline) = st.workers.get(&worker).copied().unwrap_or_default();
-            let reason = if offline.is_some_and(|off| off >= ws && seen.is_none_or(|s| off >= s)) {
+            let WorkerSeen {
+                seen,
+                offline,
+                process,
+            } = st.workers.get(&worker).cloned().unwrap_or_default();
+            let restarted = process.is_some_and(|(_, since)| since > ws + guard);
+            let quiet = offline.filter(|&(off, _)| off >= ws && seen.is_none_or(|s| off > s));
+            let reason = if let Some((off, _)) =
+                quiet.filter(|&(_, still_running)| still_running > 0)
+            {
+                // A warm shutdown: see `lua/reap.lua`.
+                if restarted {
+                    format!("Worker lost: {worker} restarted while running it.")
+                } else if t.contains_key(CANCEL_REQUESTED) && now - off > timeout {
+                    format!("Worker lost: {worker} shut down while running it and never answered the cancel.")
+                } else {
+                    continue;
+                }
+            } else if quiet.is_some_and(|(off, _)| now - off >= grace_off) {
                 format!("Worker lost: {worker} went offline while running it.")
-            } else if online.is_some_and(|on| on > ws + guard) {
+            } else if restarted {
                 format!("Worker lost: {worker} restarted while running it.")
             } else if let Some(s) = seen.filter(|s| now - s > timeout) {
                 format!(

@@ -269,8 +269,13 @@ pub struct ReapPolicy {
     pub heartbeat_timeout: Duration,
     /// What happens to its tasks.
     pub on_lost: OnWorkerLost,
-    /// An online event this long after a task's STARTED means the worker restarted.
+    /// A new process (pid) holding the task's worker hostname whose earliest possible online
+    /// is this long after the task's STARTED cannot have started it: the worker restarted.
     pub restart_guard: Duration,
+    /// A `worker-offline` with nothing left to run counts once this long has passed with
+    /// nothing heard from the worker since: a consumer reconnect sends an offline/online pair
+    /// from a process that keeps running its tasks.
+    pub offline_grace: Duration,
 }
 
 /// A task taken back from a lost worker.
@@ -378,8 +383,17 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<WorkerTask>, StoreError>;
 
-    /// Records a Celery worker event (`worker-heartbeat`, `worker-online`, `worker-offline`).
-    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError>;
+    /// Records a Celery worker event (`worker-heartbeat`, `worker-online`, `worker-offline`)
+    /// from the worker's main process `pid`, which sends heartbeats every `interval` and is
+    /// executing `active` tasks (an offline with tasks still running is a warm shutdown).
+    async fn worker_event(
+        &self,
+        kind: &str,
+        hostname: &str,
+        pid: Option<u32>,
+        interval: Duration,
+        active: Option<u64>,
+    ) -> Result<(), StoreError>;
 
     /// Frees the slots of running tasks whose worker is gone (see `lua/reap.lua`). With
     /// `inline`, also drops their messages from kombu's unacked set in this database.

@@ -617,17 +617,27 @@ impl Store for RedisStore {
             .collect()
     }
 
-    async fn worker_event(&self, kind: &str, hostname: &str) -> Result<(), StoreError> {
+    async fn worker_event(
+        &self,
+        kind: &str,
+        hostname: &str,
+        pid: Option<u32>,
+        interval: Duration,
+        active: Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self
             .timed(
                 self.scripts
                     .worker_event
                     .key(&self.keys.workers_seen)
-                    .key(&self.keys.workers_online)
+                    .key(&self.keys.workers_proc)
                     .key(&self.keys.workers_offline)
                     .arg(kind)
                     .arg(hostname)
+                    .arg(pid.map(|p| p.to_string()).unwrap_or_default())
+                    .arg(interval.as_millis() as u64)
+                    .arg(active.map(|a| a.to_string()).unwrap_or_default())
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -650,7 +660,7 @@ impl Store for RedisStore {
                     .key(&self.keys.finished)
                     .key(&self.keys.task_prefix)
                     .key(&self.keys.workers_seen)
-                    .key(&self.keys.workers_online)
+                    .key(&self.keys.workers_proc)
                     .key(&self.keys.workers_offline)
                     .key(&self.keys.events)
                     .arg(policy.heartbeat_timeout.as_millis() as u64)
@@ -661,6 +671,7 @@ impl Store for RedisStore {
                     .arg(retention.as_millis() as u64)
                     .arg(policy.restart_guard.as_millis() as u64)
                     .arg(if inline { "1" } else { "0" })
+                    .arg(policy.offline_grace.as_millis() as u64)
                     .invoke_async(&mut conn),
             )
             .await?;

@@ -127,6 +127,14 @@ impl Worker {
         let _ = self.child.wait();
     }
 
+    /// SIGTERMs the worker's main process: a warm shutdown, as a deploy does. It stops taking
+    /// tasks, sends `worker-offline` and no more heartbeats, and finishes what it runs.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -333,6 +341,57 @@ async fn a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_tha
         .count();
     assert_eq!(starts, 1, "the lost task was not run again");
     let ids = [id(&long), id(&doomed), id(&next)];
+    drop(w1);
+    drop(w2);
+    s.stop(&ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout() {
+    let s = TestServer::start(&[
+        ("MAX_SYNC_WORKERS", "1"),
+        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+    ])
+    .await;
+    let mut w1 = Worker::start(&s.queue, 1);
+    let long = s
+        .submit("hubspot", "all", json!({"batch_size": 10_000}), 0)
+        .await; // 10 s: longer than the 3 s offline grace plus the 4 s timeout
+    let next = s
+        .submit("arrivy", "all", json!({"batch_size": 100}), 0)
+        .await;
+    eventually(30, "the long task STARTED", || async {
+        let (_, t) = s.get(&format!("/tasks/{}/", id(&long))).await;
+        t["worker"].as_str().map(str::to_string)
+    })
+    .await;
+    w1.terminate();
+    // Past the grace and the timeout, the draining worker still holds the only slot.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (_, t) = s.get(&format!("/tasks/{}/", id(&long))).await;
+    assert_eq!(t["status"], "running", "{t}\n{}", w1.log());
+    let (_, t) = s.get(&format!("/tasks/{}/", id(&next))).await;
+    assert_eq!(t["status"], "queued", "the slot was not handed on: {t}");
+    let done = s.wait_status(&id(&long), "completed", 30).await;
+    assert!(done["error"].is_null(), "{done}");
+    let _ = w1.child.wait();
+    // The slot passes on only now; a new worker runs the next task.
+    let w2 = Worker::start(&s.queue, 1);
+    s.wait_status(&id(&next), "completed", 30).await;
+    let ended = w1
+        .records()
+        .iter()
+        .find(|r| r.0 == id(&long) && r.1 == "end")
+        .map(|r| r.2)
+        .expect("the draining worker finished the long task");
+    let began = w2
+        .records()
+        .iter()
+        .find(|r| r.0 == id(&next) && r.1 == "start")
+        .map(|r| r.2)
+        .expect("the new worker ran the next task");
+    assert!(began >= ended, "never two at once under a limit of 1");
+    let ids = [id(&long), id(&next)];
     drop(w1);
     drop(w2);
     s.stop(&ids).await;

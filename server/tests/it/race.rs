@@ -34,6 +34,7 @@ fn scheduler(prefix: &str, queue: &str) -> Arc<Scheduler> {
                 heartbeat_timeout: Duration::from_secs(10),
                 on_lost: worker_pool::store::OnWorkerLost::Fail,
                 restart_guard: Duration::from_secs(1),
+                offline_grace: Duration::from_secs(3),
             },
         },
     );

@@ -155,6 +155,7 @@ contract!(
     inline_dispatch_pushes_the_message,
     live_workers_keep_their_tasks_however_long,
     offline_silent_or_restarted_workers_lose_their_tasks,
+    a_warm_shutdown_keeps_its_tasks_until_their_results,
     requeued_tasks_run_again_under_a_new_celery_id,
     submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead,
     a_completion_refills_its_slot_in_the_same_step,
@@ -694,7 +695,20 @@ fn policy(timeout_ms: u64, on_lost: OnWorkerLost) -> ReapPolicy {
         heartbeat_timeout: Duration::from_millis(timeout_ms),
         on_lost,
         restart_guard: Duration::from_millis(50),
+        offline_grace: Duration::from_millis(250),
     }
+}
+
+/// Records a worker event from process `pid` of worker `w`, with Celery's 2 s heartbeats.
+async fn event(f: &Fixture, kind: &str, w: &str, pid: u32) {
+    event_every(f, kind, w, pid, Duration::from_secs(2)).await;
+}
+
+async fn event_every(f: &Fixture, kind: &str, w: &str, pid: u32, interval: Duration) {
+    f.store
+        .worker_event(kind, w, Some(pid), interval, Some(0))
+        .await
+        .unwrap();
 }
 
 /// Dispatches `id` and records that worker `w` started it.
@@ -708,111 +722,115 @@ async fn start_on(f: &Fixture, id: &str, w: &str) {
         .unwrap());
 }
 
+async fn reaped_ids(f: &Fixture, policy: ReapPolicy) -> Vec<(String, String, String)> {
+    let mut reaped: Vec<_> = f
+        .store
+        .reap(policy, RETAIN)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.outcome, r.reason))
+        .collect();
+    reaped.sort();
+    reaped
+}
+
 async fn live_workers_keep_their_tasks_however_long(f: &Fixture) {
-    f.store.seed_max_workers(3).await.unwrap();
-    f.store.worker_event("worker-online", "w1@h").await.unwrap();
+    f.store.seed_max_workers(4).await.unwrap();
+    event(f, "worker-online", "w1@h", 10).await;
+    event(f, "worker-online", "re@h", 20).await;
     start_on(f, "long", "w1@h").await;
+    start_on(f, "reconnecting", "re@h").await;
     f.submit("unclaimed", 0).await;
     f.fill().await; // dispatched, but no worker reported STARTED
     start_on(f, "unknown-worker", "never-heard@h").await;
-    for _ in 0..4 {
+    for round in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        f.store
-            .worker_event("worker-heartbeat", "w1@h")
-            .await
-            .unwrap();
-        let reaped = f
-            .store
-            .reap(policy(300, OnWorkerLost::Fail), RETAIN)
-            .await
-            .unwrap();
+        event(f, "worker-heartbeat", "w1@h", 10).await;
+        if round == 1 {
+            // A consumer reconnect: an offline/online pair from the same process, whose pool
+            // keeps running the task.
+            event(f, "worker-offline", "re@h", 20).await;
+            event(f, "worker-online", "re@h", 20).await;
+        } else {
+            event(f, "worker-heartbeat", "re@h", 20).await;
+        }
+        let reaped = reaped_ids(f, policy(300, OnWorkerLost::Fail)).await;
         assert!(reaped.is_empty(), "{reaped:?}");
     }
     assert_eq!(
         f.running().await.len(),
-        3,
+        4,
         "600 ms > the 300 ms timeout, yet nothing was reaped"
     );
 }
 
 async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
-    f.store.seed_max_workers(4).await.unwrap();
-    for w in ["off@h", "silent@h", "restart@h", "fine@h"] {
-        f.store.worker_event("worker-online", w).await.unwrap();
+    f.store.seed_max_workers(7).await.unwrap();
+    let workers = [
+        "off@h",
+        "silent@h",
+        "restart@h",
+        "fine@h",
+        "hb@h",
+        "hbslow@h",
+        "flap@h",
+    ];
+    for (pid, w) in (1..).zip(workers) {
+        event(f, "worker-online", w, pid).await;
     }
-    start_on(f, "a", "off@h").await;
-    start_on(f, "b", "silent@h").await;
-    start_on(f, "c", "restart@h").await;
-    start_on(f, "d", "fine@h").await;
+    for (id, w) in ["a", "b", "c", "d", "e", "g", "h"].into_iter().zip(workers) {
+        start_on(f, id, w).await;
+    }
     take_message(f, "message-of-b").await; // a worker has it
     assert!(matches!(
         f.store.cancel("b", RETAIN).await.unwrap(),
         CancelOutcome::Revoke { .. }
     ));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    f.store
-        .worker_event("worker-offline", "off@h")
-        .await
-        .unwrap();
-    f.store
-        .worker_event("worker-online", "restart@h")
-        .await
-        .unwrap();
+    event(f, "worker-offline", "off@h", 1).await;
+    event(f, "worker-online", "restart@h", 33).await; // a new process took the name
+    event(f, "worker-offline", "flap@h", 7).await; // a reconnect, its online comes later
     tokio::time::sleep(Duration::from_millis(100)).await;
-    f.store
-        .worker_event("worker-heartbeat", "fine@h")
-        .await
-        .unwrap();
-    f.store
-        .worker_event("worker-heartbeat", "restart@h")
-        .await
-        .unwrap();
-    let mut reaped = f
-        .store
-        .reap(policy(400, OnWorkerLost::Fail), RETAIN)
-        .await
-        .unwrap();
-    reaped.sort_by(|x, y| x.id.cmp(&y.id));
+    // New processes first heard of by a heartbeat (their online was missed): the fast one
+    // (40 ms beats) came online after the task started; the 2 s one may have started it.
+    event_every(f, "worker-heartbeat", "hb@h", 55, Duration::from_millis(40)).await;
+    event(f, "worker-heartbeat", "hbslow@h", 66).await;
+    for (w, pid) in [("fine@h", 4), ("restart@h", 33)] {
+        event(f, "worker-heartbeat", w, pid).await;
+    }
+    let reaped = reaped_ids(f, policy(600, OnWorkerLost::Fail)).await;
     let summary: Vec<(&str, &str)> = reaped
         .iter()
-        .map(|r| (r.id.as_str(), r.outcome.as_str()))
-        .collect();
-    assert_eq!(summary, [("a", "failed"), ("c", "failed")], "{reaped:?}");
-    assert!(
-        reaped[0].reason.contains("went offline"),
-        "{}",
-        reaped[0].reason
-    );
-    assert!(
-        reaped[1].reason.contains("restarted"),
-        "{}",
-        reaped[1].reason
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    f.store
-        .worker_event("worker-heartbeat", "fine@h")
-        .await
-        .unwrap();
-    let reaped = f
-        .store
-        .reap(policy(400, OnWorkerLost::Fail), RETAIN)
-        .await
-        .unwrap();
-    let summary: Vec<(&str, &str)> = reaped
-        .iter()
-        .map(|r| (r.id.as_str(), r.outcome.as_str()))
+        .map(|r| (r.0.as_str(), r.1.as_str()))
         .collect();
     assert_eq!(
         summary,
-        [("b", "cancelled")],
-        "a pending cancel ends cancelled"
+        [("c", "failed"), ("e", "failed")],
+        "an offline younger than its grace counts for nothing yet: {reaped:?}"
     );
     assert!(
-        reaped[0].reason.contains("no heartbeat"),
-        "{}",
-        reaped[0].reason
+        reaped.iter().all(|r| r.2.contains("restarted")),
+        "{reaped:?}"
     );
-    assert_eq!(f.running().await, ["d"]);
+    event(f, "worker-online", "flap@h", 7).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (w, pid) in [("fine@h", 4), ("hbslow@h", 66), ("flap@h", 7)] {
+        event(f, "worker-heartbeat", w, pid).await;
+    }
+    let reaped = reaped_ids(f, policy(600, OnWorkerLost::Fail)).await;
+    let summary: Vec<(&str, &str)> = reaped
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("a", "failed"), ("b", "cancelled")],
+        "a pending cancel ends cancelled: {reaped:?}"
+    );
+    assert!(reaped[0].2.contains("went offline"), "{}", reaped[0].2);
+    assert!(reaped[1].2.contains("no heartbeat"), "{}", reaped[1].2);
+    assert_eq!(f.running().await, ["d", "g", "h"]);
     let a = f.store.get("a").await.unwrap().unwrap();
     assert_eq!(a.status, app::types::TaskStatus::Failed);
     assert!(a.error.unwrap().starts_with("Worker lost"));
@@ -820,12 +838,61 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
     assert!(!f.finish("a", app::types::TaskStatus::Completed).await);
 }
 
+async fn a_warm_shutdown_keeps_its_tasks_until_their_results(f: &Fixture) {
+    f.store.seed_max_workers(2).await.unwrap();
+    event(f, "worker-online", "drain@h", 8).await;
+    start_on(f, "x", "drain@h").await;
+    start_on(f, "y", "drain@h").await;
+    take_message(f, "message-of-y").await; // a worker has it
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // A warm shutdown: the offline reports the two tasks it still finishes, then silence.
+    f.store
+        .worker_event(
+            "worker-offline",
+            "drain@h",
+            Some(8),
+            Duration::from_secs(2),
+            Some(2),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reaped = reaped_ids(f, policy(300, OnWorkerLost::Fail)).await;
+    assert!(
+        reaped.is_empty(),
+        "past the offline grace and the heartbeat timeout, a draining worker keeps its tasks: {reaped:?}"
+    );
+    assert!(
+        f.finish("x", app::types::TaskStatus::Completed).await,
+        "its result still ends it"
+    );
+    // A cancel the shutting-down worker never answers takes the slot back after the timeout.
+    assert!(matches!(
+        f.store.cancel("y", RETAIN).await.unwrap(),
+        CancelOutcome::Revoke { .. }
+    ));
+    let reaped = reaped_ids(f, policy(300, OnWorkerLost::Fail)).await;
+    let summary: Vec<(&str, &str)> = reaped
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    assert_eq!(summary, [("y", "cancelled")], "{reaped:?}");
+    assert!(
+        reaped[0].2.contains("never answered the cancel"),
+        "{}",
+        reaped[0].2
+    );
+    assert!(f.running().await.is_empty());
+}
+
 async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
-    f.store.worker_event("worker-online", "w@h").await.unwrap();
+    event(f, "worker-online", "w@h", 1).await;
     start_on(f, "r", "w@h").await;
     f.submit("later", 0).await;
-    f.store.worker_event("worker-offline", "w@h").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await; // an offline in the online's ms is ambiguous
+    event(f, "worker-offline", "w@h", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the offline grace
     let reaped = f
         .store
         .reap(policy(10_000, OnWorkerLost::Requeue), RETAIN)

@@ -1,17 +1,23 @@
 -- reap: frees the slots of running tasks whose Celery worker is gone, on evidence: the worker
--- said it went offline after the task started, or it restarted (came online again) after the
--- task started, or it has sent no heartbeat for longer than the timeout. A task no worker has
+-- said it went offline with nothing left to run (`active` 0; a warm shutdown reports the tasks
+-- it still finishes, see below) after the task started, and nothing came from it for the
+-- offline grace since (a consumer reconnect sends an offline/online pair from the same process; an online
+-- or a heartbeat after the offline clears it), or another process (a new pid) took over its
+-- hostname after the task started, or it has sent no heartbeat for longer than the timeout.
+-- A reconnect keeps the pid, so it is never taken for a restart. A task no worker has
 -- reported STARTED for is never reaped (it waits for a worker), nor is a task whose worker is
 -- unknown here (never heard from: its heartbeats cannot be judged). Being long is never a
 -- reason.
 -- KEYS[1] running   KEYS[2] queue   KEYS[3] finished   KEYS[4] task prefix
--- KEYS[5] heartbeats (HASH)   KEYS[6] online (HASH)   KEYS[7] offline (HASH)   KEYS[8] events
+-- KEYS[5] last heard (HASH)   KEYS[6] process (HASH, see worker_event.lua)   KEYS[7] offline (HASH)
+-- KEYS[8] events
 -- ARGV[1] heartbeat timeout ms   ARGV[2] 'fail' | 'requeue'   ARGV[3] retention ms
--- ARGV[4] restart guard ms (an online this long after STARTED means a restart)
+-- ARGV[4] restart guard ms (a new process whose `since` is this long after STARTED cannot have
+--         started the task)   ARGV[6] offline grace ms
 -- ARGV[5] inline (1: also drop the message from kombu's unacked set in this database)
 -- Returns {{id, outcome, reason, delivery tag}, ...}; outcome is failed | requeued | cancelled.
 local now = now_ms()
-local timeout, guard = tonumber(ARGV[1]), tonumber(ARGV[4])
+local timeout, guard, grace_off = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[6])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local t = KEYS[4] .. id
@@ -19,12 +25,26 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local worker, ws = f[1], tonumber(f[2])
   if worker and ws then
     local seen = tonumber(redis.call('HGET', KEYS[5], worker))
-    local online = tonumber(redis.call('HGET', KEYS[6], worker))
-    local offline = tonumber(redis.call('HGET', KEYS[7], worker))
+    local proc = redis.call('HGET', KEYS[6], worker)
+    local since = proc and tonumber(string.match(proc, ':(%-?%d+)$'))
+    local off = redis.call('HGET', KEYS[7], worker)
+    local offline = off and tonumber(string.match(off, '^(%d+)'))
+    local draining = off and tonumber(string.match(off, ':(%d+)$')) or 0
+    local quiet = offline and offline >= ws and (not seen or offline > seen)
     local reason = nil
-    if offline and offline >= ws and (not seen or offline >= seen) then
+    if quiet and draining > 0 then
+      -- A warm shutdown: the worker stopped consuming and sends no more heartbeats, but its
+      -- pool finishes what it runs, and those results will come. Only a restart, or a cancel
+      -- (whose revoke a shutting-down worker no longer hears) left unanswered past the
+      -- timeout, takes the slot back.
+      if since and since > ws + guard then
+        reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
+      elseif f[4] and now - offline > timeout then
+        reason = 'Worker lost: ' .. worker .. ' shut down while running it and never answered the cancel.'
+      end
+    elseif quiet and now - offline >= grace_off then
       reason = 'Worker lost: ' .. worker .. ' went offline while running it.'
-    elseif online and online > ws + guard then
+    elseif since and since > ws + guard then
       reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
     elseif seen and now - seen > timeout then
       reason = 'Worker lost: no heartbeat from ' .. worker .. ' for ' .. math.floor((now - seen) / 1000) .. ' s.'

@@ -1,15 +1,34 @@
 -- worker_event: records what a Celery worker said about itself (every replica hears every
 -- event; the writes are idempotent). Times come from the Redis clock.
--- KEYS[1] last heartbeat (HASH hostname -> ms)   KEYS[2] last online (HASH)   KEYS[3] last offline (HASH)
+-- KEYS[1] last heard (HASH hostname -> ms)   KEYS[2] process (HASH hostname -> '<pid>:<since ms>')
+-- KEYS[3] last offline (HASH hostname -> '<ms>:<tasks it still runs>')
 -- ARGV[1] worker-heartbeat | worker-online | worker-offline   ARGV[2] hostname
+-- ARGV[3] the worker's main-process pid (may be empty)   ARGV[4] heartbeat interval ms
+-- ARGV[5] the event's `active`: tasks the worker is executing (may be empty)
+-- `since` is the earliest the process holding the hostname can have come online: 0 for the
+-- first process heard of (it may have been up for long), the online's time when an online
+-- announces a new pid, and one heartbeat interval (plus a margin) before it when a heartbeat
+-- or offline is the first word from a new pid (its online was missed). A reconnect keeps the
+-- pid, so it changes nothing here.
 -- Returns 1.
-local now = fmt(now_ms())
+local now = now_ms()
+local host, pid = ARGV[2], ARGV[3]
 if ARGV[1] == 'worker-offline' then
-  redis.call('HSET', KEYS[3], ARGV[2], now)
+  redis.call('HSET', KEYS[3], host, fmt(now) .. ':' .. (tonumber(ARGV[5]) and ARGV[5] or '0'))
 else
-  redis.call('HSET', KEYS[1], ARGV[2], now)
-  if ARGV[1] == 'worker-online' then
-    redis.call('HSET', KEYS[2], ARGV[2], now)
+  redis.call('HSET', KEYS[1], host, fmt(now))
+end
+if pid ~= '' then
+  local cur = redis.call('HGET', KEYS[2], host)
+  local known = cur and string.match(cur, '^([^:]*):')
+  if known ~= pid then
+    local since = 0
+    if cur and ARGV[1] == 'worker-online' then
+      since = now
+    elseif cur then
+      since = now - math.floor(tonumber(ARGV[4]) * 1.25)
+    end
+    redis.call('HSET', KEYS[2], host, pid .. ':' .. fmt(since))
   end
 end
 return 1
