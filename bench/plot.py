@@ -12,13 +12,13 @@ W, H, M = 640, 360, 56
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706"]
 
 
-def svg(title, xlabel, ylabel, series, xlog=False, ylog=False):
+def svg(title, xlabel, ylabel, series, xlog=False, ylog=False, ymax=None):
     xs = [x for _, pts in series for x, _ in pts]
     ys = [y for _, pts in series for _, y in pts]
     fx = (lambda v: math.log10(v)) if xlog else (lambda v: v)
     fy = (lambda v: math.log10(max(v, 1e-3))) if ylog else (lambda v: v)
     x0, x1 = fx(min(xs)), fx(max(xs))
-    y0, y1 = (fy(min(ys)), fy(max(ys))) if ylog else (0.0, max(ys) * 1.1)
+    y0, y1 = (fy(min(ys)), fy(max(ys))) if ylog else (0.0, ymax or max(ys) * 1.1)
     x1 = x1 if x1 > x0 else x0 + 1
     y1 = y1 if y1 > y0 else y0 + 1
     px = lambda v: M + (fx(v) - x0) / (x1 - x0) * (W - 2 * M)
@@ -61,7 +61,7 @@ def main():
         series.append((f"limit {L}", [(s[i], 100.0 * (i + 1) / n) for i in range(0, n, max(1, n // 200))] + [(s[-1], 100.0)]))
     with open(f"{docs}/refill-latency.svg", "w") as f:
         f.write(svg("Refill latency: result published to next message in the broker",
-                    "latency (ms)", "completions at or below (%)", series))
+                    "latency (ms)", "completions at or below (%)", series, ymax=100.0))
     depth = json.load(open(f"{out}/depth.json"))["depth"]
     series = [(op, [(d["queued"], d[op]["p50_ms"]) for d in depth]) for op in ("status", "submit", "cancel", "position")]
     with open(f"{docs}/latency-vs-depth.svg", "w") as f:
