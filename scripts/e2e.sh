@@ -28,6 +28,10 @@ cleanup() {
   wait 2>/dev/null || true
   local hp host port
   hp=$(redis_host_port "$REDIS_URL"); host=${hp% *}; port=${hp#* }
+  # Celery's results of this run's tasks (the worker is stopped, so none come after this).
+  redis-cli -h "$host" -p "$port" --scan --pattern "wp:$RUN_ID:task:*" \
+    | sed -n "s/^wp:$RUN_ID:task:\([^:]*\)\$/celery-task-meta-\1/p" \
+    | xargs -r redis-cli -h "$host" -p "$port" del >/dev/null || true
   for pattern in "wp:$RUN_ID*" "_kombu.binding*wp:$RUN_ID*"; do
     redis-cli -h "$host" -p "$port" --scan --pattern "$pattern" | xargs -r redis-cli -h "$host" -p "$port" del >/dev/null || true
   done
