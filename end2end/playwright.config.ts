@@ -20,10 +20,7 @@ export default defineConfig({
   expect: { timeout: 15_000 },
   fullyParallel: false,
   workers: 1,
-  // Under CI a failed spec runs once more in a fresh context, and the report names it flaky.
-  // Debian's Chromium on a 2-core machine has (once in many runs) left a fresh page's first
-  // navigation unsent for the whole timeout, with the server idle. A real failure fails twice.
-  retries: process.env.CI ? 1 : 0,
+  retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: [["list"]],
   outputDir: "test-results",

@@ -58,3 +58,9 @@ mkdir -p "$ROOT/docs"
 
 cd "$ROOT/end2end"
 WORKER_POOL_E2E_URL="http://127.0.0.1:$PORT" npx playwright test "$@"
+# Leptos warns when a resource is read outside <Suspense> during server rendering: such a read
+# blocks a server thread until the resource resolves, and once hung one for good.
+if grep -q "outside a <Suspense" "$LOG"; then
+  grep -m1 -A3 "outside a <Suspense" "$LOG" >&2
+  die "the server rendered a resource read outside <Suspense> (see $LOG)"
+fi

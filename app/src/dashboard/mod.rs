@@ -64,8 +64,12 @@ pub fn App() -> impl IntoView {
 pub(crate) struct Ctx {
     /// What the live channel writes.
     pub live: LiveSignals,
-    /// The server-rendered first read (used until the live channel delivers).
+    /// The server-rendered first read. Only the page's `<Suspense>` reads it (a read from a
+    /// memo or effect blocks a server thread while the resource resolves, and can deadlock
+    /// it); it copies the answer into `seed`, which everything else reads.
     pub initial: Resource<Result<Dashboard, AppError>>,
+    /// The first read's answer, once it has come (used until the live channel delivers).
+    pub seed: RwSignal<Option<Dashboard>>,
     /// The task types, for the submit form.
     pub types: Resource<Result<Vec<TaskType>, AppError>>,
     /// Whether the configuration dialog is open.
@@ -77,10 +81,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The newest data: live if any arrived, else the server-rendered read.
     pub fn current(&self) -> Option<Dashboard> {
-        self.live
-            .data
-            .get()
-            .or_else(|| self.initial.get().and_then(Result::ok))
+        self.live.data.get().or_else(|| self.seed.get())
     }
 
     /// "Now" for running and waiting times: the browser's ticking clock once hydrated, else
@@ -112,6 +113,7 @@ fn DashboardPage() -> impl IntoView {
             now: RwSignal::new(None),
         },
         initial: Resource::new(|| (), |_| fetch_dashboard()),
+        seed: RwSignal::new(None),
         types: Resource::new(|| (), |_| task_types()),
         config_open: RwSignal::new(false),
         info: Resource::new(|| (), |_| fetch_server_info()),
@@ -144,6 +146,11 @@ fn DashboardPage() -> impl IntoView {
             <Suspense fallback=|| view! { <section class="panel"><p class="muted">"Loading the pool…"</p></section> }>
                 {move || {
                     let first = ctx.initial.get();
+                    if let Some(Ok(d)) = &first {
+                        if ctx.seed.with_untracked(Option::is_none) {
+                            ctx.seed.set(Some(d.clone()));
+                        }
+                    }
                     if ready.get() {
                         view! {
                             <StaleBanner/>
