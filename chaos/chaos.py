@@ -326,6 +326,11 @@ class Harness:
             time.sleep(0.2)
         raise SystemExit(f"could not set max_workers to {value}")
 
+    def busiest_worker(self):
+        """The running worker (not killed, not stopping) that has run the most tasks."""
+        victims = [w for w in self.workers if w.killed_at is None and w.stopped_at is None]
+        return max(victims, key=lambda w: len(w.read_records()))
+
     def chaos_loop(self, t0):
         window = self.p["window"]
         plan = []
@@ -346,8 +351,7 @@ class Harness:
             if what == "limit":
                 self.set_limit(value)
             elif what == "kill-worker":
-                victims = [w for w in self.workers if w.killed_at is None and w.stopped_at is None]
-                victim = max(victims, key=lambda w: len(w.read_records()))
+                victim = self.busiest_worker()
                 victim.kill()
                 self.kills["workers"] += 1
                 self.events.append((now, f"SIGKILL worker {victim.name}"))
@@ -356,8 +360,7 @@ class Harness:
                 w = self.add_worker()
                 self.events.append((time.time() - t0, f"started worker {w.name}"))
             elif what == "warm-stop-worker":
-                victims = [w for w in self.workers if w.killed_at is None and w.stopped_at is None]
-                victim = max(victims, key=lambda w: len(w.read_records()))
+                victim = self.busiest_worker()
                 victim.warm_stop()
                 self.kills["warm_stops"] += 1
                 self.events.append((now, f"SIGTERM (warm shutdown) worker {victim.name}"))

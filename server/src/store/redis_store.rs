@@ -130,6 +130,17 @@ fn task_entries(v: &Value) -> Option<Vec<(String, HashMap<String, String>)>> {
         .collect()
 }
 
+/// Appends prepared dispatches to a script's arguments, five per task (see `dispatch.lua`).
+fn push_prepared(inv: &mut redis::ScriptInvocation<'_>, batch: &[Prepared]) {
+    for p in batch {
+        inv.arg(&p.id)
+            .arg(&p.celery_id)
+            .arg(&p.message)
+            .arg(&p.list)
+            .arg(&p.delivery_tag);
+    }
+}
+
 fn stop_of(v: Option<&Value>) -> Option<DispatchStop> {
     match v.and_then(string).as_deref() {
         Some("done") => Some(DispatchStop::Done),
@@ -317,13 +328,7 @@ impl Store for RedisStore {
             .key(&self.keys.token)
             .key(&self.keys.events)
             .arg(if inline { "1" } else { "0" });
-        for p in batch {
-            inv.arg(&p.id)
-                .arg(&p.celery_id)
-                .arg(&p.message)
-                .arg(&p.list)
-                .arg(&p.delivery_tag);
-        }
+        push_prepared(&mut inv, batch);
         let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
         let items = array(&reply).ok_or_else(|| corrupt("dispatch", &reply))?;
         let stop = stop_of(items.first()).ok_or_else(|| corrupt("dispatch", &reply))?;
@@ -394,13 +399,7 @@ impl Store for RedisStore {
             .arg(retention.as_millis() as u64)
             .arg(if self.inline { "1" } else { "0" })
             .arg(want_head);
-        for p in refill {
-            inv.arg(&p.id)
-                .arg(&p.celery_id)
-                .arg(&p.message)
-                .arg(&p.list)
-                .arg(&p.delivery_tag);
-        }
+        push_prepared(&mut inv, refill);
         let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
         let items = array(&reply).ok_or_else(|| corrupt("finish", &reply))?;
         let code = items

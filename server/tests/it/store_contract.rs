@@ -735,6 +735,14 @@ async fn reaped_ids(f: &Fixture, policy: ReapPolicy) -> Vec<(String, String, Str
     reaped
 }
 
+/// (task id, outcome) of each reaped task, without the reason.
+fn outcomes(reaped: &[(String, String, String)]) -> Vec<(&str, &str)> {
+    reaped
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect()
+}
+
 async fn live_workers_keep_their_tasks_however_long(f: &Fixture) {
     f.store.seed_max_workers(4).await.unwrap();
     event(f, "worker-online", "w1@h", 10).await;
@@ -800,10 +808,7 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
         event(f, "worker-heartbeat", w, pid).await;
     }
     let reaped = reaped_ids(f, policy(600, OnWorkerLost::Fail)).await;
-    let summary: Vec<(&str, &str)> = reaped
-        .iter()
-        .map(|r| (r.0.as_str(), r.1.as_str()))
-        .collect();
+    let summary = outcomes(&reaped);
     assert_eq!(
         summary,
         [("c", "failed"), ("e", "failed")],
@@ -819,10 +824,7 @@ async fn offline_silent_or_restarted_workers_lose_their_tasks(f: &Fixture) {
         event(f, "worker-heartbeat", w, pid).await;
     }
     let reaped = reaped_ids(f, policy(600, OnWorkerLost::Fail)).await;
-    let summary: Vec<(&str, &str)> = reaped
-        .iter()
-        .map(|r| (r.0.as_str(), r.1.as_str()))
-        .collect();
+    let summary = outcomes(&reaped);
     assert_eq!(
         summary,
         [("a", "failed"), ("b", "cancelled")],
@@ -872,10 +874,7 @@ async fn a_warm_shutdown_keeps_its_tasks_until_their_results(f: &Fixture) {
         CancelOutcome::Revoke { .. }
     ));
     let reaped = reaped_ids(f, policy(300, OnWorkerLost::Fail)).await;
-    let summary: Vec<(&str, &str)> = reaped
-        .iter()
-        .map(|r| (r.0.as_str(), r.1.as_str()))
-        .collect();
+    let summary = outcomes(&reaped);
     assert_eq!(summary, [("y", "cancelled")], "{reaped:?}");
     assert!(
         reaped[0].2.contains("never answered the cancel"),

@@ -27,6 +27,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local seen = tonumber(redis.call('HGET', KEYS[5], worker))
     local proc = redis.call('HGET', KEYS[6], worker)
     local since = proc and tonumber(string.match(proc, ':(%-?%d+)$'))
+    local restarted = since and since > ws + guard
     local off = redis.call('HGET', KEYS[7], worker)
     local offline = off and tonumber(string.match(off, '^(%d+)'))
     local draining = off and tonumber(string.match(off, ':(%d+)$')) or 0
@@ -37,14 +38,14 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       -- pool finishes what it runs, and those results will come. Only a restart, or a cancel
       -- (whose revoke a shutting-down worker no longer hears) left unanswered past the
       -- timeout, takes the slot back.
-      if since and since > ws + guard then
+      if restarted then
         reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
       elseif f[4] and now - offline > timeout then
         reason = 'Worker lost: ' .. worker .. ' shut down while running it and never answered the cancel.'
       end
     elseif quiet and now - offline >= grace_off then
       reason = 'Worker lost: ' .. worker .. ' went offline while running it.'
-    elseif since and since > ws + guard then
+    elseif restarted then
       reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
     elseif seen and now - seen > timeout then
       reason = 'Worker lost: no heartbeat from ' .. worker .. ' for ' .. math.floor((now - seen) / 1000) .. ' s.'
