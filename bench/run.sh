@@ -46,36 +46,25 @@ else
   cargo leptos build --release
   cargo build --release -p server --bin wp-bench
 fi
-BIN="$ROOT/target/$PROFILE/worker-pool"
+export SERVER_BIN="$ROOT/target/$PROFILE/worker-pool"
 BENCH="$ROOT/target/$PROFILE/wp-bench"
 
 # --- a private Redis ------------------------------------------------------------------------
-RPORT=$(free_port)
-RDIR=$(mktemp -d)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$RDIR" \
-  --daemonize yes --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log" >/dev/null
-export REDIS_URL="redis://127.0.0.1:$RPORT/0"
-for _ in $(seq 50); do redis_answers 127.0.0.1 "$RPORT" && break; sleep 0.1; done
+start_private_redis
+export REDIS_URL=$PRIVATE_REDIS_URL
 SERVER_PID=
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$RDIR"
+  stop_server
+  stop_private_redis
 }
 trap cleanup EXIT
 
-# start_server PREFIX MAX: a server on a free port, with the benchmark registry.
-start_server() {
+# bench_server PREFIX MAX: a server of its own, with the benchmark registry; sets SURL.
+bench_server() {
   stop_server
-  SPORT=$(free_port)
-  LEPTOS_SITE_ADDR="127.0.0.1:$SPORT" LEPTOS_SITE_ROOT="$ROOT/target/site" \
-    WORKER_POOL_PREFIX="$1" WORKER_POOL_CELERY_QUEUE="$1:q" MAX_SYNC_WORKERS="$2" \
-    WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn \
-    "$BIN" > "$OUT_DIR/server-$1.log" 2>&1 &
-  SERVER_PID=$!
-  SURL="http://127.0.0.1:$SPORT"
-  wait_http "$SURL/readyz" 30 "$SERVER_PID" || die "the server did not start (see $OUT_DIR/server-$1.log)"
+  start_server "$OUT_DIR/server-$1.log" WORKER_POOL_PREFIX="$1" WORKER_POOL_CELERY_QUEUE="$1:q" \
+    MAX_SYNC_WORKERS="$2" WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn
+  SURL=$SERVER_URL
 }
 stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
@@ -93,12 +82,12 @@ step "depth independence ($SIZES queued)"
 
 for L in 1 4; do
   step "refill latency at limit $L ($N_REFILL completions)"
-  start_server "refill$L" "$L"
+  bench_server "refill$L" "$L"
   "$BENCH" refill --url "$SURL" --queue "refill$L:q" --limit "$L" --n "$N_REFILL" > "$OUT_DIR/refill-$L.json"
 done
 
 step "HTTP: GET status/ and POST submit/ ($WRK_D each)"
-start_server http 1
+bench_server http 1
 API="$SURL/ingestion/crm-dashboard/api/worker-pool"
 wrk -t2 -c64 -d"$WRK_D" --latency "$API/status/" > "$OUT_DIR/wrk-status.txt"
 wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "$OUT_DIR/wrk-submit.txt"
@@ -110,7 +99,7 @@ for TASK in noop sleep20; do
   for REP in $(seq "$TP_REPS"); do
     "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
       --redis "$REDIS_URL" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-plain-$TASK.jsonl"
-    start_server "tp$TASK$REP" 4
+    bench_server "tp$TASK$REP" 4
     "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
       --redis "$REDIS_URL" --queue "tp$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-pool-$TASK.jsonl"
   done
@@ -118,7 +107,7 @@ done
 
 step "dashboard: WASM size and update latency in Chromium"
 gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzip-bytes.txt"
-start_server ui 1
+bench_server ui 1
 (cd "$ROOT/end2end" && WORKER_POOL_E2E_URL="$SURL" WP_BENCH_OUT="$OUT_DIR/ui.json" \
   WP_BENCH_ROUNDS="$UI_ROUNDS" npx playwright test --config bench.config.ts >/dev/null)
 stop_server

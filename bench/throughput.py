@@ -12,14 +12,14 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEMO = os.path.join(os.path.dirname(HERE), "demo")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+from procs import DEMO, start_celery_worker  # noqa: E402
 
 
 def submit_pool(url, task, n):
@@ -70,12 +70,10 @@ def main():
     env.pop("CELERY_BROKER_URL", None)
     env.pop("CELERY_RESULT_BACKEND", None)
     celery = os.path.join(os.path.dirname(sys.executable), "celery")
-    worker = subprocess.Popen(
-        [celery, "-A", "demo_app", "worker", "-c", str(args.concurrency), "-Q", args.queue,
-         "-n", f"bench-{os.getpid()}@%h", "--loglevel=warning", "--without-mingle",
-         "--without-gossip"],
-        cwd=DEMO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    log = tempfile.mktemp(prefix="wp-bench-worker-")
+    # Not waited for: the worker's start-up is left out of the span either way.
+    worker = start_celery_worker(celery, f"bench-{os.getpid()}", args.queue, args.concurrency,
+                                 env, log, wait=False)
     try:
         deadline = time.time() + 600
         ends = 0
@@ -94,6 +92,7 @@ def main():
     with open(records) as f:
         recs = [json.loads(line) for line in f if line.strip()]
     os.unlink(records)
+    os.unlink(log)
     mine = set(ids)
     starts = [r["time"] for r in recs if r["event"] == "start" and r["task_id"] in mine]
     ends = [r["time"] for r in recs if r["event"] == "end" and r["task_id"] in mine]

@@ -3,7 +3,10 @@
 
 Runs many tasks, with random durations and failures, through several server replicas and real
 Celery workers, while it SIGKILLs a worker and a replica, kills and restarts Redis (its own
-instance, with append-only persistence), and moves max_workers up and down. Then it checks,
+instance, with append-only persistence), and moves max_workers up and down. It also loses
+messages on purpose: it takes the next message off the queue list, as a worker's BRPOP does,
+and SIGKILLs a worker at that instant, so the message is gone before kombu recorded it anywhere
+(the at-most-once window of kombu's Redis transport). Then it checks,
 from the Celery workers' own start and end records (not the pool's view), that:
 
   1. no task started while the number running was already at the limit then in force (the
@@ -26,7 +29,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from procs import free_port, start_celery_worker, start_redis, start_server  # noqa: E402
 API = "/ingestion/crm-dashboard/api/worker-pool"
 TYPES = [("five9", "contacts"), ("genius", "marketsharp_contacts"), ("hubspot", "all"),
          ("genius", "all"), ("arrivy", "all")]
@@ -55,27 +59,6 @@ WORKER_TIMEOUT = 5
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, secs, proc=None):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            if proc is not None and proc.poll() is not None:
-                return False
-            time.sleep(0.05)
-    return False
 
 
 def kill_group(proc, sig=signal.SIGKILL):
@@ -100,12 +83,7 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        if not wait_port(self.port, 10, self.proc):
-            raise SystemExit("redis-server did not start")
+        self.proc = start_redis(self.port, self.dir, persist=True)
 
     def kill(self):
         kill_group(self.proc)
@@ -126,12 +104,8 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        env = dict(self.env, LEPTOS_SITE_ADDR=f"127.0.0.1:{self.port}")
-        logf = open(os.path.join(self.workdir, f"replica-{self.n}.log"), "a")
-        self.proc = subprocess.Popen([self.binary], env=env, cwd=ROOT, stdout=logf, stderr=logf,
-                                     start_new_session=True)
-        if not wait_port(self.port, 30, self.proc):
-            raise SystemExit(f"replica {self.n} did not start; see {logf.name}")
+        log = os.path.join(self.workdir, f"replica-{self.n}.log")
+        self.proc = start_server(self.binary, self.env, self.port, log)
         self.alive = True
 
     def kill(self):
@@ -153,21 +127,8 @@ class Worker:
 
     def start(self):
         env = dict(self.env, DEMO_RECORD_FILE=self.records)
-        logf = open(self.logpath, "a")
-        self.proc = subprocess.Popen(
-            [self.celery, "-A", "demo_app", "worker", "-c", str(self.concurrency), "-Q",
-             env["WORKER_POOL_CELERY_QUEUE"], "-n", f"{self.name}@%h", "--loglevel=info",
-             "--without-mingle", "--without-gossip"],
-            cwd=os.path.join(ROOT, "demo"), env=env, stdout=logf, stderr=logf,
-            start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if " ready." in open(self.logpath).read():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise SystemExit(f"worker {self.name} did not start; see {self.logpath}")
+        self.proc = start_celery_worker(self.celery, self.name, env["WORKER_POOL_CELERY_QUEUE"],
+                                        self.concurrency, env, self.logpath)
 
     def kill(self):
         """SIGKILL the whole worker (main process and pool children): no offline event."""
@@ -232,6 +193,7 @@ class Harness:
         self.events = []            # (time, what)
         self.lock = threading.Lock()
         self.kills = {"workers": 0, "warm_stops": 0, "replicas": 0}
+        self.lost_messages = []     # pool task ids whose message the harness lost on purpose
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -337,13 +299,17 @@ class Harness:
         limits = self.p["limits"]
         for i, v in enumerate(limits):
             plan.append((window * (i + 0.5) / len(limits), "limit", v))
+        plan.append((window * 0.10, "lose-message", None))
         plan.append((window * 0.20, "warm-stop-worker", None))
         plan.append((window * 0.30, "kill-worker", None))
         plan.append((window * 0.45, "kill-replica", None))
         plan.append((window * 0.60, "restart-redis", None))
+        plan.append((window * 0.70, "lose-message", None))
         if self.args.profile == "long":
+            plan.append((window * 0.40, "lose-message", None))
             plan.append((window * 0.75, "kill-worker", None))
             plan.append((window * 0.85, "restart-redis", None))
+            plan.append((window * 0.90, "lose-message", None))
         plan.sort(key=lambda e: e[0])
         for at, what, value in plan:
             time.sleep(max(0.0, t0 + at - time.time()))
@@ -359,6 +325,8 @@ class Harness:
                 time.sleep(2)
                 w = self.add_worker()
                 self.events.append((time.time() - t0, f"started worker {w.name}"))
+            elif what == "lose-message":
+                self.lose_message(t0)
             elif what == "warm-stop-worker":
                 victim = self.busiest_worker()
                 victim.warm_stop()
@@ -385,6 +353,35 @@ class Harness:
                 self.redis.start()
                 self.events.append((time.time() - t0, "restarted redis"))
                 log("restarted redis")
+
+    def lose_message(self, t0):
+        """Takes the next message the pool dispatches off the queue list (BRPOP, competing
+        with the workers as one more consumer) and SIGKILLs a worker at that instant: the
+        message vanishes as it does when a worker dies between kombu's BRPOP and its unacked
+        bookkeeping. The pool must notice and send it again; it must still run exactly once."""
+        import redis  # redis-py, from the demo venv
+        r = redis.Redis(host="127.0.0.1", port=self.redis.port, socket_timeout=40)
+        try:
+            got = r.brpop([self.worker_env["WORKER_POOL_CELERY_QUEUE"]], timeout=30)
+        except redis.RedisError as e:
+            log(f"could not take a message to lose: {e}")
+            return
+        finally:
+            r.close()
+        victim = self.busiest_worker()
+        victim.kill()
+        now = time.time() - t0
+        if got is None:
+            self.events.append((now, f"no message to lose; SIGKILL worker {victim.name}"))
+        else:
+            celery_id = json.loads(got[1])["headers"]["id"]
+            self.lost_messages.append(celery_id.split("~")[0])
+            self.events.append((now, f"lost the message of {celery_id}; SIGKILL worker {victim.name}"))
+            log(f"lost the message of {celery_id} and killed worker {victim.name}")
+        self.kills["workers"] += 1
+        time.sleep(2)
+        w = self.add_worker()
+        self.events.append((time.time() - t0, f"started worker {w.name}"))
 
     # --- run and verify ------------------------------------------------------------------
 
@@ -437,6 +434,26 @@ class Harness:
             if sent <= rel and returned >= lo:
                 best = max(best, v)   # changed during the window
         return best
+
+    def started_on_killed(self, task_id, killed):
+        """True when the worker's STARTED in the result backend names a worker that was
+        killed: a SIGKILL can land after Celery wrote STARTED and before the demo task wrote
+        its own start record, and that task was lost with its worker all the same."""
+        import redis  # redis-py, from the demo venv
+        r = redis.Redis(host="127.0.0.1", port=self.redis.port)
+        try:
+            for n in range(6):
+                cid = task_id if n == 0 else f"{task_id}~{n}"
+                raw = r.get(f"celery-task-meta-{cid}")
+                if raw is None:
+                    continue
+                meta = json.loads(raw)
+                host = (meta.get("result") or {}).get("hostname") or ""
+                if meta.get("status") == "STARTED" and host.split("@")[0] in killed:
+                    return True
+            return False
+        finally:
+            r.close()
 
     def verify(self, final, records):
         killed = {w.name: w.killed_at for w in self.workers if w.killed_at}
@@ -493,7 +510,8 @@ class Harness:
             if st == "failed":
                 lost = (task.get("error") or "").startswith("Worker lost")
                 errored = any(r.get("outcome") == "error" for r in ends)
-                on_killed = any(r["worker_name"] in killed for r in starts)
+                on_killed = any(r["worker_name"] in killed for r in starts) or \
+                    (lost and self.started_on_killed(tid, killed))
                 if ok or not (errored or (lost and on_killed)):
                     disagreements.append({"task": tid, "status": st, "error": task.get("error")})
             if st == "cancelled" and ok:
@@ -522,6 +540,11 @@ class Harness:
             "check_2_not_terminal": len(not_terminal),
             "check_2_disagreements": len(disagreements),
             "check_3_ran_twice": len(twice),
+            "messages_lost_on_purpose": len(self.lost_messages),
+            "lost_messages": [{"task": tid, "status": final.get(tid, {}).get("status"),
+                               "resends": final.get(tid, {}).get("resends"),
+                               "runs": sum(1 for r in by_task.get(tid, []) if r["event"] == "start")}
+                              for tid in self.lost_messages],
             "runs_of_tasks_never_accepted": len(unknown_runs),
             "events": [f"{t:7.2f}s {e}" for t, e in sorted(self.events)],
             "details": {"over": over[:20], "not_terminal": not_terminal[:20],

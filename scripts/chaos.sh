@@ -14,9 +14,8 @@ cd "$ROOT"
 . "$ROOT/scripts/lib.sh"
 
 [ -x "$VENV/bin/python" ] || die "$VENV is missing: run scripts/setup.sh"
-if [ ! -x "$ROOT/target/debug/worker-pool" ]; then
-  step "cargo build (the server binary)"
-  cargo build -p server --bin worker-pool
-fi
+# Always through cargo: a no-op when the binary is current, never a stale binary.
+step "cargo build (the server binary)"
+cargo build -p server --bin worker-pool
 step "chaos harness"
 exec "$VENV/bin/python" "$ROOT/chaos/chaos.py" "$@"

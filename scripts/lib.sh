@@ -94,3 +94,67 @@ wait_http() {
   done
   return 1
 }
+
+# --- the processes the scripts start, written once ------------------------------------------
+
+# start_private_redis: a redis-server of our own on a free port (no persistence, a temporary
+# directory); sets PRIVATE_REDIS_PORT and PRIVATE_REDIS_URL. stop_private_redis stops it.
+start_private_redis() {
+  PRIVATE_REDIS_PORT=$(free_port)
+  PRIVATE_REDIS_DIR=$(mktemp -d)
+  PRIVATE_REDIS_URL="redis://127.0.0.1:$PRIVATE_REDIS_PORT/0"
+  redis-server --port "$PRIVATE_REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$PRIVATE_REDIS_DIR" --daemonize yes --pidfile "$PRIVATE_REDIS_DIR/redis.pid" \
+    --logfile "$PRIVATE_REDIS_DIR/redis.log" >/dev/null
+  for _ in $(seq 50); do
+    redis_answers 127.0.0.1 "$PRIVATE_REDIS_PORT" && return 0
+    sleep 0.1
+  done
+  die "a private redis-server did not start (see $PRIVATE_REDIS_DIR/redis.log)"
+}
+stop_private_redis() {
+  [ -n "${PRIVATE_REDIS_PORT:-}" ] || return 0
+  redis-cli -p "$PRIVATE_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$PRIVATE_REDIS_DIR"
+  PRIVATE_REDIS_PORT=
+}
+
+# start_demo_worker LOG NAME QUEUE [celery worker options...]: a Celery worker of the demo app
+# (demo/demo_app.py) named NAME@<host> on QUEUE, against $REDIS_URL; waits until it is ready
+# and sets WORKER_PID.
+start_demo_worker() {
+  local log=$1 name=$2 queue=$3
+  shift 3
+  [ -x "$VENV/bin/celery" ] || die "$VENV/bin/celery is missing: run scripts/setup.sh"
+  (cd "$ROOT/demo" && exec env -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND \
+    WORKER_POOL_CELERY_QUEUE="$queue" "$VENV/bin/celery" -A demo_app worker -Q "$queue" \
+    -n "$name@%h" --loglevel=info "$@") > "$log" 2>&1 &
+  WORKER_PID=$!
+  for _ in $(seq 600); do
+    grep -q " ready\." "$log" 2>/dev/null && return 0
+    kill -0 "$WORKER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$log" >&2
+  die "the demo worker did not start (see $log)"
+}
+
+# start_server LOG [VAR=VALUE...]: the worker-pool server ($SERVER_BIN, default the debug
+# build) with the compiled site and the given environment, on LEPTOS_SITE_ADDR when given,
+# else a free port; waits until /readyz answers; sets SERVER_PID and SERVER_URL.
+start_server() {
+  local log=$1
+  shift
+  local addr="127.0.0.1:$(free_port)" kv
+  for kv in "$@"; do
+    case $kv in LEPTOS_SITE_ADDR=*) addr=${kv#LEPTOS_SITE_ADDR=} ;; esac
+  done
+  local bin=${SERVER_BIN:-$ROOT/target/debug/worker-pool}
+  [ -x "$bin" ] || die "$bin is missing: run 'cargo leptos build' first"
+  env LEPTOS_SITE_ROOT="$ROOT/target/site" "$@" LEPTOS_SITE_ADDR="$addr" "$bin" > "$log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_URL="http://$addr"
+  wait_http "$SERVER_URL/readyz" 30 "$SERVER_PID" && return 0
+  tail -20 "$log" >&2
+  die "the server did not become ready (see $log)"
+}

@@ -19,12 +19,11 @@ ensure_redis
 step "cargo leptos build"
 cargo leptos build
 
-export LEPTOS_SITE_ROOT="$ROOT/target/site"
-export LEPTOS_SITE_ADDR=${LEPTOS_SITE_ADDR:-127.0.0.1:3000}
+ADDR=${LEPTOS_SITE_ADDR:-127.0.0.1:3000}
 
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+  [ -n "${WORKER_PID:-}" ] && kill -TERM "$WORKER_PID" 2>/dev/null || true
+  [ -n "${SERVER_PID:-}" ] && kill -TERM "$SERVER_PID" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -32,12 +31,10 @@ trap cleanup EXIT INT TERM
 if [ "${WORKER_POOL_DEMO_WORKER:-1}" != 0 ]; then
   mkdir -p "$ROOT/target"
   step "starting the demo Celery worker (-c 4; log: target/demo-worker.log)"
-  (cd "$ROOT/demo" && exec "$VENV/bin/celery" -A demo_app worker -c 4 -E --loglevel=info \
-    -n "demo-$$@%h") > "$ROOT/target/demo-worker.log" 2>&1 &
-  PIDS+=($!)
+  start_demo_worker "$ROOT/target/demo-worker.log" "demo-$$" "${WORKER_POOL_CELERY_QUEUE:-celery}" -c 4 -E
 fi
 
-step "serving on http://$LEPTOS_SITE_ADDR (Ctrl-C stops)"
-"$ROOT/target/debug/worker-pool" &
-PIDS+=($!)
-wait "${PIDS[-1]}"
+step "serving on http://$ADDR (Ctrl-C stops; log: target/server.log)"
+start_server "$ROOT/target/server.log" LEPTOS_SITE_ADDR="$ADDR"
+ok "the dashboard is at $SERVER_URL"
+wait "$SERVER_PID"

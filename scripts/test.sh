@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh
 #
-# Tiers: formatting, clippy (native and wasm32), unit and integration tests against the real
+# Tiers: formatting, the module tree, clippy (native and wasm32), unit and integration tests against the real
 # Redis and a real Celery worker, the short chaos harness, then Playwright in Debian's Chromium
 # against the built server. Under CI=true a missing
 # service, browser or tool fails the run; nothing is ever skipped.
@@ -19,6 +19,9 @@ START=$(date +%s)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "the modules of server/src import each other as a tree"
+python3 "$ROOT/scripts/module-tree.py"
 
 step "cargo clippy (native)"
 cargo clippy --all-targets -- -D warnings

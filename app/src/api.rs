@@ -1,14 +1,14 @@
 //! Server functions: thin adapters from the dashboard to the [`PoolBackend`].
 //!
 //! Each one takes the backend from context and calls one method; none holds pool logic. They
-//! are also a JSON API of their own under `/api/` (POST, JSON in and out).
+//! are what the dashboard calls, nothing else: scripts use the seed's JSON API. (They answer
+//! under `/api/` with POST, JSON in and out, and errors in the JSON API's shape and status.)
 //!
 //! [`PoolBackend`]: crate::backend::PoolBackend
 
 use crate::errors::AppError;
 use crate::types::{
-    Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest, TaskList,
-    TaskQuery, TaskType, WorkerTask,
+    Dashboard, PoolConfig, ProcessReport, ServerInfo, SubmitRequest, TaskType, WorkerTask,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -37,12 +37,6 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
-/// The whole pool.
-#[server(prefix = "/api", endpoint = "pool_status", input = Json)]
-pub async fn fetch_pool_status() -> Result<PoolStatus, AppError> {
-    crate::backend::backend()?.status().await
-}
-
 /// Everything the dashboard shows (what the live channel also pushes).
 #[server(prefix = "/api", endpoint = "dashboard", input = Json)]
 pub async fn fetch_dashboard() -> Result<Dashboard, AppError> {
@@ -55,24 +49,12 @@ pub async fn submit_task(req: SubmitRequest) -> Result<WorkerTask, AppError> {
     crate::backend::backend()?.submit(req).await
 }
 
-/// The configuration.
-#[server(prefix = "/api", endpoint = "pool_config", input = Json)]
-pub async fn fetch_pool_config() -> Result<PoolConfig, AppError> {
-    crate::backend::backend()?.config().await
-}
-
 /// Changes the limit.
 #[server(prefix = "/api", endpoint = "set_max_workers", input = Json)]
 pub async fn set_max_workers(max_workers: u32) -> Result<PoolConfig, AppError> {
     crate::backend::backend()?
         .set_config(crate::types::ConfigUpdate { max_workers })
         .await
-}
-
-/// Lists tasks.
-#[server(prefix = "/api", endpoint = "list_tasks", input = Json)]
-pub async fn list_tasks(query: TaskQuery) -> Result<TaskList, AppError> {
-    crate::backend::backend()?.tasks(query).await
 }
 
 /// Cancels a task.

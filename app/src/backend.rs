@@ -70,9 +70,8 @@ pub fn backend() -> Result<Backend, AppError> {
     })
 }
 
-/// The session cookie of the current request (server functions only).
-pub async fn request_session() -> Option<String> {
-    let headers: http::HeaderMap = leptos_axum::extract().await.ok()?;
+/// The session id a request's cookies carry (the server's guard reads it the same way).
+pub fn session_of(headers: &http::HeaderMap) -> Option<&str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -80,7 +79,23 @@ pub async fn request_session() -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
+        .map(|(_, v)| v)
+}
+
+/// The session cookie of the current request (server functions only).
+pub async fn request_session() -> Option<String> {
+    let headers: http::HeaderMap = leptos_axum::extract().await.ok()?;
+    session_of(&headers).map(str::to_string)
+}
+
+/// Gives the current server function's response the status `code` (its errors carry theirs).
+pub fn set_response_status(code: u16) {
+    if let (Some(resp), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(code),
+    ) {
+        resp.set_status(status);
+    }
 }
 
 /// Adds a `Set-Cookie` header to the current server function's response.

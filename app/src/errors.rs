@@ -5,13 +5,16 @@
 //! its message is a sentence for people and never carries internals (Redis errors, panics,
 //! stack traces): the server logs those once and sends [`AppError::Internal`] or
 //! [`AppError::Unavailable`] instead.
+//!
+//! On the wire it has one shape everywhere, the JSON API and the server functions alike:
+//! `{"error": "<sentence>", "kind": "<cause>", "fields": [...]}`, with `fields` only for
+//! [`AppError::Invalid`], and the matching HTTP status.
 
 use crate::types::FieldError;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a request to the pool did not succeed.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
     /// The request could not be read at all (broken JSON, wrong content type): 400.
     #[error("{message}")]
@@ -23,27 +26,72 @@ pub enum AppError {
     #[error("{message}")]
     Invalid {
         message: String,
-        #[serde(default)]
         fields: Vec<FieldError>,
     },
-    /// No task has that id (it may have expired after the retention period): 404.
+    /// No such task (it may have expired after the retention period), or endpoint: 404.
     #[error("{message}")]
     NotFound { message: String },
+    /// The endpoint exists but not for this HTTP method: 405.
+    #[error("{message}")]
+    MethodNotAllowed { message: String },
     /// The transition does not apply to the task's current state: 409.
     #[error("{message}")]
     Conflict { message: String },
-    /// A bearer token was required and missing or wrong: 401.
+    /// Authentication was required and missing or wrong: 401.
     #[error("{message}")]
     Unauthorized { message: String },
-    /// The request came from another origin without a valid CSRF token: 403.
+    /// The request may not change the pool (it came from another origin): 403.
     #[error("{message}")]
     Forbidden { message: String },
-    /// The store or the broker cannot be reached; nothing was changed: 503.
+    /// The store or the broker cannot be reached, or the server took too long: 503.
     #[error("{message}")]
     Unavailable { message: String },
     /// Something failed inside the server; the details are in its log: 500.
     #[error("{message}")]
     Internal { message: String },
+}
+
+/// The wire shape of an [`AppError`].
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    error: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<FieldError>,
+}
+
+impl Serialize for AppError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            error: self.message().to_string(),
+            kind: self.kind().to_string(),
+            fields: self.fields().to_vec(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AppError {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let message = w.error;
+        Ok(match w.kind.as_str() {
+            "bad_request" => AppError::BadRequest { message },
+            "too_large" => AppError::TooLarge { message },
+            "invalid" => AppError::Invalid {
+                message,
+                fields: w.fields,
+            },
+            "not_found" => AppError::NotFound { message },
+            "method_not_allowed" => AppError::MethodNotAllowed { message },
+            "conflict" => AppError::Conflict { message },
+            "unauthorized" => AppError::Unauthorized { message },
+            "forbidden" => AppError::Forbidden { message },
+            "unavailable" => AppError::Unavailable { message },
+            // An unknown kind (a newer server) is still an error with its sentence.
+            _ => AppError::Internal { message },
+        })
+    }
 }
 
 impl AppError {
@@ -102,11 +150,28 @@ impl AppError {
             AppError::TooLarge { .. } => 413,
             AppError::Invalid { .. } => 422,
             AppError::NotFound { .. } => 404,
+            AppError::MethodNotAllowed { .. } => 405,
             AppError::Conflict { .. } => 409,
             AppError::Unauthorized { .. } => 401,
             AppError::Forbidden { .. } => 403,
             AppError::Unavailable { .. } => 503,
             AppError::Internal { .. } => 500,
+        }
+    }
+
+    /// The cause, as the wire's `kind` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { .. } => "bad_request",
+            AppError::TooLarge { .. } => "too_large",
+            AppError::Invalid { .. } => "invalid",
+            AppError::NotFound { .. } => "not_found",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Conflict { .. } => "conflict",
+            AppError::Unauthorized { .. } => "unauthorized",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::Unavailable { .. } => "unavailable",
+            AppError::Internal { .. } => "internal",
         }
     }
 
@@ -125,21 +190,13 @@ impl AppError {
             | AppError::TooLarge { message }
             | AppError::Invalid { message, .. }
             | AppError::NotFound { message }
+            | AppError::MethodNotAllowed { message }
             | AppError::Conflict { message }
             | AppError::Unauthorized { message }
             | AppError::Forbidden { message }
             | AppError::Unavailable { message }
             | AppError::Internal { message } => message,
         }
-    }
-
-    /// The JSON body of the seed's API: `{"error": "...", "fields": [...]}` (fields only on 422).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({ "error": self.message() });
-        if let AppError::Invalid { fields, .. } = self {
-            body["fields"] = serde_json::to_value(fields).unwrap_or_default();
-        }
-        body
     }
 }
 
@@ -154,6 +211,19 @@ fn short(s: &str) -> String {
 
 impl leptos::server_fn::error::FromServerFnError for AppError {
     type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    /// Encodes the error for a server function's response and, on the server, gives that
+    /// response the error's own status (server functions would answer 500 for every error).
+    fn ser(&self) -> leptos::server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        crate::backend::set_response_status(self.status_code());
+        use leptos::server_fn::Encodes;
+        Self::Encoder::encode(self).unwrap_or_else(|_| {
+            leptos::server_fn::Bytes::from_static(
+                br#"{"error":"The server hit an internal error; it has been logged.","kind":"internal"}"#,
+            )
+        })
+    }
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
         use leptos::server_fn::error::ServerFnErrorErr as E;
@@ -183,12 +253,18 @@ mod tests {
             message: "priority must be a whole number from -100 to 100, not 500".into(),
         }]);
         assert_eq!(e.status_code(), 422);
-        let body = e.to_json();
+        let body = serde_json::to_value(&e).unwrap();
+        assert_eq!(body["kind"], "invalid");
         assert_eq!(body["fields"][0]["field"], "priority");
         assert!(body["error"].as_str().unwrap().contains("-100 to 100"));
         assert_eq!(AppError::task_not_found("x").status_code(), 404);
         assert_eq!(AppError::store_unavailable().status_code(), 503);
-        assert!(AppError::internal().to_json().get("fields").is_none());
+        let internal = serde_json::to_value(AppError::internal()).unwrap();
+        assert_eq!(
+            internal.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["error", "kind"],
+            "fields only on 422"
+        );
     }
 
     #[test]
@@ -198,9 +274,26 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_as_json() {
-        let e = AppError::conflict("Task is already completed.");
-        let s = serde_json::to_string(&e).unwrap();
-        assert_eq!(serde_json::from_str::<AppError>(&s).unwrap(), e);
+    fn every_kind_round_trips_as_json() {
+        let m = || "a sentence".to_string();
+        let all = [
+            AppError::BadRequest { message: m() },
+            AppError::TooLarge { message: m() },
+            AppError::invalid(vec![FieldError::new("priority", "no")]),
+            AppError::NotFound { message: m() },
+            AppError::MethodNotAllowed { message: m() },
+            AppError::Conflict { message: m() },
+            AppError::Unauthorized { message: m() },
+            AppError::Forbidden { message: m() },
+            AppError::Unavailable { message: m() },
+            AppError::Internal { message: m() },
+        ];
+        for e in all {
+            let s = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<AppError>(&s).unwrap(), e, "{s}");
+        }
+        let odd: AppError =
+            serde_json::from_str(r#"{"error": "from a newer server", "kind": "teapot"}"#).unwrap();
+        assert_eq!(odd.message(), "from a newer server");
     }
 }

@@ -33,7 +33,7 @@ pub struct ServerBackend {
     /// The last state read from the store, for reads during an outage.
     last_seen: Mutex<LastSeen>,
     /// Who may change the pool.
-    security: crate::security::Security,
+    security: crate::auth::Security,
 }
 
 /// What the server last read from the store.
@@ -48,7 +48,7 @@ impl ServerBackend {
     pub fn new(
         scheduler: Arc<Scheduler>,
         initial_max_workers: u32,
-        security: crate::security::Security,
+        security: crate::auth::Security,
     ) -> Self {
         ServerBackend {
             security,
@@ -76,7 +76,7 @@ impl ServerBackend {
     }
 
     /// Who may change the pool.
-    pub fn security(&self) -> &crate::security::Security {
+    pub fn security(&self) -> &crate::auth::Security {
         &self.security
     }
 
@@ -141,6 +141,23 @@ impl ServerBackend {
             .ok_or_else(AppError::store_unavailable)?;
         s.stale = true;
         Ok(s)
+    }
+
+    /// Every task last seen (running, queued, recently finished), and when, marked stale;
+    /// 503 when nothing was ever seen.
+    fn stale_tasks(
+        &self,
+    ) -> Result<(Vec<WorkerTask>, Option<chrono::DateTime<chrono::Utc>>), AppError> {
+        let status = self.stale_status()?;
+        let history = self.lock_seen().history.clone();
+        let fresh_at = status.fresh_at;
+        let tasks = status
+            .active_tasks
+            .into_iter()
+            .chain(status.queued_tasks)
+            .chain(history)
+            .collect();
+        Ok((tasks, fresh_at))
     }
 
     async fn fresh_status(&self) -> Result<PoolStatus, PoolError> {
@@ -221,6 +238,17 @@ impl ServerBackend {
     fn events_trusted(&self) -> bool {
         let since = *self.events_since.lock().unwrap_or_else(|e| e.into_inner());
         since.is_some_and(|t| t.elapsed() >= self.scheduler.settings().reap.heartbeat_timeout)
+    }
+
+    /// Looks for lost messages (see `Scheduler::check_lost_messages`) when the worker events
+    /// can be trusted: the roster of live workers comes from them.
+    pub async fn check_lost_if_safe(&self) {
+        if !self.events_trusted() || !self.scheduler.results_subscribed() || !self.store_ok() {
+            return;
+        }
+        if let Err(e) = self.scheduler.check_lost_messages().await {
+            tracing::warn!(error = %e, "looking for lost messages failed");
+        }
     }
 
     /// Reaps lost workers' tasks when the worker events can be trusted; returns the ids.
@@ -306,7 +334,7 @@ impl PoolBackend for ServerBackend {
                 "This server needs no sign-in: it has no API token.",
             ));
         };
-        if !crate::security::constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
+        if !crate::auth::constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
             tracing::warn!("dashboard sign-in with a wrong token");
             return Err(AppError::Unauthorized {
                 message: "That is not the API token.".into(),
@@ -320,10 +348,10 @@ impl PoolBackend for ServerBackend {
         );
         self.scheduler
             .store()
-            .create_session(&id, crate::security::SESSION_TTL)
+            .create_session(&id, crate::auth::SESSION_TTL)
             .await
             .map_err(|e| self.write_error(e.into()))?;
-        Ok(crate::security::session_cookie(
+        Ok(crate::auth::session_cookie(
             Some(&id),
             self.security.secure_cookie,
         ))
@@ -335,7 +363,7 @@ impl PoolBackend for ServerBackend {
                 tracing::warn!(error = %e, "could not end a session");
             }
         }
-        crate::security::session_cookie(None, self.security.secure_cookie)
+        crate::auth::session_cookie(None, self.security.secure_cookie)
     }
 
     async fn status(&self) -> Result<PoolStatus, AppError> {
@@ -396,22 +424,17 @@ impl PoolBackend for ServerBackend {
                 })
             },
             |me| {
-                let status = me.stale_status()?;
+                let (seen, fresh_at) = me.stale_tasks()?;
                 let limit = query.limit.unwrap_or(app::types::DEFAULT_LIST_LIMIT) as usize;
-                let history = me.lock_seen().history.clone();
-                let tasks = status
-                    .active_tasks
-                    .iter()
-                    .chain(status.queued_tasks.iter())
-                    .chain(history.iter())
+                let tasks = seen
+                    .into_iter()
                     .filter(|t| query.status.is_none_or(|s| s == t.status))
                     .take(limit)
-                    .cloned()
                     .collect();
                 Ok(TaskList {
                     tasks,
                     stale: true,
-                    fresh_at: status.fresh_at,
+                    fresh_at,
                 })
             },
         )
@@ -429,20 +452,12 @@ impl PoolBackend for ServerBackend {
                 })
             },
             |me| {
-                let status = me.stale_status()?;
-                let history = me.lock_seen().history.clone();
-                let found = status
-                    .active_tasks
-                    .iter()
-                    .chain(status.queued_tasks.iter())
-                    .chain(history.iter())
-                    .find(|t| t.task_id == id)
-                    .cloned();
-                match found {
+                let (seen, fresh_at) = me.stale_tasks()?;
+                match seen.into_iter().find(|t| t.task_id == id) {
                     Some(task) => Ok(TaskView {
                         task,
                         stale: true,
-                        fresh_at: status.fresh_at,
+                        fresh_at,
                     }),
                     None => Err(AppError::store_unavailable()),
                 }
@@ -462,8 +477,7 @@ impl PoolBackend for ServerBackend {
 
     async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
-        app::types::priority_from_json(Some(&serde_json::Value::from(priority)))
-            .map_err(|f| AppError::invalid(vec![f]))?;
+        app::types::validate_priority(priority as i64).map_err(|f| AppError::invalid(vec![f]))?;
         self.guard_write()?;
         self.scheduler
             .set_priority(&id, priority)
@@ -514,7 +528,7 @@ impl Subscriber for ServerBackend {
 
     async fn celery_events(&self, events: Vec<Event>) {
         for e in events.iter().filter(|e| e.kind.starts_with("worker-")) {
-            if let Err(err) = self
+            let recorded = self
                 .scheduler
                 .store()
                 .worker_event(
@@ -524,9 +538,23 @@ impl Subscriber for ServerBackend {
                     heartbeat_interval(e.freq),
                     e.active,
                 )
-                .await
-            {
-                tracing::debug!(error = %err, worker = %e.hostname, "could not record a worker event");
+                .await;
+            match recorded {
+                // A worker that just started did not hear the revokes of the messages the pool
+                // replaced; a stale copy of one may still reach it.
+                Ok(true) => match self.scheduler.revoke_superseded().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(worker = %e.hostname, ids = n, "superseded Celery ids revoked for a new worker")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, worker = %e.hostname, "could not revoke superseded ids for a new worker")
+                    }
+                },
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, worker = %e.hostname, "could not record a worker event")
+                }
             }
         }
     }

@@ -54,7 +54,9 @@ pub struct Config {
     /// `WORKER_POOL_ON_WORKER_LOST`: `fail` (default) or `requeue` the tasks of a lost worker.
     pub on_worker_lost: crate::store::OnWorkerLost,
     /// `WORKER_POOL_API_TOKEN`, `WORKER_POOL_ALLOWED_ORIGINS`, `WORKER_POOL_COOKIE_SECURE`.
-    pub security: crate::security::Security,
+    pub security: crate::auth::Security,
+    /// `HOSTNAME` (default `localhost`): names this server in the `origin` of its messages.
+    pub hostname: String,
 }
 
 /// Reads variables through a function, so tests need not touch the process environment.
@@ -363,11 +365,12 @@ impl Config {
             status_queue_limit,
             worker_timeout,
             on_worker_lost,
-            security: crate::security::Security {
+            security: crate::auth::Security {
                 api_token,
                 allowed_origins,
                 secure_cookie,
             },
+            hostname: env.get("HOSTNAME").unwrap_or_else(|| "localhost".into()),
         })
     }
 }

@@ -3,36 +3,40 @@
 //! A map of the crate (ARCHITECTURE.md has the long version):
 //!
 //! - [`config`]: every environment variable, read and validated once.
+//! - [`connection`]: one way to reach Redis (lazy, reconnecting, every command with a
+//!   deadline), for the store and the broker alike.
 //! - [`registry`]: the task types the pool accepts.
-//! - [`store`]: the pool's state: a trait, its Redis implementation (one Lua script per
-//!   transition) and an in-memory one for tests.
+//! - [`store`]: the pool's state: a trait and its Redis implementation (one Lua script per
+//!   transition: the pool's rules, written once).
 //! - [`celery`]: Celery's wire format, the broker commands and the pub/sub listener.
 //! - [`scheduler`]: the policy (submit, dispatch, results, cancel, limits), over a store and a
 //!   broker; no HTTP, no Redis types.
 //! - [`backend`]: the app crate's `PoolBackend` over the scheduler; errors become wire errors.
-//! - [`api`]: the seed's JSON API; [`http`]: the whole router (probes, API, dashboard, the
-//!   live channel); [`security`]: who may change the pool, and the response headers.
+//! - [`http`]: the HTTP edge: the router and its layers, the seed's JSON API, the guard (who
+//!   may change the pool), the live channel; [`auth`]: the authentication values it and the
+//!   backend share (a leaf).
 //! - [`cli`]: the management commands (`status`, `config`, `monitor`, …), API clients only.
 //! - [`telemetry`]: tracing setup.
 //!
 //! The binary (`main.rs`) is thin: it reads the configuration, calls [`Pool::start`] and
 //! [`serve`], which tests call too, on a listener bound to port 0.
 
-pub mod api;
+pub mod auth;
 pub mod backend;
 pub mod celery;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod http;
 pub mod registry;
 pub mod scheduler;
-pub mod security;
 pub mod store;
 pub mod telemetry;
 
 use crate::celery::listener::{self, ListenerConfig};
-use crate::celery::{RedisBroker, RedisTarget};
+use crate::celery::RedisBroker;
 use crate::config::Config;
+use crate::connection::RedisTarget;
 use crate::registry::Registry;
 use crate::scheduler::{Scheduler, Settings};
 use crate::store::RedisStore;
@@ -63,13 +67,8 @@ pub enum StartError {
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often lost workers are looked for.
 const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// A new process holding a worker's hostname that came online this long after a task's
-/// STARTED cannot have started it: the worker restarted (see `store/lua/worker_event.lua`).
-const REAP_RESTART_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
-/// A `worker-offline` counts once this long has passed with nothing else from the worker: a
-/// consumer reconnect sends an offline/online pair while its pool keeps running its tasks.
-const REAP_OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
+/// How often running tasks that no worker has started are checked for a lost message.
+const LOST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
 pub struct Pool {
     /// What the HTTP layer serves.
@@ -99,23 +98,18 @@ impl Pool {
             Some(path) => Registry::from_file(path)?,
             None => Registry::default(),
         };
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
+        let defaults = Settings::new(&config.celery_queue, inline_broker);
         let settings = Settings {
-            celery_queue: config.celery_queue.clone(),
             retention: config.retention,
-            inline_broker,
-            origin: format!("worker-pool-{}@{host}", std::process::id()),
+            origin: format!("worker-pool-{}@{}", std::process::id(), config.hostname),
             status_queue_limit: config.status_queue_limit,
             registry,
             reap: store::ReapPolicy {
                 heartbeat_timeout: config.worker_timeout,
                 on_lost: config.on_worker_lost,
-                restart_guard: REAP_RESTART_GUARD,
-                offline_grace: REAP_OFFLINE_GRACE,
+                ..defaults.reap
             },
+            ..defaults
         };
         let events_channel = store.keys().events.clone();
         let scheduler = Arc::new(Scheduler::new(Arc::new(store), Arc::new(broker), settings));
@@ -142,52 +136,27 @@ impl Pool {
             }
         }));
 
-        let periodic = backend.clone();
-        let interval = config.reconcile_interval;
-        let mut rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if periodic.scheduler().results_subscribed() {
-                            if let Err(e) = periodic.resync().await {
-                                tracing::warn!(error = %e, "periodic reconciliation failed");
-                            }
-                        }
+        let every = |period, now| (period, now, stop_rx.clone(), backend.clone());
+        tasks.push(spawn_every(
+            every(config.reconcile_interval, false),
+            |b| async move {
+                if b.scheduler().results_subscribed() {
+                    if let Err(e) = b.resync().await {
+                        tracing::warn!(error = %e, "periodic reconciliation failed");
                     }
-                    _ = rx.changed() => if *rx.borrow() { break },
                 }
-            }
+            },
+        ));
+        tasks.push(spawn_every(every(PROBE_INTERVAL, true), |b| async move {
+            b.probe().await
         }));
-
-        let prober = backend.clone();
-        let mut rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROBE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => prober.probe().await,
-                    _ = rx.changed() => if *rx.borrow() { break },
-                }
-            }
+        tasks.push(spawn_every(every(REAP_INTERVAL, true), |b| async move {
+            b.reap_if_safe().await;
         }));
-
-        let reaper = backend.clone();
-        let mut rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REAP_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => { reaper.reap_if_safe().await; }
-                    _ = rx.changed() => if *rx.borrow() { break },
-                }
-            }
-        }));
+        tasks.push(spawn_every(
+            every(LOST_CHECK_INTERVAL, false),
+            |b| async move { b.check_lost_if_safe().await },
+        ));
 
         tracing::info!(
             prefix = %config.prefix,
@@ -215,16 +184,54 @@ impl Pool {
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
+/// When a periodic task runs: every `.0`, at once first when `.1`, until `.2` turns true; on
+/// the backend `.3`.
+type Every = (
+    std::time::Duration,
+    bool,
+    watch::Receiver<bool>,
+    Arc<ServerBackend>,
+);
+
+/// Runs `tick` on the backend periodically (see [`Every`]), one run at a time. A run that
+/// overruns delays the next one rather than piling up.
+fn spawn_every<F, Fut>(every: Every, tick: F) -> JoinHandle<()>
+where
+    F: Fn(Arc<ServerBackend>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (period, now, mut stop, backend) = every;
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if !now {
+            timer.tick().await;
+        }
+        loop {
+            tokio::select! {
+                _ = timer.tick() => tick(backend.clone()).await,
+                _ = stop.changed() => if *stop.borrow() { break },
+            }
+        }
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then ends the live channels,
+/// finishes the requests in flight and returns.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
     let app = router(state);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // A graceful shutdown waits for every open response: an open dashboard's event
+            // stream would hold it for ever.
+            let _ = closing.send(true);
+        })
         .await
 }
 

@@ -20,7 +20,7 @@ use worker_pool::Pool;
 )]
 struct Cli {
     #[command(flatten)]
-    conn: worker_pool::cli::Connection,
+    opts: worker_pool::cli::Options,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Manage(command) => worker_pool::cli::run(command, cli.conn),
+        Command::Manage(command) => worker_pool::cli::run(command, cli.opts),
     }
 }
 

@@ -10,11 +10,12 @@ use crate::celery::{Broker, BrokerError};
 use crate::registry::Registry;
 use crate::store::{
     CancelOutcome, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Snapshot, Store, StoreError, Submitted,
+    ReprioritizeOutcome, Resend, ResendOutcome, RunningEntry, StartedOutcome, Store, StoreError,
+    Submitted,
 };
 use app::types::{
-    FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus,
-    WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_WORKERS, MIN_WORKERS,
+    validate_max_workers, FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest,
+    TaskQuery, TaskStatus, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -69,6 +70,67 @@ pub struct Settings {
     pub registry: Registry,
     /// How lost workers are judged, and what happens to their tasks.
     pub reap: ReapPolicy,
+    /// How lost messages are judged.
+    pub lost: LostPolicy,
+}
+
+impl Settings {
+    /// The defaults for everything but the Celery queue and the broker mode: 24 h retention,
+    /// the seed's task types, Celery-friendly lost-worker and lost-message rules.
+    pub fn new(celery_queue: &str, inline_broker: bool) -> Self {
+        Settings {
+            celery_queue: celery_queue.to_string(),
+            retention: Duration::from_secs(24 * 3600),
+            inline_broker,
+            origin: format!("worker-pool-{}@localhost", std::process::id()),
+            status_queue_limit: 100,
+            registry: Registry::default(),
+            reap: ReapPolicy {
+                heartbeat_timeout: Duration::from_secs(10),
+                on_lost: crate::store::OnWorkerLost::Fail,
+                restart_guard: REAP_RESTART_GUARD,
+                offline_grace: REAP_OFFLINE_GRACE,
+            },
+            lost: LostPolicy {
+                reply_window: LOST_REPLY_WINDOW,
+                lost_for: LOST_FOR,
+            },
+        }
+    }
+}
+
+/// A new process holding a worker's hostname that came online this long after a task's
+/// STARTED cannot have started it: the worker restarted (see `store/lua/worker_event.lua`).
+const REAP_RESTART_GUARD: Duration = Duration::from_secs(1);
+/// A `worker-offline` counts once this long has passed with nothing else from the worker: a
+/// consumer reconnect sends an offline/online pair while its pool keeps running its tasks.
+const REAP_OFFLINE_GRACE: Duration = Duration::from_secs(3);
+/// How long the workers' answers to `query_task` are waited for (Celery's own inspect
+/// timeout is 1 s).
+const LOST_REPLY_WINDOW: Duration = Duration::from_secs(1);
+/// How long a message must have looked lost, check after check, before it is sent again: at
+/// least two complete checks (they run every 2 s).
+const LOST_FOR: Duration = Duration::from_secs(2);
+
+/// How a message lost between the broker and a worker is judged (see
+/// [`Scheduler::check_lost_messages`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LostPolicy {
+    /// How long the workers' answers to `query_task` are waited for.
+    pub reply_window: Duration,
+    /// How long a message must have looked lost, check after check, before it is sent again.
+    pub lost_for: Duration,
+}
+
+/// What a lost-message check did to one task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostMessage {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id of the lost dispatch.
+    pub celery_id: String,
+    /// What happened: re-sent (with the new dispatch's token), cancelled, or nothing after all.
+    pub outcome: ResendOutcome,
 }
 
 /// The pool's policy over a store and a broker.
@@ -91,9 +153,11 @@ pub struct Scheduler {
 /// How many head tasks a completion asks `finish.lua` to report, to prepare the next refills.
 const REFILL_AHEAD: u32 = 4;
 /// The most candidates one dispatch step handles.
-const DISPATCH_BATCH: u32 = MAX_WORKERS;
+const DISPATCH_BATCH: u32 = app::types::MAX_WORKERS;
 /// The most peek/dispatch rounds one pass makes (other replicas may keep moving the queue).
 const DISPATCH_ROUNDS: usize = 16;
+/// The most superseded Celery ids revoked at once for a worker that just started.
+const SUPERSEDED_REVOKE_MAX: u32 = 1000;
 
 impl Scheduler {
     /// A scheduler over `store` and `broker`.
@@ -218,6 +282,9 @@ impl Scheduler {
             worker: None,
             worker_started_at: None,
             waiting_for_worker: status == TaskStatus::Running,
+            resends: 0,
+            resent_at: None,
+            resend_reason: None,
         })
     }
 
@@ -362,26 +429,23 @@ impl Scheduler {
         let id = task_id_of(&meta.task_id);
         if !self.settings.inline_broker && !matches!(meta.state, ResultState::Retry) {
             // Inline, the scripts do this themselves.
-            self.forget_unacked_of(id).await;
+            self.forget_unacked_of(id, &meta.task_id).await;
         }
-        let started = |changed: bool| {
-            if changed {
-                Applied::Started
-            } else {
-                Applied::Nothing
-            }
-        };
         Ok(match &meta.state {
-            ResultState::Started { hostname, pid } => started(
-                self.store
+            ResultState::Started { hostname, pid } => {
+                let outcome = self
+                    .store
                     .mark_started(id, &meta.task_id, hostname.as_deref(), *pid)
-                    .await?,
-            ),
-            ResultState::Other(_) => started(
-                self.store
+                    .await?;
+                self.started(meta, hostname.as_deref(), outcome).await
+            }
+            ResultState::Other(_) => {
+                let outcome = self
+                    .store
                     .mark_started(id, &meta.task_id, None, None)
-                    .await?,
-            ),
+                    .await?;
+                self.started(meta, None, outcome).await
+            }
             ResultState::Retry => Applied::Nothing,
             ResultState::Success => {
                 self.finish(id, &meta.task_id, TaskStatus::Completed, None)
@@ -401,6 +465,31 @@ impl Scheduler {
                 .await?
             }
         })
+    }
+
+    /// After a STARTED (or progress) report: a superseded dispatch that runs somewhere is a
+    /// stale copy of a message the pool sent again; revoke (terminate) it.
+    async fn started(
+        &self,
+        meta: &ResultMeta,
+        worker: Option<&str>,
+        outcome: StartedOutcome,
+    ) -> Applied {
+        match outcome {
+            StartedOutcome::Recorded => Applied::Started,
+            StartedOutcome::Ignored => Applied::Nothing,
+            StartedOutcome::Superseded => {
+                tracing::warn!(celery_id = %meta.task_id, worker = ?worker, "a superseded dispatch of a task started; revoking it");
+                if let Err(e) = self
+                    .broker
+                    .revoke(std::slice::from_ref(&meta.task_id))
+                    .await
+                {
+                    tracing::warn!(celery_id = %meta.task_id, error = %e, "could not revoke a superseded dispatch");
+                }
+                Applied::Nothing
+            }
+        }
     }
 
     async fn finish(
@@ -475,11 +564,7 @@ impl Scheduler {
                         report.reconciled.push(entry.id.clone());
                     }
                 }
-                None if !entry.published => {
-                    if let Some(task) = snapshot.running.iter().find(|t| t.task_id == entry.id) {
-                        self.republish_if_absent(entry, task).await?;
-                    }
-                }
+                None if !entry.published => self.republish_if_absent(entry).await?,
                 None => {}
             }
         }
@@ -503,56 +588,35 @@ impl Scheduler {
     }
 
     /// Two-phase mode: drops a task's message from the separate broker's unacked set once the
-    /// task started or ended, so an ack lost to an outage cannot make kombu run it again.
-    async fn forget_unacked_of(&self, id: &str) {
+    /// task started or ended, so an ack lost to an outage cannot make kombu run it again. Only
+    /// for evidence about the current dispatch (`celery_id`): a stale run's result must not
+    /// touch the message of the dispatch that replaced it.
+    async fn forget_unacked_of(&self, id: &str, celery_id: &str) {
         let tag = match self.store.dispatch_message(id).await {
-            Ok(Some((message, _))) => serde_json::from_str::<serde_json::Value>(&message)
-                .ok()
-                .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string)),
-            _ => None,
+            Ok(Some(m)) if m.celery_id == celery_id && !m.delivery_tag.is_empty() => m.delivery_tag,
+            _ => return,
         };
-        if let Some(tag) = tag {
-            if let Err(e) = self.broker.forget_unacked(&tag).await {
-                tracing::debug!(task_id = %id, error = %e, "could not drop the message from unacked");
-            }
+        if let Err(e) = self.broker.forget_unacked(&tag).await {
+            tracing::debug!(task_id = %id, error = %e, "could not drop the message from unacked");
         }
     }
 
     /// An unconfirmed two-phase dispatch whose message is in neither the broker list nor a
     /// worker's unacked set, and has no result, never reached the broker: publish it again.
-    async fn republish_if_absent(
-        &self,
-        entry: &crate::store::RunningEntry,
-        task: &WorkerTask,
-    ) -> Result<(), PoolError> {
-        let Some((message, list, tag)) = self.stored_message(task).await? else {
+    async fn republish_if_absent(&self, entry: &RunningEntry) -> Result<(), PoolError> {
+        let Some(m) = self.store.dispatch_message(&entry.id).await? else {
             return Ok(());
         };
-        if self.broker.contains(&list, &message).await? || self.broker.unacked(&tag).await? {
+        if self.broker.contains(&m.list, &m.message).await?
+            || self.broker.unacked(&m.delivery_tag).await?
+        {
             self.store.confirm_published(&entry.id, entry.token).await?;
             return Ok(());
         }
         tracing::warn!(task_id = %entry.id, "unconfirmed dispatch is absent from the broker; publishing it again");
-        self.broker.publish(&list, &message).await?;
+        self.broker.publish(&m.list, &m.message).await?;
         self.store.confirm_published(&entry.id, entry.token).await?;
         Ok(())
-    }
-
-    async fn stored_message(
-        &self,
-        task: &WorkerTask,
-    ) -> Result<Option<(String, String, String)>, PoolError> {
-        // The message bytes are the task's own (kept while it runs); rebuild nothing.
-        match self.store.dispatch_message(&task.task_id).await? {
-            Some((message, list)) => {
-                let tag = serde_json::from_str::<serde_json::Value>(&message)
-                    .ok()
-                    .and_then(|v| v["properties"]["delivery_tag"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                Ok(Some((message, list, tag)))
-            }
-            None => Ok(None),
-        }
     }
 
     /// Takes back the slots of tasks whose worker is gone (offline, restarted, or silent past
@@ -576,6 +640,183 @@ impl Scheduler {
             self.dispatch_pass().await?;
         }
         Ok(reaped)
+    }
+
+    // --- lost messages -------------------------------------------------------------------------
+
+    /// Finds running tasks whose message was lost between the broker and a worker, and sends
+    /// them again. kombu's Redis transport pops a message (BRPOP) before it records it in
+    /// `unacked`; a worker killed in between takes the message with it, no result ever comes,
+    /// and without this the task would hold its slot for ever.
+    ///
+    /// A task is judged on evidence: no worker reported STARTED for its dispatch, there is no
+    /// result, its message is neither in the broker list nor in `unacked`, and no live worker
+    /// holds it (Celery's `query_task`, which every worker alive by its heartbeats must
+    /// answer; while one does not, nothing is concluded). One such check proves nothing (a
+    /// message can be in flight inside a worker); the task is sent again only when it has
+    /// looked lost check after check for [`LostPolicy::lost_for`]. It is published again
+    /// under a new Celery id in the same slot (it never ran, so this cannot run it twice), and
+    /// the old id is revoked, so a copy that turns up later is discarded. A task whose cancel
+    /// was pending ends `cancelled` instead.
+    ///
+    /// Call only while worker events have been heard for a whole heartbeat timeout: the
+    /// roster of live workers comes from them.
+    pub async fn check_lost_messages(&self) -> Result<Vec<LostMessage>, PoolError> {
+        let snapshot = self.store.snapshot(0).await?;
+        let waiting: Vec<&RunningEntry> = snapshot
+            .running_entries
+            .iter()
+            .filter(|e| !e.worker_started && e.published)
+            .collect();
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Where the message may be: a result, the broker list, kombu's unacked set.
+        let celery_ids: Vec<String> = waiting.iter().map(|e| e.celery_id.clone()).collect();
+        let metas = self.broker.results(&celery_ids).await?;
+        let mut suspects = Vec::new();
+        for (entry, meta) in waiting.into_iter().zip(metas) {
+            if let Some(meta) = meta {
+                self.on_result(&meta).await?;
+                continue;
+            }
+            let Some(m) = self.store.dispatch_message(&entry.id).await? else {
+                continue;
+            };
+            let present = self.broker.contains(&m.list, &m.message).await?
+                || self.broker.unacked(&m.delivery_tag).await?;
+            if present {
+                if entry.lost_noted {
+                    self.store
+                        .note_lost(&entry.id, &entry.celery_id, false)
+                        .await?;
+                }
+                continue;
+            }
+            suspects.push(entry);
+        }
+        if suspects.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Whether a live worker holds it (reserved in its memory, or running it).
+        let roster = self
+            .store
+            .live_workers(self.settings.reap.heartbeat_timeout)
+            .await?;
+        let ids: Vec<String> = suspects.iter().map(|e| e.celery_id.clone()).collect();
+        let replies = self
+            .broker
+            .query_tasks(&ids, self.settings.lost.reply_window)
+            .await?;
+        let answered: std::collections::HashSet<&str> =
+            replies.iter().map(|r| r.hostname.as_str()).collect();
+        let held: std::collections::HashSet<&str> = replies
+            .iter()
+            .flat_map(|r| r.held.iter().map(|(id, _)| id.as_str()))
+            .collect();
+        let silent: Vec<&str> = roster
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !answered.contains(w))
+            .collect();
+        let mut out = Vec::new();
+        for entry in suspects {
+            if held.contains(entry.celery_id.as_str()) {
+                if entry.lost_noted {
+                    self.store
+                        .note_lost(&entry.id, &entry.celery_id, false)
+                        .await?;
+                }
+                continue;
+            }
+            if !silent.is_empty() {
+                tracing::debug!(task_id = %entry.id, silent = ?silent, "a live worker did not answer query_task; the message may be with it");
+                continue;
+            }
+            let Some(lost_for) = self
+                .store
+                .note_lost(&entry.id, &entry.celery_id, true)
+                .await?
+            else {
+                continue;
+            };
+            if lost_for < self.settings.lost.lost_for {
+                tracing::info!(task_id = %entry.id, celery_id = %entry.celery_id, "a dispatched message is nowhere to be found; checking again before sending it again");
+                continue;
+            }
+            let Some(task) = snapshot.running.iter().find(|t| t.task_id == entry.id) else {
+                continue;
+            };
+            let next = self.prepare(&entry.id, entry.attempts, &task.task_name, &task.parameters);
+            let reason = format!(
+                "Its message ({}) was lost between the broker and a worker: for {:.0} s it was in neither the queue nor kombu's unacked set, no worker had reported it started, and none of the {} live workers held it. Sent again as {}.",
+                entry.celery_id,
+                lost_for.as_secs_f64(),
+                roster.len(),
+                next.celery_id
+            );
+            let outcome = self
+                .store
+                .resend(
+                    &Resend {
+                        id: entry.id.clone(),
+                        celery_id: entry.celery_id.clone(),
+                        token: entry.token,
+                        next: next.clone(),
+                        reason,
+                        lost_for: self.settings.lost.lost_for,
+                    },
+                    self.settings.retention,
+                )
+                .await?;
+            match &outcome {
+                ResendOutcome::Resent { token } => {
+                    tracing::warn!(task_id = %entry.id, lost = %entry.celery_id, resent_as = %next.celery_id, "a lost message was sent again");
+                    if !self.settings.inline_broker {
+                        self.publish_two_phase(&next, *token).await;
+                    }
+                }
+                ResendOutcome::Cancelled => {
+                    tracing::warn!(task_id = %entry.id, "a cancelled task's message was lost; it ended cancelled");
+                    if let Err(e) = self.dispatch_pass().await {
+                        tracing::warn!(error = %e, "dispatch after a lost cancelled message failed");
+                    }
+                }
+                ResendOutcome::Present | ResendOutcome::Stale => {}
+            }
+            if matches!(
+                outcome,
+                ResendOutcome::Resent { .. } | ResendOutcome::Cancelled
+            ) {
+                // A copy that turns up later (a restore, a redelivery) is discarded by the
+                // workers that heard this; workers that start later hear it again on their
+                // first event (Scheduler::revoke_superseded).
+                if let Err(e) = self
+                    .broker
+                    .revoke(std::slice::from_ref(&entry.celery_id))
+                    .await
+                {
+                    tracing::warn!(celery_id = %entry.celery_id, error = %e, "could not revoke a lost message's old id; a worker that sees a copy is revoked on its STARTED");
+                }
+            }
+            out.push(LostMessage {
+                id: entry.id.clone(),
+                celery_id: entry.celery_id.clone(),
+                outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Revokes the Celery ids the pool replaced recently (re-sent lost messages, requeues), for
+    /// a worker that just started: it did not hear the revokes sent before, and a copy of such
+    /// a message may still reach it.
+    pub async fn revoke_superseded(&self) -> Result<usize, PoolError> {
+        let ids = self.store.superseded(SUPERSEDED_REVOKE_MAX).await?;
+        if !ids.is_empty() {
+            self.broker.revoke(&ids).await?;
+        }
+        Ok(ids.len())
     }
 
     // --- cancel, priority, limit --------------------------------------------------------------
@@ -626,7 +867,7 @@ impl Scheduler {
                         tracing::warn!(error = %e, "dispatch after cancel failed");
                     }
                 } else {
-                    let heard = self.broker.revoke(&celery_id).await?;
+                    let heard = self.broker.revoke(std::slice::from_ref(&celery_id)).await?;
                     tracing::info!(task_id = %id, subscribers = heard, "revoke (terminate) broadcast");
                 }
             }
@@ -656,12 +897,7 @@ impl Scheduler {
 
     /// Sets the limit. Raising it dispatches at once; lowering it lets the pool drain.
     pub async fn set_max_workers(&self, value: u32) -> Result<PoolConfig, PoolError> {
-        if !(MIN_WORKERS..=MAX_WORKERS).contains(&value) {
-            return Err(PoolError::Invalid(vec![app::types::validate_max_workers(
-                value as i64,
-            )
-            .expect_err("out of range")]));
-        }
+        validate_max_workers(value as i64).map_err(|e| PoolError::Invalid(vec![e]))?;
         let prev = self.store.set_max_workers(value).await?;
         tracing::info!(from = ?prev, to = value, "max_workers changed");
         if let Err(e) = self.dispatch_pass().await {
@@ -673,7 +909,9 @@ impl Scheduler {
     /// The configuration in force.
     pub async fn config(&self) -> Result<PoolConfig, PoolError> {
         let s = self.store.snapshot(0).await?;
-        Ok(config_of(&s))
+        let mut status = PoolStatus::from_parts(s.max_workers, s.running, vec![], s.queued_count);
+        status.fresh_at = Some(chrono::Utc::now());
+        Ok(PoolConfig::from_status(&status))
     }
 
     // --- reads -------------------------------------------------------------------------------
@@ -728,19 +966,6 @@ impl Scheduler {
     }
 }
 
-/// The configuration view of a snapshot.
-pub fn config_of(s: &Snapshot) -> PoolConfig {
-    PoolConfig {
-        max_workers: s.max_workers,
-        min_allowed: MIN_WORKERS,
-        max_allowed: MAX_WORKERS,
-        active_count: s.running.len() as u64,
-        draining: s.running.len() as u64 > s.max_workers as u64,
-        stale: false,
-        fresh_at: Some(chrono::Utc::now()),
-    }
-}
-
 /// The Celery id of a task's dispatch: the task's own id the first time, `<id>~<n>` after it
 /// was requeued `n` times. A late result of an earlier dispatch then names another Celery id,
 /// and the fencing in `finish.lua` ignores it.
@@ -758,298 +983,4 @@ pub fn task_id_of(celery_id: &str) -> &str {
         .split_once('~')
         .map(|(id, _)| id)
         .unwrap_or(celery_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemoryStore;
-    use app::types::TaskParameters;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    /// A broker that records what the scheduler asks of it.
-    #[derive(Default)]
-    struct FakeBroker {
-        published: Mutex<Vec<(String, String)>>,
-        revoked: Mutex<Vec<String>>,
-        results: Mutex<HashMap<String, ResultMeta>>,
-        fail_publish: AtomicBool,
-    }
-
-    #[async_trait::async_trait]
-    impl Broker for FakeBroker {
-        async fn publish(&self, list: &str, message: &str) -> Result<(), BrokerError> {
-            if self.fail_publish.load(Ordering::SeqCst) {
-                return Err(BrokerError::Timeout(Duration::from_millis(1)));
-            }
-            self.published
-                .lock()
-                .unwrap()
-                .push((list.into(), message.into()));
-            Ok(())
-        }
-        async fn contains(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
-            Ok(self
-                .published
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|(l, m)| l == list && m == message))
-        }
-        async fn withdraw(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
-            let mut p = self.published.lock().unwrap();
-            let before = p.len();
-            p.retain(|(l, m)| !(l == list && m == message));
-            Ok(p.len() < before)
-        }
-        async fn unacked(&self, _tag: &str) -> Result<bool, BrokerError> {
-            Ok(false)
-        }
-        async fn forget_unacked(&self, _tag: &str) -> Result<(), BrokerError> {
-            Ok(())
-        }
-        async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError> {
-            self.revoked.lock().unwrap().push(celery_id.into());
-            Ok(1)
-        }
-        async fn results(&self, ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
-            let r = self.results.lock().unwrap();
-            Ok(ids.iter().map(|id| r.get(id).cloned()).collect())
-        }
-    }
-
-    fn setup(inline: bool, max: u32) -> (Scheduler, Arc<MemoryStore>, Arc<FakeBroker>) {
-        let store = Arc::new(if inline {
-            MemoryStore::new()
-        } else {
-            MemoryStore::two_phase()
-        });
-        let broker = Arc::new(FakeBroker::default());
-        let s = Scheduler::new(
-            store.clone(),
-            broker.clone(),
-            Settings {
-                celery_queue: "celery".into(),
-                retention: Duration::from_secs(60),
-                inline_broker: inline,
-                origin: "test@host".into(),
-                status_queue_limit: 100,
-                registry: Registry::default(),
-                reap: ReapPolicy {
-                    heartbeat_timeout: Duration::from_secs(10),
-                    on_lost: crate::store::OnWorkerLost::Fail,
-                    restart_guard: Duration::from_secs(1),
-                    offline_grace: Duration::from_secs(3),
-                },
-            },
-        );
-        s.set_results_subscribed(true);
-        futures::executor::block_on(store.seed_max_workers(max)).unwrap();
-        (s, store, broker)
-    }
-
-    fn req(priority: i32) -> SubmitRequest {
-        SubmitRequest {
-            crm_source: "hubspot".into(),
-            sync_type: "all".into(),
-            parameters: TaskParameters::default(),
-            priority,
-        }
-    }
-
-    fn done(id: &str) -> ResultMeta {
-        ResultMeta {
-            task_id: id.into(),
-            state: ResultState::Success,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn submit_dispatches_into_a_free_slot_then_queues() {
-        let (s, store, _) = setup(true, 1);
-        let a = s.submit(req(0)).await.unwrap();
-        assert_eq!(a.status, TaskStatus::Running);
-        let b = s.submit(req(0)).await.unwrap();
-        assert_eq!(b.status, TaskStatus::Queued);
-        assert_eq!(b.position, Some(1));
-        let msgs = store.broker_messages("celery");
-        assert_eq!(msgs.len(), 1);
-        let v: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
-        assert_eq!(
-            v["headers"]["id"],
-            a.task_id.as_str(),
-            "the Celery id is the pool's id"
-        );
-        assert_eq!(v["headers"]["task"], "hubspot.all");
-        // Completion refills the slot at once.
-        assert!(s.on_result(&done(&a.task_id)).await.unwrap());
-        assert_eq!(
-            s.task(&b.task_id).await.unwrap().status,
-            TaskStatus::Running
-        );
-        assert!(
-            !s.on_result(&done(&a.task_id)).await.unwrap(),
-            "a repeated result changes nothing"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn nothing_is_dispatched_before_results_are_subscribed() {
-        let (s, store, broker) = setup(true, 2);
-        s.set_results_subscribed(false);
-        let a = s.submit(req(0)).await.unwrap();
-        assert_eq!(a.status, TaskStatus::Queued);
-        assert!(store.broker_messages("celery").is_empty());
-        s.set_results_subscribed(true);
-        broker.results.lock().unwrap().clear();
-        let report = s.reconcile().await.unwrap();
-        assert_eq!(report.dispatched, vec![a.task_id.clone()]);
-        assert_eq!(report.available_workers, 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn unknown_types_and_bad_values_are_refused() {
-        let (s, _, _) = setup(true, 1);
-        let mut r = req(0);
-        r.sync_type = "everything".into();
-        match s.submit(r).await {
-            Err(PoolError::Invalid(f)) => assert!(f[0]
-                .message
-                .contains("unknown task type hubspot.everything")),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            s.submit(req(101)).await,
-            Err(PoolError::Invalid(_))
-        ));
-        assert!(matches!(
-            s.set_max_workers(0).await,
-            Err(PoolError::Invalid(_))
-        ));
-        assert!(matches!(
-            s.set_max_workers(65).await,
-            Err(PoolError::Invalid(_))
-        ));
-        assert_eq!(s.status().await.unwrap().queued_count, 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn two_phase_publishes_then_confirms_and_republishes_when_lost() {
-        let (s, store, broker) = setup(false, 1);
-        broker.fail_publish.store(true, Ordering::SeqCst);
-        let a = s.submit(req(0)).await.unwrap();
-        assert_eq!(
-            a.status,
-            TaskStatus::Running,
-            "the slot is taken even if the publish failed"
-        );
-        assert!(
-            store.broker_messages("celery").is_empty(),
-            "two-phase never pushes from the store"
-        );
-        let entry = store.snapshot(0).await.unwrap().running_entries[0].clone();
-        assert!(!entry.published);
-        broker.fail_publish.store(false, Ordering::SeqCst);
-        s.reconcile().await.unwrap();
-        assert_eq!(
-            broker.published.lock().unwrap().len(),
-            1,
-            "republished once proven absent"
-        );
-        assert!(store.snapshot(0).await.unwrap().running_entries[0].published);
-        s.reconcile().await.unwrap();
-        assert_eq!(broker.published.lock().unwrap().len(), 1, "never twice");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancel_running_withdraws_from_a_separate_broker_or_revokes() {
-        let (s, _, broker) = setup(false, 2);
-        let a = s.submit(req(0)).await.unwrap();
-        let b = s.submit(req(0)).await.unwrap();
-        // a's message is still in the broker: withdrawn, cancelled at once.
-        let t = s.cancel(&a.task_id).await.unwrap();
-        assert_eq!(t.status, TaskStatus::Cancelled);
-        assert!(broker.revoked.lock().unwrap().is_empty());
-        // b's message was taken by a worker: revoke, and wait for the evidence.
-        broker.published.lock().unwrap().clear();
-        let t = s.cancel(&b.task_id).await.unwrap();
-        assert_eq!(t.status, TaskStatus::Running);
-        assert_eq!(*broker.revoked.lock().unwrap(), vec![b.task_id.clone()]);
-        let revoked = ResultMeta {
-            task_id: b.task_id.clone(),
-            state: ResultState::Revoked {
-                reason: "TaskRevokedError: terminated".into(),
-            },
-        };
-        assert!(s.on_result(&revoked).await.unwrap());
-        let t = s.task(&b.task_id).await.unwrap();
-        assert_eq!(t.status, TaskStatus::Cancelled);
-        assert_eq!(
-            t.error.as_deref(),
-            Some("Revoked: TaskRevokedError: terminated")
-        );
-        assert!(matches!(
-            s.cancel(&b.task_id).await,
-            Err(PoolError::Conflict(_))
-        ));
-        assert!(matches!(
-            s.cancel("missing").await,
-            Err(PoolError::NotFound(_))
-        ));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn reconcile_applies_results_it_finds() {
-        let (s, _, broker) = setup(true, 1);
-        let a = s.submit(req(0)).await.unwrap();
-        let b = s.submit(req(0)).await.unwrap();
-        broker.results.lock().unwrap().insert(
-            a.task_id.clone(),
-            ResultMeta {
-                task_id: a.task_id.clone(),
-                state: ResultState::Failure {
-                    error: "ValueError: boom".into(),
-                },
-            },
-        );
-        let report = s.reconcile().await.unwrap();
-        assert_eq!(report.reconciled, vec![a.task_id.clone()]);
-        assert_eq!(report.dispatched, vec![b.task_id.clone()]);
-        assert_eq!(
-            s.task(&a.task_id).await.unwrap().error.as_deref(),
-            Some("ValueError: boom")
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn finished_tasks_disappear_after_retention() {
-        let (s, _, _) = setup(true, 1);
-        let a = s.submit(req(0)).await.unwrap();
-        s.on_result(&done(&a.task_id)).await.unwrap();
-        assert_eq!(s.list(TaskQuery::default()).await.unwrap().len(), 1);
-        tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(matches!(
-            s.task(&a.task_id).await,
-            Err(PoolError::NotFound(_))
-        ));
-        assert!(s.list(TaskQuery::default()).await.unwrap().is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn status_reports_counts_state_and_positions() {
-        let (s, _, _) = setup(true, 2);
-        for p in [0, 0, 5, -1] {
-            s.submit(req(p)).await.unwrap();
-        }
-        let st = s.status().await.unwrap();
-        assert_eq!(
-            (st.active_count, st.queued_count, st.available_workers),
-            (2, 2, 0)
-        );
-        assert_eq!(st.state, app::types::PoolState::Overloaded);
-        assert_eq!(st.utilization, 100.0);
-        assert_eq!(st.queued_tasks[0].priority, 5);
-        assert_eq!(st.queued_tasks[1].position, Some(2));
-    }
 }

@@ -64,12 +64,10 @@ pub fn App() -> impl IntoView {
 pub(crate) struct Ctx {
     /// What the live channel writes.
     pub live: LiveSignals,
-    /// The server-rendered first read. Only the page's `<Suspense>` reads it (a read from a
-    /// memo or effect blocks a server thread while the resource resolves, and can deadlock
-    /// it); it copies the answer into `seed`, which everything else reads.
+    /// The server-rendered first read. Only the page's `<Suspense>` awaits it (a read from a
+    /// memo or effect outside it blocks a server thread while the resource resolves, and can
+    /// deadlock it); it hands the answer to the panels as their [`Seed`].
     pub initial: Resource<Result<Dashboard, AppError>>,
-    /// The first read's answer, once it has come (used until the live channel delivers).
-    pub seed: RwSignal<Option<Dashboard>>,
     /// The task types, for the submit form.
     pub types: Resource<Result<Vec<TaskType>, AppError>>,
     /// Whether the configuration dialog is open.
@@ -78,10 +76,18 @@ pub(crate) struct Ctx {
     pub info: Resource<Result<ServerInfo, AppError>>,
 }
 
+/// The first read's answer, provided to the panels by the page's `<Suspense>` (used until the
+/// live channel delivers something newer).
+#[derive(Clone, Copy)]
+struct Seed(StoredValue<Option<Dashboard>>);
+
 impl Ctx {
-    /// The newest data: live if any arrived, else the server-rendered read.
+    /// The newest data: the live channel's once it has delivered, else the first read.
     pub fn current(&self) -> Option<Dashboard> {
-        self.live.data.get().or_else(|| self.seed.get())
+        self.live
+            .data
+            .get()
+            .or_else(|| use_context::<Seed>().and_then(|s| s.0.get_value()))
     }
 
     /// "Now" for running and waiting times: the browser's ticking clock once hydrated, else
@@ -94,9 +100,23 @@ impl Ctx {
             .unwrap_or_else(Utc::now)
     }
 
-    /// Fetches once and applies it, after an action.
-    pub fn refresh(&self) {
-        live::refresh(self.live);
+    /// A server action that changes the pool: once it succeeds, the page fetches the pool at
+    /// once, so the change shows even between pushes (or while polling). Every action that
+    /// changes the pool is made here, so none has to remember it.
+    pub fn mutation<A>(&self) -> ServerAction<A>
+    where
+        A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+        A::Output: Clone + Send + Sync + 'static,
+        A::Error: Clone + Send + Sync + 'static,
+    {
+        let action = ServerAction::<A>::new();
+        let live = self.live;
+        Effect::new(move |_| {
+            if matches!(action.value().get(), Some(Ok(_))) {
+                live::refresh(live);
+            }
+        });
+        action
     }
 }
 
@@ -113,7 +133,6 @@ fn DashboardPage() -> impl IntoView {
             now: RwSignal::new(None),
         },
         initial: Resource::new(|| (), |_| fetch_dashboard()),
-        seed: RwSignal::new(None),
         types: Resource::new(|| (), |_| task_types()),
         config_open: RwSignal::new(false),
         info: Resource::new(|| (), |_| fetch_server_info()),
@@ -130,8 +149,9 @@ fn DashboardPage() -> impl IntoView {
             }
         }
     });
-
-    let ready = Memo::new(move |_| ctx.current().is_some());
+    // Whether the live channel has delivered (changes once): a failed first read gives way to
+    // the panels then.
+    let live_arrived = Memo::new(move |_| ctx.live.data.with(Option::is_some));
 
     view! {
         <header class="topbar">
@@ -144,15 +164,16 @@ fn DashboardPage() -> impl IntoView {
         </header>
         <main class="page">
             <Suspense fallback=|| view! { <section class="panel"><p class="muted">"Loading the pool…"</p></section> }>
-                {move || {
-                    let first = ctx.initial.get();
-                    if let Some(Ok(d)) = &first {
-                        if ctx.seed.with_untracked(Option::is_none) {
-                            ctx.seed.set(Some(d.clone()));
-                        }
-                    }
-                    if ready.get() {
-                        view! {
+                <ErrorBoundary fallback=|errors| view! { <LoadError errors/> }>
+                    {move || Suspend::new(async move {
+                        let first = match ctx.initial.await {
+                            Ok(d) => Some(d),
+                            // The first read failed, but the live channel has delivered since.
+                            Err(_) if live_arrived.get() => None,
+                            Err(e) => return Err(e),
+                        };
+                        provide_context(Seed(StoredValue::new(first)));
+                        Ok::<_, AppError>(view! {
                             <StaleBanner/>
                             <panels::Summary/>
                             <div class="columns">
@@ -163,26 +184,34 @@ fn DashboardPage() -> impl IntoView {
                                 <submit::SubmitPanel/>
                                 <panels::HistoryPanel/>
                             </div>
-                        }
-                            .into_any()
-                    } else {
-                        let message = match first {
-                            Some(Err(e)) => e.message().to_string(),
-                            _ => "Loading the pool…".to_string(),
-                        };
-                        view! {
-                            <section class="panel" data-testid="load-error">
-                                <p class="error" role="alert">{message}</p>
-                                <p class="muted">"The page updates by itself once the pool answers."</p>
-                            </section>
-                        }
-                            .into_any()
-                    }
-                }}
+                            <modal::ConfigModal/>
+                        })
+                    })}
+                </ErrorBoundary>
             </Suspense>
             <ServerPanel/>
         </main>
-        <modal::ConfigModal/>
+    }
+}
+
+/// The sentence of the first error an `<ErrorBoundary>` caught (an `AppError`'s message).
+fn first_error(errors: &ArcRwSignal<Errors>) -> String {
+    errors
+        .get()
+        .into_iter()
+        .next()
+        .map(|(_, e)| e.to_string())
+        .unwrap_or_default()
+}
+
+/// The first read failed: what the server said, until the pool answers.
+#[component]
+fn LoadError(errors: ArcRwSignal<Errors>) -> impl IntoView {
+    view! {
+        <section class="panel" data-testid="load-error">
+            <p class="error" role="alert">{move || first_error(&errors)}</p>
+            <p class="muted">"The page updates by itself once the pool answers."</p>
+        </section>
     }
 }
 
@@ -297,7 +326,9 @@ fn ServerPanel() -> impl IntoView {
         <section class="panel compact" data-testid="server-panel" aria-labelledby="server-panel-title">
             <h2 id="server-panel-title">"Server"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || info.get().map(|r| view! { <ServerInfoView result=r/> })}
+                <ErrorBoundary fallback=|errors| view! { <p class="error" role="alert">{move || first_error(&errors)}</p> }>
+                    {move || Suspend::new(async move { info.await.map(|info| view! { <ServerInfoView info/> }) })}
+                </ErrorBoundary>
             </Suspense>
             <div class="panel-actions">
                 <button
@@ -326,28 +357,22 @@ fn ServerPanel() -> impl IntoView {
 }
 
 #[component]
-fn ServerInfoView(result: Result<ServerInfo, AppError>) -> impl IntoView {
-    match result {
-        Ok(info) => {
-            let redis = if info.redis_reachable {
-                match info.redis_latency_ms {
-                    Some(ms) => format!("reachable ({} ms)", format::tenths(ms)),
-                    None => "reachable".to_string(),
-                }
-            } else {
-                "unreachable".to_string()
-            };
-            let class = if info.redis_reachable { "ok" } else { "bad" };
-            view! {
-                <dl class="facts">
-                    <dt>"Version"</dt>
-                    <dd data-testid="server-version">{info.version}</dd>
-                    <dt>"Redis"</dt>
-                    <dd data-testid="redis-status" class=class>{redis}</dd>
-                </dl>
-            }
-            .into_any()
+fn ServerInfoView(info: ServerInfo) -> impl IntoView {
+    let redis = if info.redis_reachable {
+        match info.redis_latency_ms {
+            Some(ms) => format!("reachable ({} ms)", format::tenths(ms)),
+            None => "reachable".to_string(),
         }
-        Err(e) => view! { <p class="error" role="alert">{e.message().to_string()}</p> }.into_any(),
+    } else {
+        "unreachable".to_string()
+    };
+    let class = if info.redis_reachable { "ok" } else { "bad" };
+    view! {
+        <dl class="facts">
+            <dt>"Version"</dt>
+            <dd data-testid="server-version">{info.version}</dd>
+            <dt>"Redis"</dt>
+            <dd data-testid="redis-status" class=class>{redis}</dd>
+        </dl>
     }
 }

@@ -16,7 +16,7 @@ pub fn ConfigModal() -> impl IntoView {
     let value = RwSignal::new(String::new());
     let input: NodeRef<html::Input> = NodeRef::new();
     let save_button: NodeRef<html::Button> = NodeRef::new();
-    let save = ServerAction::<SetMaxWorkers>::new();
+    let save = ctx.mutation::<SetMaxWorkers>();
 
     let parsed = move || {
         let text = value.get();
@@ -59,10 +59,9 @@ pub fn ConfigModal() -> impl IntoView {
             }
         }
     });
-    // Saved: the bar and indicator follow through the live update; close the dialog.
+    // Saved: the bar and indicator follow through the refresh; close the dialog.
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {
-            ctx.refresh();
             close();
         }
     });

@@ -4,7 +4,7 @@ use super::format;
 use super::use_ctx;
 use crate::api::{CancelTask, ProcessQueue, SetTaskPriority};
 use crate::types::{
-    priority_from_json, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
+    parse_priority, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
 };
 use leptos::prelude::*;
 
@@ -27,23 +27,16 @@ pub fn Summary() -> impl IntoView {
         move || status.with(|s| s.as_ref().map(|s| s.state).unwrap_or(PoolState::Available));
     let draining = move || {
         status.with(|s| {
-            s.as_ref()
-                .filter(|s| s.active_count > s.max_workers as u64)
-                .map(|s| {
-                    format!(
-                        "Draining: {} running above the new limit of {}.",
-                        s.active_count - s.max_workers as u64,
-                        s.max_workers
-                    )
-                })
+            s.as_ref().filter(|s| s.draining() > 0).map(|s| {
+                format!(
+                    "Draining: {} running above the new limit of {}.",
+                    s.draining(),
+                    s.max_workers
+                )
+            })
         })
     };
-    let process = ServerAction::<ProcessQueue>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = process.value().get() {
-            ctx.refresh();
-        }
-    });
+    let process = ctx.mutation::<ProcessQueue>();
 
     view! {
         <section class="panel summary" aria-labelledby="summary-title" data-testid="summary">
@@ -121,12 +114,7 @@ pub fn Summary() -> impl IntoView {
 #[component]
 fn CancelButton(task_id: String, label: &'static str) -> impl IntoView {
     let ctx = use_ctx();
-    let cancel = ServerAction::<CancelTask>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = cancel.value().get() {
-            ctx.refresh();
-        }
-    });
+    let cancel = ctx.mutation::<CancelTask>();
     let id = StoredValue::new(task_id);
     view! {
         <button
@@ -175,6 +163,7 @@ pub fn RunningPanel() -> impl IntoView {
                             children=move |t: WorkerTask| {
                                 let started = t.started_at;
                                 let waiting = t.waiting_for_worker;
+                                let resent = t.resends > 0;
                                 view! {
                                     <tr data-testid="running-row" data-task-id=t.task_id.clone()>
                                         <td>
@@ -185,7 +174,9 @@ pub fn RunningPanel() -> impl IntoView {
                                         <td class="hide-sm nowrap">
                                             {started.map(|s| format::clock(s, ctx.now()))}
                                             <span class="sub">
-                                                {if waiting {
+                                                {if waiting && resent {
+                                                    "waiting for a worker (message sent again)".to_string()
+                                                } else if waiting {
                                                     "waiting for a worker".to_string()
                                                 } else {
                                                     t.worker.clone().unwrap_or_default()
@@ -215,21 +206,8 @@ pub fn RunningPanel() -> impl IntoView {
 fn PriorityEditor(task_id: String, priority: i32) -> impl IntoView {
     let ctx = use_ctx();
     let value = RwSignal::new(priority.to_string());
-    let set = ServerAction::<SetTaskPriority>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = set.value().get() {
-            ctx.refresh();
-        }
-    });
-    let parsed = move || {
-        let text = value.get();
-        let v = text
-            .trim()
-            .parse::<i64>()
-            .map(serde_json::Value::from)
-            .unwrap_or(serde_json::Value::String(text));
-        priority_from_json(Some(&v))
-    };
+    let set = ctx.mutation::<SetTaskPriority>();
+    let parsed = move || value.with(|text| parse_priority(text));
     let id = StoredValue::new(task_id);
     view! {
         <form

@@ -66,12 +66,7 @@ pub fn SubmitPanel() -> impl IntoView {
     let priority = RwSignal::new("0".to_string());
     let touched = RwSignal::new(false);
 
-    let submit = ServerAction::<SubmitTask>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = submit.value().get() {
-            ctx.refresh();
-        }
-    });
+    let submit = ctx.mutation::<SubmitTask>();
 
     let result = Memo::new(move |_| {
         build(

@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use worker_pool::celery::protocol::{ResultMeta, ResultState};
 use worker_pool::celery::RedisBroker;
-use worker_pool::registry::Registry;
 use worker_pool::scheduler::{Scheduler, Settings};
-use worker_pool::store::{NewTask, OnWorkerLost, ReapPolicy, RedisStore, Store, Submitted};
+use worker_pool::store::{NewTask, RedisStore, Store, Submitted};
 
 #[derive(Parser)]
 #[command(
@@ -141,7 +140,7 @@ async fn refill(
     n: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let http = reqwest::Client::new();
-    let api = format!("{}{}", url.trim_end_matches('/'), worker_pool::api::BASE);
+    let api = format!("{}{}", url.trim_end_matches('/'), app::types::API_BASE);
     let res = http
         .post(format!("{api}/config/"))
         .json(&serde_json::json!({"max_workers": limit}))
@@ -231,18 +230,10 @@ fn bench_scheduler(
         Arc::new(store.clone()),
         Arc::new(broker),
         Settings {
-            celery_queue: queue.into(),
             retention: Duration::from_secs(600),
-            inline_broker: true,
             origin: "wp-bench@localhost".into(),
             status_queue_limit: 100,
-            registry: Registry::default(),
-            reap: ReapPolicy {
-                heartbeat_timeout: Duration::from_secs(10),
-                on_lost: OnWorkerLost::Fail,
-                restart_guard: Duration::from_secs(1),
-                offline_grace: Duration::from_secs(3),
-            },
+            ..Settings::new(queue, true)
         },
     );
     s.set_results_subscribed(true);

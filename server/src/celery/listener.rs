@@ -67,7 +67,7 @@ pub struct ListenerConfig {
 fn plan(cfg: &ListenerConfig) -> redis::RedisResult<BTreeMap<String, (String, Vec<Subscription>)>> {
     let mut by_server: BTreeMap<String, (String, Vec<Subscription>)> = BTreeMap::new();
     let mut add = |url: &str, sub: Subscription| -> redis::RedisResult<()> {
-        let target = super::RedisTarget::parse(url)?;
+        let target = crate::connection::RedisTarget::parse(url)?;
         by_server
             .entry(target.addr)
             .or_insert_with(|| (url.to_string(), Vec::new()))
@@ -84,7 +84,7 @@ fn plan(cfg: &ListenerConfig) -> redis::RedisResult<BTreeMap<String, (String, Ve
         },
     )?;
     if cfg.celery_events {
-        let db = super::RedisTarget::parse(&cfg.broker_url)?.db;
+        let db = crate::connection::RedisTarget::parse(&cfg.broker_url)?.db;
         add(
             &cfg.broker_url,
             Subscription {

@@ -4,21 +4,13 @@
 pub mod listener;
 pub mod protocol;
 
-use protocol::ResultMeta;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::future::Future;
+use crate::connection::{Redis, RedisTarget};
+use protocol::{QueryTaskReply, Reply, ResultMeta};
 use std::time::Duration;
 
-/// Why a command to the broker or the result backend failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BrokerError {
-    /// Redis refused the command or the connection broke.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// Redis did not answer in time.
-    #[error("redis did not answer within {0:?}")]
-    Timeout(Duration),
-}
+/// Why a command to the broker or the result backend failed: Redis refused it, the
+/// connection broke, or Redis did not answer in time.
+pub type BrokerError = crate::connection::CallError;
 
 /// What the scheduler asks of Celery's side.
 #[async_trait::async_trait]
@@ -38,70 +30,85 @@ pub trait Broker: Send + Sync + 'static {
     /// Drops a message from kombu's unacked set, so it is never restored and run again.
     async fn forget_unacked(&self, delivery_tag: &str) -> Result<(), BrokerError>;
 
-    /// Broadcasts a revoke with terminate; returns how many subscribers heard it.
-    async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError>;
+    /// Broadcasts a revoke with terminate of `celery_ids`; returns how many subscribers heard
+    /// it. Workers that hear it also discard these ids if a copy reaches them later.
+    async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError>;
+
+    /// Asks every worker which of `celery_ids` it holds (Celery's `query_task` remote
+    /// control: reserved or active), and collects the replies that arrive within `window`.
+    async fn query_tasks(
+        &self,
+        celery_ids: &[String],
+        window: Duration,
+    ) -> Result<Vec<QueryTaskReply>, BrokerError>;
 
     /// Reads the result-backend values of several tasks (`None` where there is none yet).
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError>;
 }
 
-/// The connection details of one Redis database, for comparing URLs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisTarget {
-    /// `host:port` or the socket path.
-    pub addr: String,
-    /// The database number.
-    pub db: i64,
-}
-
-impl RedisTarget {
-    /// Parses a Redis URL.
-    pub fn parse(url: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let info = client.get_connection_info();
-        Ok(RedisTarget {
-            addr: info.addr().to_string(),
-            db: info.redis_settings().db(),
-        })
-    }
-}
-
 /// Celery's broker and result backend in Redis.
 #[derive(Clone)]
 pub struct RedisBroker {
-    broker: ConnectionManager,
-    backend: ConnectionManager,
+    broker: Redis,
+    backend: Redis,
     broker_db: i64,
-    timeout: Duration,
 }
 
-fn manager(url: &str, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
+/// Seconds since the epoch, `after` from now: the informational `expires` of control messages.
+fn epoch_in(after: Duration) -> f64 {
+    chrono::Utc::now().timestamp_millis() as f64 / 1000.0 + after.as_secs_f64()
 }
 
 impl RedisBroker {
     /// Lazy connections to the broker and the result backend.
     pub fn new(broker_url: &str, backend_url: &str, timeout: Duration) -> redis::RedisResult<Self> {
         Ok(RedisBroker {
-            broker: manager(broker_url, timeout)?,
-            backend: manager(backend_url, timeout)?,
+            broker: Redis::open(broker_url, timeout)?,
+            backend: Redis::open(backend_url, timeout)?,
             broker_db: RedisTarget::parse(broker_url)?.db,
-            timeout,
         })
     }
 
-    async fn timed<T>(
+    /// Broadcasts a remote-control message on the pidbox; returns how many subscribers heard it.
+    async fn broadcast(&self, message: &str) -> Result<u64, BrokerError> {
+        let n: i64 = self
+            .broker
+            .query(
+                redis::cmd("PUBLISH")
+                    .arg(protocol::pidbox_channel(self.broker_db))
+                    .arg(message),
+            )
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Publishes a control call and gathers the replies to it until `window` has passed. The
+    /// connection is shared, so the list is polled rather than blocked on.
+    async fn collect_replies(
         &self,
-        fut: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, BrokerError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(BrokerError::from),
-            Err(_) => Err(BrokerError::Timeout(self.timeout)),
+        message: &str,
+        reply: &Reply,
+        window: Duration,
+    ) -> Result<Vec<QueryTaskReply>, BrokerError> {
+        self.broadcast(message).await?;
+        let deadline = tokio::time::Instant::now() + window;
+        let mut out = Vec::new();
+        loop {
+            let raw: Option<Vec<Vec<u8>>> = self
+                .broker
+                .query(redis::cmd("RPOP").arg(reply.list()).arg(64))
+                .await?;
+            for item in raw.unwrap_or_default() {
+                match protocol::parse_query_task_reply(&item) {
+                    Ok(r) if r.ticket.as_deref().is_none_or(|t| t == reply.ticket) => out.push(r),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "unreadable remote-control reply"),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(out);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -109,62 +116,41 @@ impl RedisBroker {
 #[async_trait::async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, list: &str, message: &str) -> Result<(), BrokerError> {
-        let mut c = self.broker.clone();
         let _: i64 = self
-            .timed(
-                redis::cmd("LPUSH")
-                    .arg(list)
-                    .arg(message)
-                    .query_async(&mut c),
-            )
+            .broker
+            .query(redis::cmd("LPUSH").arg(list).arg(message))
             .await?;
         Ok(())
     }
 
     async fn contains(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
-        let mut c = self.broker.clone();
         let pos: Option<i64> = self
-            .timed(
-                redis::cmd("LPOS")
-                    .arg(list)
-                    .arg(message)
-                    .query_async(&mut c),
-            )
+            .broker
+            .query(redis::cmd("LPOS").arg(list).arg(message))
             .await?;
         Ok(pos.is_some())
     }
 
     async fn withdraw(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
-        let mut c = self.broker.clone();
         let n: i64 = self
-            .timed(
-                redis::cmd("LREM")
-                    .arg(list)
-                    .arg(1)
-                    .arg(message)
-                    .query_async(&mut c),
-            )
+            .broker
+            .query(redis::cmd("LREM").arg(list).arg(1).arg(message))
             .await?;
         Ok(n > 0)
     }
 
     async fn unacked(&self, delivery_tag: &str) -> Result<bool, BrokerError> {
-        let mut c = self.broker.clone();
         let n: i64 = self
-            .timed(
-                redis::cmd("HEXISTS")
-                    .arg("unacked")
-                    .arg(delivery_tag)
-                    .query_async(&mut c),
-            )
+            .broker
+            .query(redis::cmd("HEXISTS").arg("unacked").arg(delivery_tag))
             .await?;
         Ok(n == 1)
     }
 
     async fn forget_unacked(&self, delivery_tag: &str) -> Result<(), BrokerError> {
-        let mut c = self.broker.clone();
         let _: (i64, i64) = self
-            .timed(
+            .broker
+            .pipe(
                 redis::pipe()
                     .atomic()
                     .cmd("HDEL")
@@ -172,41 +158,68 @@ impl Broker for RedisBroker {
                     .arg(delivery_tag)
                     .cmd("ZREM")
                     .arg("unacked_index")
-                    .arg(delivery_tag)
-                    .query_async(&mut c),
+                    .arg(delivery_tag),
             )
             .await?;
         Ok(())
     }
 
-    async fn revoke(&self, celery_id: &str) -> Result<u64, BrokerError> {
+    async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError> {
         let tag = uuid::Uuid::new_v4().to_string();
-        let expires = chrono::Utc::now().timestamp_millis() as f64 / 1000.0 + 1.0;
-        let message = protocol::revoke_message(celery_id, &tag, expires);
-        let mut c = self.broker.clone();
-        let n: i64 = self
-            .timed(
-                redis::cmd("PUBLISH")
-                    .arg(protocol::pidbox_channel(self.broker_db))
-                    .arg(message)
-                    .query_async(&mut c),
+        let message = protocol::revoke_message(celery_ids, &tag, epoch_in(Duration::from_secs(1)));
+        self.broadcast(&message).await
+    }
+
+    async fn query_tasks(
+        &self,
+        celery_ids: &[String],
+        window: Duration,
+    ) -> Result<Vec<QueryTaskReply>, BrokerError> {
+        let reply = Reply {
+            oid: uuid::Uuid::new_v4().to_string(),
+            ticket: uuid::Uuid::new_v4().to_string(),
+        };
+        let message = protocol::query_task_message(
+            celery_ids,
+            &reply,
+            &uuid::Uuid::new_v4().to_string(),
+            epoch_in(window),
+        );
+        // kombu routes a reply only through this binding; without it no reply arrives.
+        let _: i64 = self
+            .broker
+            .query(
+                redis::cmd("SADD")
+                    .arg(Reply::binding_key())
+                    .arg(reply.binding()),
             )
             .await?;
-        Ok(n.max(0) as u64)
+        let collected = self.collect_replies(&message, &reply, window).await;
+        // Always unbind, even when collecting failed.
+        let _: Result<(i64, i64), _> = self
+            .broker
+            .pipe(
+                redis::pipe()
+                    .cmd("SREM")
+                    .arg(Reply::binding_key())
+                    .arg(reply.binding())
+                    .cmd("DEL")
+                    .arg(reply.list()),
+            )
+            .await;
+        collected
     }
 
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
         if celery_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut c = self.backend.clone();
         let keys: Vec<String> = celery_ids
             .iter()
             .map(|id| protocol::result_key(id))
             .collect();
-        let values: Vec<Option<Vec<u8>>> = self
-            .timed(redis::cmd("MGET").arg(&keys).query_async(&mut c))
-            .await?;
+        let values: Vec<Option<Vec<u8>>> =
+            self.backend.query(redis::cmd("MGET").arg(&keys)).await?;
         Ok(values
             .into_iter()
             .zip(celery_ids)

@@ -1,7 +1,8 @@
 //! Celery's wire format over Redis, as pure functions: no I/O, no clocks, no randomness.
 //!
 //! Every message the pool sends to Celery is built here, from typed structs, and the unit tests
-//! compare them byte for byte with the messages a real Celery 5.7 wrote (`../shared/celery-wire`).
+//! compare them byte for byte with the messages a real Celery 5.7 wrote
+//! (`server/tests/fixtures/celery-wire/`, re-captured by `scripts/capture-celery-wire.sh`).
 //! A malformed message can crash every worker that reads it or vanish without a trace, so no
 //! other module writes Celery JSON by hand.
 //!
@@ -324,7 +325,7 @@ pub fn task_message(spec: &TaskSpec<'_>) -> TaskMessage {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Remote control: revoke
+// Remote control: revoke, query_task
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Serialize)]
@@ -344,9 +345,20 @@ struct ControlProperties<'a> {
 
 #[derive(Serialize)]
 struct RevokeArguments<'a> {
-    task_id: &'a str,
+    task_id: &'a [String],
     terminate: bool,
     signal: &'a str,
+}
+
+#[derive(Serialize)]
+struct QueryTaskArguments<'a> {
+    ids: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ReplyTo<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
 }
 
 #[derive(Serialize)]
@@ -356,22 +368,62 @@ struct ControlBody<'a, A: Serialize> {
     destination: Option<Vec<String>>,
     pattern: Option<()>,
     matcher: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<ReplyTo<'a>>,
 }
 
-/// The broadcast that revokes `celery_id` and terminates it (SIGTERM) if it is running, as
-/// `app.control.revoke(id, terminate=True)` writes it. `expires_epoch` only fills the
-/// informational `expires` header (workers do not check it; reply collectors would).
-pub fn revoke_message(celery_id: &str, delivery_tag: &str, expires_epoch: f64) -> String {
+/// The exchange remote-control replies are published to.
+pub const REPLY_EXCHANGE: &str = "reply.celery.pidbox";
+
+/// Where the workers' replies to one remote-control call go: kombu routes a reply to the list
+/// `<oid>.reply.celery.pidbox` only while the binding set holds [`Reply::binding`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The caller's routing key (Celery uses its process's oid).
+    pub oid: String,
+    /// The call's ticket; every reply carries it in its `ticket` header.
+    pub ticket: String,
+}
+
+impl Reply {
+    /// The Redis list the replies are pushed to.
+    pub fn list(&self) -> String {
+        format!("{}.{REPLY_EXCHANGE}", self.oid)
+    }
+
+    /// The set that holds the reply exchange's bindings.
+    pub fn binding_key() -> String {
+        format!("_kombu.binding.{REPLY_EXCHANGE}")
+    }
+
+    /// The binding's member: `routing_key SEP pattern SEP queue`.
+    pub fn binding(&self) -> String {
+        format!("{}{PRIORITY_SEP}{PRIORITY_SEP}{}", self.oid, self.list())
+    }
+}
+
+/// A remote-control broadcast on the pidbox, as `app.control` writes it: `reply` asks for
+/// answers (`inspect`, `query_task`); without it nobody answers (`revoke`).
+fn control_message<A: Serialize>(
+    method: &str,
+    arguments: A,
+    reply: Option<&Reply>,
+    delivery_tag: &str,
+    expires_epoch: f64,
+) -> String {
     let body = python_json(&ControlBody {
-        method: "revoke",
-        arguments: RevokeArguments {
-            task_id: celery_id,
-            terminate: true,
-            signal: "SIGTERM",
-        },
+        method,
+        arguments,
         destination: None,
         pattern: None,
         matcher: None,
+        ticket: reply.map(|r| r.ticket.as_str()),
+        reply_to: reply.map(|r| ReplyTo {
+            exchange: REPLY_EXCHANGE,
+            routing_key: &r.oid,
+        }),
     });
     python_json(&Envelope {
         body: B64.encode(body.as_bytes()),
@@ -391,6 +443,104 @@ pub fn revoke_message(celery_id: &str, delivery_tag: &str, expires_epoch: f64) -
             body_encoding: "base64",
             delivery_tag,
         },
+    })
+}
+
+/// The broadcast that revokes `celery_ids` and terminates them (SIGTERM) where they run, as
+/// `app.control.revoke(ids, terminate=True)` writes it (one id is sent as a plain string, as
+/// Celery does). A worker that hears it also discards these ids if they reach it later.
+/// `expires_epoch` only fills the informational `expires` header (workers do not check it;
+/// reply collectors would).
+pub fn revoke_message(celery_ids: &[String], delivery_tag: &str, expires_epoch: f64) -> String {
+    #[derive(Serialize)]
+    struct One<'a> {
+        task_id: &'a str,
+        terminate: bool,
+        signal: &'a str,
+    }
+    match celery_ids {
+        [one] => control_message(
+            "revoke",
+            One {
+                task_id: one,
+                terminate: true,
+                signal: "SIGTERM",
+            },
+            None,
+            delivery_tag,
+            expires_epoch,
+        ),
+        many => control_message(
+            "revoke",
+            RevokeArguments {
+                task_id: many,
+                terminate: true,
+                signal: "SIGTERM",
+            },
+            None,
+            delivery_tag,
+            expires_epoch,
+        ),
+    }
+}
+
+/// Celery's `query_task` remote control: every worker answers with the ones of `celery_ids`
+/// it holds (reserved, i.e. received and waiting in its memory, or active), on `reply`.
+pub fn query_task_message(
+    celery_ids: &[String],
+    reply: &Reply,
+    delivery_tag: &str,
+    expires_epoch: f64,
+) -> String {
+    control_message(
+        "query_task",
+        QueryTaskArguments { ids: celery_ids },
+        Some(reply),
+        delivery_tag,
+        expires_epoch,
+    )
+}
+
+/// One worker's answer to [`query_task_message`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryTaskReply {
+    /// The worker (`name@host`).
+    pub hostname: String,
+    /// The call's ticket, from the reply's headers.
+    pub ticket: Option<String>,
+    /// The asked-for Celery ids it holds, with their state there (`active`, `reserved`, …).
+    pub held: Vec<(String, String)>,
+}
+
+/// Parses a reply pushed to [`Reply::list`]: an envelope whose body is
+/// `{"<hostname>": {"<celery id>": ["<state>", {…}], …}}`.
+pub fn parse_query_task_reply(raw: &[u8]) -> Result<QueryTaskReply, ParseError> {
+    let env: RawEnvelope = serde_json::from_slice(raw)?;
+    let ticket = serde_json::from_slice::<Value>(raw)
+        .ok()
+        .and_then(|v| v["headers"]["ticket"].as_str().map(str::to_string));
+    let body = decode_body(&env)?;
+    let Some((hostname, tasks)) = body.as_object().and_then(|o| o.iter().next()) else {
+        return Err(ParseError::Shape("a reply names its worker"));
+    };
+    let tasks = tasks
+        .as_object()
+        .ok_or(ParseError::Shape("a query_task reply maps ids to states"))?;
+    let held = tasks
+        .iter()
+        .map(|(id, v)| {
+            let state = v
+                .get(0)
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            (id.clone(), state)
+        })
+        .collect();
+    Ok(QueryTaskReply {
+        hostname: hostname.clone(),
+        ticket,
+        held,
     })
 }
 
@@ -608,13 +758,12 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// A message captured from a real Celery worker (`scripts/capture-celery-wire.sh`
+    /// re-captures them all).
     fn fixture(rel: &str) -> String {
-        let base = std::env::var("CELERY_WIRE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/celery-wire")
-            });
-        let path = base.join("fixtures").join(rel);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/celery-wire")
+            .join(rel);
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("fixture {} is required: {e}", path.display()))
             .trim_end()
@@ -727,26 +876,98 @@ mod tests {
         // The fixture of what a priority-9 message looked like, and where it was found.
         let p9: Value = serde_json::from_str(&fixture("broker/task_priority_9.json")).unwrap();
         assert_eq!(p9["properties"]["priority"], 9);
-        let keys = fixture("broker/keys_after_publish.txt");
-        assert!(
-            keys.contains("celery\\x06\\x169") || keys.contains("celery\x06\x169"),
-            "{keys}"
-        );
+        let keys = fixture("broker/keys_after_publish.txt") + "\n";
+        for (p, list) in got.iter().enumerate() {
+            let escaped = list.replace('\x06', "\\x06").replace('\x16', "\\x16");
+            assert!(
+                keys.contains(&format!("priority {p}: {escaped}\n")),
+                "priority {p} landed in {escaped}:\n{keys}"
+            );
+        }
+    }
+
+    /// A control broadcast Celery wrote: its envelope and its decoded body.
+    fn captured_control(rel: &str) -> (Value, Value) {
+        let env: Value = serde_json::from_str(&fixture(rel)).unwrap();
+        let body = decode_body(&serde_json::from_value(env.clone()).unwrap()).unwrap();
+        (env, body)
+    }
+
+    /// `built` equals Celery's broadcast `exp`, body bytes included, but for the Lamport clock.
+    fn assert_same_control(built: &str, exp: &Value) {
+        let mut got: Value = serde_json::from_str(built).unwrap();
+        got["headers"]["clock"] = exp["headers"]["clock"].clone();
+        assert_eq!(&got, exp);
+    }
+
+    fn tag_and_expires(env: &Value) -> (&str, f64) {
+        (
+            env["properties"]["delivery_tag"].as_str().unwrap(),
+            env["headers"]["expires"].as_f64().unwrap(),
+        )
+    }
+
+    fn reply_of(body: &Value) -> Reply {
+        Reply {
+            oid: body["reply_to"]["routing_key"].as_str().unwrap().into(),
+            ticket: body["ticket"].as_str().unwrap().into(),
+        }
     }
 
     #[test]
     fn revoke_message_matches_celery_broadcast() {
-        let expected = fixture("control/pidbox_revoke_from_celery.json");
-        let exp: Value = serde_json::from_str(&expected).unwrap();
-        let expires = exp["headers"]["expires"].as_f64().unwrap();
-        let got = revoke_message(
-            "aaaaaaaa-0000-4000-8000-000000000004",
-            exp["properties"]["delivery_tag"].as_str().unwrap(),
-            expires,
+        let (exp, body) = captured_control("control/pidbox_revoke_from_celery.json");
+        let (tag, expires) = tag_and_expires(&exp);
+        let id = body["arguments"]["task_id"].as_str().unwrap().to_string();
+        assert_same_control(&revoke_message(&[id], tag, expires), &exp);
+        // Several ids at once: a list, as `app.control.revoke([...])` sends it.
+        let ids = ["a".to_string(), "b".to_string()];
+        let many: Value = serde_json::from_str(&revoke_message(&ids, "t", 1.0)).unwrap();
+        let body = decode_body(&serde_json::from_value::<RawEnvelope>(many).unwrap()).unwrap();
+        assert_eq!(body["arguments"]["task_id"], serde_json::json!(["a", "b"]));
+        assert_eq!(body["arguments"]["terminate"], true);
+    }
+
+    #[test]
+    fn a_control_call_with_replies_matches_celery_inspect() {
+        // `app.control.inspect().active()` as Celery wrote it: the envelope, and a body with
+        // the ticket and the reply address.
+        let (exp, body) = captured_control("control/pidbox_active_from_celery.json");
+        let (tag, expires) = tag_and_expires(&exp);
+        #[derive(Serialize)]
+        struct Safe {
+            safe: Option<bool>,
+        }
+        let reply = reply_of(&body);
+        let built = control_message("active", Safe { safe: None }, Some(&reply), tag, expires);
+        assert_same_control(&built, &exp);
+        assert_eq!(
+            reply.binding(),
+            format!("{0}\x06\x16\x06\x16{0}.reply.celery.pidbox", reply.oid)
         );
-        let mut got: Value = serde_json::from_str(&got).unwrap();
-        got["headers"]["clock"] = exp["headers"]["clock"].clone();
-        assert_eq!(got, exp);
+    }
+
+    #[test]
+    fn query_task_matches_celery_and_its_replies_parse() {
+        let (exp, body) = captured_control("control/pidbox_query_task_from_celery.json");
+        let (tag, expires) = tag_and_expires(&exp);
+        let ids: Vec<String> = serde_json::from_value(body["arguments"]["ids"].clone()).unwrap();
+        assert_same_control(
+            &query_task_message(&ids, &reply_of(&body), tag, expires),
+            &exp,
+        );
+        // A worker that runs the task answers with its state there.
+        let answer =
+            parse_query_task_reply(fixture("control/query_task_reply.json").as_bytes()).unwrap();
+        assert!(answer.hostname.starts_with("w1@"), "{answer:?}");
+        assert!(answer.ticket.is_some());
+        assert_eq!(answer.held, [(ids[0].clone(), "active".to_string())]);
+        // One that holds none of them answers with an empty map.
+        let none = serde_json::json!({"body": B64.encode(br#"{"w2@h": {}}"#),
+            "headers": {"ticket": "t"}, "properties": {"body_encoding": "base64"}});
+        let none = parse_query_task_reply(none.to_string().as_bytes()).unwrap();
+        assert_eq!((none.hostname.as_str(), none.held.len()), ("w2@h", 0));
+        assert!(parse_query_task_reply(b"{}").is_err());
     }
 
     #[test]
@@ -754,13 +975,13 @@ mod tests {
         let started =
             parse_result_meta(fixture("backend/pubsub_STARTED.json").as_bytes(), "x").unwrap();
         assert_eq!(started.task_id, "aaaaaaaa-0000-4000-8000-000000000000");
-        assert_eq!(
-            started.state,
+        match started.state {
             ResultState::Started {
-                hostname: Some("w1@vm".into()),
-                pid: Some(32404)
-            }
-        );
+                hostname: Some(h),
+                pid: Some(_),
+            } => assert!(h.starts_with("w1@"), "{h}"),
+            other => panic!("STARTED names its worker and pool process: {other:?}"),
+        }
         let ok = parse_result_meta(fixture("backend/meta_SUCCESS.json").as_bytes(), "x").unwrap();
         assert_eq!(ok.state, ResultState::Success);
         let failed =
@@ -807,27 +1028,25 @@ mod tests {
             .unwrap();
         assert_eq!(hb.len(), 1);
         assert_eq!(hb[0].kind, "worker-heartbeat");
-        assert_eq!(hb[0].hostname, "w1@vm");
+        assert!(hb[0].hostname.starts_with("w1@"), "{}", hb[0].hostname);
         assert_eq!(hb[0].freq, Some(2.0));
-        assert_eq!(hb[0].pid, Some(32382), "the worker's main process");
-        assert_eq!(hb[0].active, Some(0));
+        assert!(hb[0].pid.is_some());
+        assert!(hb[0].active.is_some());
         let off = parse_events(fixture("events/channel_worker.offline.envelope.json").as_bytes())
             .unwrap();
         assert_eq!(off[0].kind, "worker-offline");
-        assert!(
-            off[0].pid.is_some() && off[0].active.is_some(),
-            "{:?}",
-            off[0].pid
+        assert_eq!(off[0].hostname, hb[0].hostname);
+        assert_eq!(
+            off[0].pid, hb[0].pid,
+            "both come from the worker's main process"
         );
+        assert!(off[0].active.is_some());
         let multi =
             parse_events(fixture("events/channel_task.multi.envelope.json").as_bytes()).unwrap();
         assert!(!multi.is_empty());
         assert!(multi
             .iter()
             .all(|e| e.kind.starts_with("task-") && e.task_id.is_some()));
-        let off = parse_events(fixture("events/channel_worker.offline.envelope.json").as_bytes())
-            .unwrap();
-        assert_eq!(off[0].kind, "worker-offline");
         assert!(parse_events(b"{}").is_err());
     }
 

@@ -203,11 +203,7 @@ pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
             if verbose {
                 r.push(when(Some(t.created_at)));
                 r.push(when(t.started_at));
-                r.push(
-                    t.duration_secs(now)
-                        .map(crate::cli::output::secs)
-                        .unwrap_or_else(|| "-".into()),
-                );
+                r.push(t.duration_secs(now).map(secs).unwrap_or_else(|| "-".into()));
                 r.push(t.worker.clone().unwrap_or_else(|| {
                     if t.waiting_for_worker {
                         "(waiting for a worker)".into()

@@ -13,7 +13,9 @@
 //! | `<p>:task:<id>:msg` | STRING | a running task's Celery message, as pushed (kept beside the hash so the hash keeps Redis' compact encoding) |
 //! | `<p>:workers:seen` | HASH | Celery worker hostname → last heartbeat or online time, ms |
 //! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |
-//! | `<p>:workers:offline` | HASH | hostname → last `worker-offline` time |
+//! | `<p>:workers:offline` | HASH | hostname → `<last worker-offline time>:<tasks it still ran>` |
+//! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
+//! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled` |
 //! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
 
@@ -44,6 +46,10 @@ pub struct Keys {
     pub workers_proc: String,
     /// `<p>:workers:offline`.
     pub workers_offline: String,
+    /// `<p>:superseded`.
+    pub superseded: String,
+    /// `<p>:stats`.
+    pub stats: String,
 }
 
 impl Keys {
@@ -63,6 +69,8 @@ impl Keys {
             workers_seen: k("workers:seen"),
             workers_proc: k("workers:proc"),
             workers_offline: k("workers:offline"),
+            superseded: k("superseded"),
+            stats: k("stats"),
         }
     }
 

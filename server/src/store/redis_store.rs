@@ -1,56 +1,45 @@
-//! The Redis implementation of [`Store`]: one Lua script per transition.
+//! The Redis implementation of [`Store`]: one Lua script per transition. Rust only passes the
+//! arguments and decodes the replies ([`Reply`]); every rule is in the scripts.
 
+use super::contract::{
+    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, FinishReport, Finished, NewTask,
+    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome,
+    Snapshot, StartedOutcome, Store, StoreError, StoredMessage, Submitted, SUPERSEDED_FOR,
+};
 use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
-use super::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, FinishReport, Finished, NewTask,
-    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Snapshot, Store,
-    StoreError, Submitted,
-};
+use crate::connection::Redis;
 use app::types::{TaskStatus, WorkerTask};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The pool's state in Redis, behind a shared, self-reconnecting connection.
-///
-/// Connecting is lazy: the server starts (and `/healthz` answers) while Redis is down, and
-/// every command gives up after `timeout` instead of hanging a request.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    redis: Redis,
     /// True when Celery's broker is this very database: messages are pushed, withdrawn and
     /// dropped from kombu's unacked set by the scripts themselves.
     inline: bool,
-    timeout: Duration,
     keys: Arc<Keys>,
     scripts: Arc<Scripts>,
 }
 
 impl RedisStore {
     /// Prepares a connection to `url` for the pool under `prefix`; nothing is sent until the
-    /// first command. `inline`: Celery's broker is this same database.
+    /// first command, and each gives up after `timeout`. `inline`: Celery's broker is this
+    /// same database.
     pub fn new(
         url: &str,
         prefix: &str,
         timeout: Duration,
         inline: bool,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(RedisStore {
-            conn,
+            redis: Redis::open(url, timeout)?,
             inline,
-            timeout,
             keys: Arc::new(Keys::new(prefix)),
             scripts: Arc::new(Scripts::new()),
         })
@@ -61,26 +50,154 @@ impl RedisStore {
         &self.keys
     }
 
-    /// A clone of the connection, for commands of the caller's own.
-    pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// The `inline` argument of the scripts that take one.
+    fn inline(&self) -> &'static str {
+        if self.inline {
+            "1"
+        } else {
+            "0"
+        }
     }
 
-    async fn timed<T>(
-        &self,
-        fut: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(StoreError::from),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
+    /// The Redis clock, in ms (the scripts' clock too).
+    async fn now_ms(&self) -> Result<i64, StoreError> {
+        let (secs, micros): (i64, i64) = self.redis.query(&redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000)
     }
 }
 
 // --- decoding of script replies --------------------------------------------------------------
 
-fn corrupt(what: &str, v: &Value) -> StoreError {
-    StoreError::Corrupt(format!("unexpected reply for {what}: {v:?}"))
+/// A task hash as HGETALL returns it.
+type TaskHash = HashMap<String, String>;
+
+/// A script's reply, read positionally. Whatever does not have the shape the script's header
+/// promises is reported as corrupt, naming the script.
+#[derive(Clone, Copy)]
+struct Reply<'a> {
+    what: &'static str,
+    items: &'a [Value],
+}
+
+impl<'a> Reply<'a> {
+    fn of(what: &'static str, v: &'a Value) -> Result<Self, StoreError> {
+        match v {
+            Value::Array(items) => Ok(Reply { what, items }),
+            other => Err(Self::bad(what, other)),
+        }
+    }
+
+    fn bad(what: &str, v: &Value) -> StoreError {
+        StoreError::Corrupt(format!("unexpected reply for {what}: {v:?}"))
+    }
+
+    fn get(&self, i: usize) -> Result<&'a Value, StoreError> {
+        self.items
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("{}: no item {i}", self.what)))
+    }
+
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        let v = self.get(i)?;
+        string(v).ok_or_else(|| Self::bad(self.what, v))
+    }
+
+    /// The text at `i`, or "" when it is missing or not text.
+    fn text_or_empty(&self, i: usize) -> String {
+        self.items.get(i).and_then(string).unwrap_or_default()
+    }
+
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        let v = self.get(i)?;
+        string(v)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Self::bad(self.what, v))
+    }
+
+    fn nested(&self, i: usize) -> Result<Reply<'a>, StoreError> {
+        Reply::of(self.what, self.get(i)?)
+    }
+
+    /// The items from `i` on, each a nested array.
+    fn rows(&self, from: usize) -> Result<Vec<Reply<'a>>, StoreError> {
+        self.items
+            .iter()
+            .skip(from)
+            .map(|v| Reply::of(self.what, v))
+            .collect()
+    }
+
+    /// An HGETALL-shaped flat array, as a map.
+    fn map(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.items
+            .chunks(2)
+            .map(|pair| match pair {
+                [k, v] => Ok((
+                    string(k).ok_or_else(|| Self::bad(self.what, k))?,
+                    string(v).ok_or_else(|| Self::bad(self.what, v))?,
+                )),
+                _ => Err(StoreError::Corrupt(format!(
+                    "{}: odd field list",
+                    self.what
+                ))),
+            })
+            .collect()
+    }
+
+    /// `{id, {field, value, ...}}` entries, from `i`'s array.
+    fn tasks(&self, i: usize) -> Result<Vec<(String, TaskHash)>, StoreError> {
+        self.nested(i)?
+            .rows(0)?
+            .into_iter()
+            .map(|e| Ok((e.text(0)?, e.nested(1)?.map()?)))
+            .collect()
+    }
+
+    fn stop(&self, i: usize) -> Result<DispatchStop, StoreError> {
+        match self.text(i)?.as_str() {
+            "done" => Ok(DispatchStop::Done),
+            "full" => Ok(DispatchStop::Full),
+            "moved" => Ok(DispatchStop::Moved),
+            other => Err(StoreError::Corrupt(format!(
+                "{}: stop {other:?}",
+                self.what
+            ))),
+        }
+    }
+
+    /// `{id, token}` pairs, from `from` on.
+    fn dispatched(&self, from: usize) -> Result<Vec<Dispatched>, StoreError> {
+        self.rows(from)?
+            .into_iter()
+            .map(|d| {
+                Ok(Dispatched {
+                    id: d.text(0)?,
+                    token: d.int(1)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// `{id, name, parameters, attempts, crm_source, sync_type}` entries (peek.lua,
+    /// finish.lua), from `from` on.
+    fn candidates(&self, from: usize) -> Result<Vec<Candidate>, StoreError> {
+        self.rows(from)?
+            .into_iter()
+            .map(|c| {
+                let id = c.text_or_empty(0);
+                Ok(Candidate {
+                    attempts: c.text_or_empty(3).parse().unwrap_or(0),
+                    task_name: fields::task_name(
+                        Some(&c.text_or_empty(1)),
+                        &c.text_or_empty(4),
+                        &c.text_or_empty(5),
+                    ),
+                    parameters: fields::decode_params(&id, &c.text_or_empty(2))?,
+                    id,
+                })
+            })
+            .collect()
+    }
 }
 
 fn string(v: &Value) -> Option<String> {
@@ -91,43 +208,6 @@ fn string(v: &Value) -> Option<String> {
         Value::Okay => Some("OK".into()),
         _ => None,
     }
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(i) => Some(*i),
-        other => string(other)?.parse().ok(),
-    }
-}
-
-fn array(v: &Value) -> Option<&[Value]> {
-    match v {
-        Value::Array(items) => Some(items),
-        _ => None,
-    }
-}
-
-/// An HGETALL-shaped flat array into a map.
-fn field_map(v: &Value) -> Option<HashMap<String, String>> {
-    let items = array(v)?;
-    let mut map = HashMap::with_capacity(items.len() / 2);
-    for pair in items.chunks(2) {
-        if let [k, val] = pair {
-            map.insert(string(k)?, string(val)?);
-        }
-    }
-    Some(map)
-}
-
-/// `{id, {field, value, ...}}` entries.
-fn task_entries(v: &Value) -> Option<Vec<(String, HashMap<String, String>)>> {
-    array(v)?
-        .iter()
-        .map(|e| {
-            let pair = array(e)?;
-            Some((string(pair.first()?)?, field_map(pair.get(1)?)?))
-        })
-        .collect()
 }
 
 /// Appends prepared dispatches to a script's arguments, five per task (see `dispatch.lua`).
@@ -141,61 +221,12 @@ fn push_prepared(inv: &mut redis::ScriptInvocation<'_>, batch: &[Prepared]) {
     }
 }
 
-fn stop_of(v: Option<&Value>) -> Option<DispatchStop> {
-    match v.and_then(string).as_deref() {
-        Some("done") => Some(DispatchStop::Done),
-        Some("full") => Some(DispatchStop::Full),
-        Some("moved") => Some(DispatchStop::Moved),
-        _ => None,
-    }
-}
-
-/// `{id, token}` pairs.
-fn dispatched_of(v: &Value) -> Result<Vec<Dispatched>, StoreError> {
-    array(v)
-        .ok_or_else(|| corrupt("dispatched", v))?
-        .iter()
-        .map(|item| {
-            let parts = array(item).ok_or_else(|| corrupt("dispatched", v))?;
-            Ok(Dispatched {
-                id: parts
-                    .first()
-                    .and_then(string)
-                    .ok_or_else(|| corrupt("dispatched", v))?,
-                token: parts
-                    .get(1)
-                    .and_then(int)
-                    .ok_or_else(|| corrupt("dispatched", v))? as u64,
-            })
-        })
-        .collect()
-}
-
-/// `{id, name, parameters, attempts, crm_source, sync_type}` entries (peek.lua, finish.lua).
-fn candidates_of(v: &Value) -> Result<Vec<Candidate>, StoreError> {
-    array(v)
-        .ok_or_else(|| corrupt("candidates", v))?
-        .iter()
-        .map(|item| {
-            let parts = array(item).ok_or_else(|| corrupt("candidates", v))?;
-            let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
-            let id = text(0);
-            Ok(Candidate {
-                attempts: text(3).parse().unwrap_or(0),
-                task_name: fields::task_name(Some(&text(1)), &text(4), &text(5)),
-                parameters: fields::decode_params(&id, &text(2))?,
-                id,
-            })
-        })
-        .collect()
-}
-
 #[async_trait::async_trait]
 impl Store for RedisStore {
     async fn seed_max_workers(&self, initial: u32) -> Result<u32, StoreError> {
-        let mut conn = self.conn.clone();
         let (_, value): (i64, Option<String>) = self
-            .timed(
+            .redis
+            .pipe(
                 redis::pipe()
                     .atomic()
                     .cmd("HSETNX")
@@ -204,8 +235,7 @@ impl Store for RedisStore {
                     .arg(initial)
                     .cmd("HGET")
                     .arg(&self.keys.config)
-                    .arg("max_workers")
-                    .query_async(&mut conn),
+                    .arg("max_workers"),
             )
             .await?;
         value
@@ -215,15 +245,14 @@ impl Store for RedisStore {
     }
 
     async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError> {
-        let mut conn = self.conn.clone();
         let prev: String = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .set_max
                     .key(&self.keys.config)
                     .key(&self.keys.events)
-                    .arg(value)
-                    .invoke_async(&mut conn),
+                    .arg(value),
             )
             .await?;
         Ok(prev.parse().ok())
@@ -234,9 +263,9 @@ impl Store for RedisStore {
         task: &NewTask,
         dispatch: Option<&Prepared>,
     ) -> Result<Submitted, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .submit
                     .key(&self.keys.queue)
@@ -255,59 +284,46 @@ impl Store for RedisStore {
                     .arg(dispatch.map(|p| p.celery_id.as_str()).unwrap_or(""))
                     .arg(dispatch.map(|p| p.message.as_str()).unwrap_or(""))
                     .arg(dispatch.map(|p| p.list.as_str()).unwrap_or(""))
-                    .arg(if self.inline { "1" } else { "0" })
-                    .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or(""))
-                    .invoke_async(&mut conn),
+                    .arg(self.inline())
+                    .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or("")),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("submit", &reply))?;
-        let num = |i: usize| {
-            items
-                .get(i)
-                .and_then(int)
-                .ok_or_else(|| corrupt("submit", &reply))
-        };
-        if num(0)? == 0 {
+        let r = Reply::of("submit", &reply)?;
+        if r.int(0)? == 0 {
             return Ok(Submitted::Duplicate);
         }
-        let created_ms = num(1)?;
-        match items.get(2).and_then(string).as_deref() {
-            Some("running") => Ok(Submitted::Running {
+        let created_ms = r.int(1)?;
+        match r.text(2)?.as_str() {
+            "running" => Ok(Submitted::Running {
                 created_ms,
-                token: num(3)? as u64,
+                token: r.int(3)? as u64,
             }),
-            Some("queued") => Ok(Submitted::Queued {
+            "queued" => Ok(Submitted::Queued {
                 created_ms,
-                position: num(3)? as u64 + 1,
-                free: num(4)?.max(0) as u32,
+                position: r.int(3)? as u64 + 1,
+                free: r.int(4)?.max(0) as u32,
             }),
-            _ => Err(corrupt("submit", &reply)),
+            other => Err(StoreError::Corrupt(format!("submit: {other:?}"))),
         }
     }
 
     async fn peek(&self, max: u32) -> Result<Peek, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .peek
                     .key(&self.keys.config)
                     .key(&self.keys.running)
                     .key(&self.keys.queue)
                     .key(&self.keys.task_prefix)
-                    .arg(max.max(1))
-                    .invoke_async(&mut conn),
+                    .arg(max.max(1)),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("peek", &reply))?;
-        let free = items
-            .first()
-            .and_then(int)
-            .ok_or_else(|| corrupt("peek", &reply))?;
-        let head = candidates_of(&Value::Array(items[1..].to_vec()))?;
+        let r = Reply::of("peek", &reply)?;
         Ok(Peek {
-            free: free.max(0) as u32,
-            head,
+            free: r.int(0)?.max(0) as u32,
+            head: r.candidates(1)?,
         })
     }
 
@@ -315,11 +331,9 @@ impl Store for RedisStore {
         &self,
         batch: &[Prepared],
     ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError> {
-        let inline = self.inline;
         if batch.is_empty() {
             return Ok((Vec::new(), DispatchStop::Done));
         }
-        let mut conn = self.conn.clone();
         let mut inv = self.scripts.dispatch.prepare_invoke();
         inv.key(&self.keys.config)
             .key(&self.keys.running)
@@ -327,25 +341,17 @@ impl Store for RedisStore {
             .key(&self.keys.task_prefix)
             .key(&self.keys.token)
             .key(&self.keys.events)
-            .arg(if inline { "1" } else { "0" });
+            .arg(self.inline());
         push_prepared(&mut inv, batch);
-        let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
-        let items = array(&reply).ok_or_else(|| corrupt("dispatch", &reply))?;
-        let stop = stop_of(items.first()).ok_or_else(|| corrupt("dispatch", &reply))?;
-        let out = dispatched_of(&Value::Array(items[1..].to_vec()))?;
-        Ok((out, stop))
+        let reply: Value = self.redis.invoke(&inv).await?;
+        let r = Reply::of("dispatch", &reply)?;
+        Ok((r.dispatched(1)?, r.stop(0)?))
     }
 
     async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
         let n: i64 = self
-            .timed(
-                self.scripts
-                    .confirm
-                    .key(self.keys.task(id))
-                    .arg(token)
-                    .invoke_async(&mut conn),
-            )
+            .redis
+            .invoke(self.scripts.confirm.key(self.keys.task(id)).arg(token))
             .await?;
         Ok(n == 1)
     }
@@ -356,22 +362,26 @@ impl Store for RedisStore {
         celery_id: &str,
         worker: Option<&str>,
         pid: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
+    ) -> Result<StartedOutcome, StoreError> {
         let n: i64 = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .started
                     .key(self.keys.task(id))
                     .key(&self.keys.events)
+                    .key(&self.keys.superseded)
                     .arg(celery_id)
                     .arg(worker.unwrap_or(""))
                     .arg(pid.map(|p| p.to_string()).unwrap_or_default())
-                    .arg(if self.inline { "1" } else { "0" })
-                    .invoke_async(&mut conn),
+                    .arg(self.inline()),
             )
             .await?;
-        Ok(n == 1)
+        Ok(match n {
+            1 => StartedOutcome::Recorded,
+            -1 => StartedOutcome::Superseded,
+            _ => StartedOutcome::Ignored,
+        })
     }
 
     async fn finish(
@@ -381,7 +391,6 @@ impl Store for RedisStore {
         refill: &[Prepared],
         want_head: u32,
     ) -> Result<FinishReport, StoreError> {
-        let mut conn = self.conn.clone();
         let mut inv = self.scripts.finish.prepare_invoke();
         inv.key(&self.keys.running)
             .key(&self.keys.finished)
@@ -397,44 +406,27 @@ impl Store for RedisStore {
             .arg(finish.status.as_str())
             .arg(finish.error.as_deref().unwrap_or(""))
             .arg(retention.as_millis() as u64)
-            .arg(if self.inline { "1" } else { "0" })
+            .arg(self.inline())
             .arg(want_head);
         push_prepared(&mut inv, refill);
-        let reply: Value = self.timed(inv.invoke_async(&mut conn)).await?;
-        let items = array(&reply).ok_or_else(|| corrupt("finish", &reply))?;
-        let code = items
-            .first()
-            .and_then(int)
-            .ok_or_else(|| corrupt("finish", &reply))?;
-        let finished = match code {
-            0 => Finished::Stale,
-            1 => Finished::Ended { backlog: false },
-            _ => Finished::Ended { backlog: true },
-        };
-        let stop = stop_of(items.get(1)).ok_or_else(|| corrupt("finish", &reply))?;
-        let dispatched = items
-            .get(2)
-            .map(dispatched_of)
-            .transpose()?
-            .unwrap_or_default();
-        let head = items
-            .get(3)
-            .map(candidates_of)
-            .transpose()?
-            .unwrap_or_default();
+        let reply: Value = self.redis.invoke(&inv).await?;
+        let r = Reply::of("finish", &reply)?;
         Ok(FinishReport {
-            finished,
-            dispatched,
-            stop,
-            head,
+            finished: match r.int(0)? {
+                0 => Finished::Stale,
+                1 => Finished::Ended { backlog: false },
+                _ => Finished::Ended { backlog: true },
+            },
+            stop: r.stop(1)?,
+            dispatched: r.nested(2)?.dispatched(0)?,
+            head: r.nested(3)?.candidates(0)?,
         })
     }
 
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
-        let inline = self.inline;
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .cancel
                     .key(&self.keys.queue)
@@ -444,25 +436,23 @@ impl Store for RedisStore {
                     .key(&self.keys.events)
                     .arg(id)
                     .arg(retention.as_millis() as u64)
-                    .arg(if inline { "1" } else { "0" })
-                    .invoke_async(&mut conn),
+                    .arg(self.inline()),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("cancel", &reply))?;
-        let text = |i: usize| items.get(i).and_then(string).unwrap_or_default();
-        match text(0).as_str() {
+        let r = Reply::of("cancel", &reply)?;
+        match r.text(0)?.as_str() {
             "missing" => Ok(CancelOutcome::Missing),
             "cancelled" => Ok(CancelOutcome::Cancelled),
             "terminal" => Ok(CancelOutcome::Terminal(
-                text(1).parse().map_err(StoreError::Corrupt)?,
+                r.text(1)?.parse().map_err(StoreError::Corrupt)?,
             )),
             "revoke" => Ok(CancelOutcome::Revoke {
-                celery_id: text(1),
-                token: text(2).parse().map_err(|_| corrupt("cancel", &reply))?,
-                message: text(3),
-                list: text(4),
+                celery_id: r.text_or_empty(1),
+                token: r.int(2)? as u64,
+                message: r.text_or_empty(3),
+                list: r.text_or_empty(4),
             }),
-            _ => Err(corrupt("cancel", &reply)),
+            other => Err(StoreError::Corrupt(format!("cancel: {other:?}"))),
         }
     }
 
@@ -471,73 +461,46 @@ impl Store for RedisStore {
         id: &str,
         priority: i32,
     ) -> Result<ReprioritizeOutcome, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .reprioritize
                     .key(&self.keys.queue)
                     .key(self.keys.task(id))
                     .key(&self.keys.events)
                     .arg(id)
-                    .arg(priority)
-                    .invoke_async(&mut conn),
+                    .arg(priority),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("reprioritize", &reply))?;
-        match items.first().and_then(string).as_deref() {
-            Some("ok") => Ok(ReprioritizeOutcome::Moved {
-                position: items
-                    .get(1)
-                    .and_then(int)
-                    .ok_or_else(|| corrupt("reprioritize", &reply))?
-                    as u64
-                    + 1,
+        let r = Reply::of("reprioritize", &reply)?;
+        match r.text(0)?.as_str() {
+            "ok" => Ok(ReprioritizeOutcome::Moved {
+                position: r.int(1)? as u64 + 1,
             }),
-            Some("missing") => Ok(ReprioritizeOutcome::Missing),
-            Some("not_queued") => Ok(ReprioritizeOutcome::NotQueued(
-                items
-                    .get(1)
-                    .and_then(string)
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(StoreError::Corrupt)?,
+            "missing" => Ok(ReprioritizeOutcome::Missing),
+            "not_queued" => Ok(ReprioritizeOutcome::NotQueued(
+                r.text(1)?.parse().map_err(StoreError::Corrupt)?,
             )),
-            _ => Err(corrupt("reprioritize", &reply)),
+            other => Err(StoreError::Corrupt(format!("reprioritize: {other:?}"))),
         }
     }
 
     async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .snapshot
                     .key(&self.keys.config)
                     .key(&self.keys.running)
                     .key(&self.keys.queue)
                     .key(&self.keys.task_prefix)
-                    .arg(queue_limit)
-                    .invoke_async(&mut conn),
+                    .arg(queue_limit),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("snapshot", &reply))?;
-        let max_workers = items
-            .first()
-            .and_then(int)
-            .ok_or_else(|| corrupt("snapshot", &reply))?;
-        let queued_count = items
-            .get(1)
-            .and_then(int)
-            .ok_or_else(|| corrupt("snapshot", &reply))?;
-        let running_raw = items
-            .get(2)
-            .and_then(task_entries)
-            .ok_or_else(|| corrupt("snapshot", &reply))?;
-        let queued_raw = items
-            .get(3)
-            .and_then(task_entries)
-            .ok_or_else(|| corrupt("snapshot", &reply))?;
+        let r = Reply::of("snapshot", &reply)?;
+        let running_raw = r.tasks(2)?;
         let mut running = Vec::with_capacity(running_raw.len());
         let mut running_entries = Vec::with_capacity(running_raw.len());
         for (id, map) in &running_raw {
@@ -550,45 +513,40 @@ impl Store for RedisStore {
             running.push(fields::task(id, map, None)?);
             running_entries.push(fields::running_entry(id, map)?);
         }
-        let mut queued = Vec::with_capacity(queued_raw.len());
-        for (i, (id, map)) in queued_raw.iter().enumerate() {
-            if map.is_empty() {
-                continue;
-            }
-            queued.push(fields::task(id, map, Some(i as u64 + 1))?);
-        }
+        let queued = r
+            .tasks(3)?
+            .iter()
+            .zip(1..)
+            .filter(|((_, map), _)| !map.is_empty())
+            .map(|((id, map), position)| fields::task(id, map, Some(position)))
+            .collect::<Result<_, _>>()?;
         Ok(Snapshot {
-            max_workers: max_workers.max(0) as u32,
+            max_workers: r.int(0)?.max(0) as u32,
             running,
             running_entries,
             queued,
-            queued_count: queued_count.max(0) as u64,
+            queued_count: r.int(1)?.max(0) as u64,
         })
     }
 
     async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .get
                     .key(&self.keys.queue)
                     .key(self.keys.task(id))
-                    .arg(id)
-                    .invoke_async(&mut conn),
+                    .arg(id),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("get", &reply))?;
-        if items.is_empty() {
+        let r = Reply::of("get", &reply)?;
+        if r.items.is_empty() {
             return Ok(None);
         }
-        let map = items
-            .first()
-            .and_then(field_map)
-            .ok_or_else(|| corrupt("get", &reply))?;
-        let rank = items.get(1).and_then(int).unwrap_or(-1);
+        let rank = r.int(1).unwrap_or(-1);
         let position = (rank >= 0).then(|| rank as u64 + 1);
-        fields::task(id, &map, position).map(Some)
+        fields::task(id, &r.nested(0)?.map()?, position).map(Some)
     }
 
     async fn history(
@@ -596,21 +554,21 @@ impl Store for RedisStore {
         status: Option<TaskStatus>,
         limit: u32,
     ) -> Result<Vec<WorkerTask>, StoreError> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .history
                     .key(&self.keys.finished)
                     .key(&self.keys.task_prefix)
                     .arg(status.map(TaskStatus::as_str).unwrap_or(""))
                     .arg(limit)
-                    .arg(10_000)
-                    .invoke_async(&mut conn),
+                    .arg(10_000),
             )
             .await?;
-        let entries = task_entries(&reply).ok_or_else(|| corrupt("history", &reply))?;
-        entries
+        let wrapped = Value::Array(vec![reply]);
+        Reply::of("history", &wrapped)?
+            .tasks(0)?
             .iter()
             .map(|(id, map)| fields::task(id, map, None))
             .collect()
@@ -623,10 +581,10 @@ impl Store for RedisStore {
         pid: Option<u32>,
         interval: Duration,
         active: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let _: i64 = self
-            .timed(
+    ) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .redis
+            .invoke(
                 self.scripts
                     .worker_event
                     .key(&self.keys.workers_seen)
@@ -636,11 +594,117 @@ impl Store for RedisStore {
                     .arg(hostname)
                     .arg(pid.map(|p| p.to_string()).unwrap_or_default())
                     .arg(interval.as_millis() as u64)
-                    .arg(active.map(|a| a.to_string()).unwrap_or_default())
-                    .invoke_async(&mut conn),
+                    .arg(active.map(|a| a.to_string()).unwrap_or_default()),
             )
             .await?;
-        Ok(())
+        Ok(n == 2)
+    }
+
+    async fn live_workers(&self, timeout: Duration) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .redis
+            .invoke(
+                self.scripts
+                    .roster
+                    .key(&self.keys.workers_seen)
+                    .key(&self.keys.workers_offline)
+                    .arg(timeout.as_millis() as u64),
+            )
+            .await?)
+    }
+
+    async fn note_lost(
+        &self,
+        id: &str,
+        celery_id: &str,
+        lost: bool,
+    ) -> Result<Option<Duration>, StoreError> {
+        let ms: i64 = self
+            .redis
+            .invoke(
+                self.scripts
+                    .lost_note
+                    .key(self.keys.task(id))
+                    .arg(celery_id)
+                    .arg(if lost { "1" } else { "0" }),
+            )
+            .await?;
+        Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    async fn resend(
+        &self,
+        resend: &Resend,
+        retention: Duration,
+    ) -> Result<ResendOutcome, StoreError> {
+        let next = &resend.next;
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .resend
+                    .key(self.keys.task(&resend.id))
+                    .key(&self.keys.running)
+                    .key(&self.keys.token)
+                    .key(&self.keys.finished)
+                    .key(&self.keys.events)
+                    .key(&self.keys.superseded)
+                    .key(&self.keys.stats)
+                    .arg(&resend.id)
+                    .arg(&resend.celery_id)
+                    .arg(resend.token)
+                    .arg(&next.celery_id)
+                    .arg(&next.message)
+                    .arg(&next.list)
+                    .arg(&next.delivery_tag)
+                    .arg(self.inline())
+                    .arg(&resend.reason)
+                    .arg(resend.lost_for.as_millis() as u64)
+                    .arg(retention.as_millis() as u64)
+                    .arg(SUPERSEDED_FOR.as_millis() as u64),
+            )
+            .await?;
+        let r = Reply::of("resend", &reply)?;
+        match r.text(0)?.as_str() {
+            "stale" => Ok(ResendOutcome::Stale),
+            "present" => Ok(ResendOutcome::Present),
+            "cancelled" => Ok(ResendOutcome::Cancelled),
+            "resent" => Ok(ResendOutcome::Resent {
+                token: r.int(1)? as u64,
+            }),
+            other => Err(StoreError::Corrupt(format!("resend: {other:?}"))),
+        }
+    }
+
+    async fn superseded(&self, max: u32) -> Result<Vec<String>, StoreError> {
+        let since = self.now_ms().await? - SUPERSEDED_FOR.as_millis() as i64;
+        Ok(self
+            .redis
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(&self.keys.superseded)
+                    .arg("+inf")
+                    .arg(since)
+                    .arg("BYSCORE")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(max.max(1)),
+            )
+            .await?)
+    }
+
+    async fn counters(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let raw: HashMap<String, String> = self
+            .redis
+            .query(redis::cmd("HGETALL").arg(&self.keys.stats))
+            .await?;
+        raw.into_iter()
+            .map(|(k, v)| match v.parse() {
+                Ok(n) => Ok((k, n)),
+                Err(_) => Err(StoreError::Corrupt(format!("counter {k}={v:?}"))),
+            })
+            .collect()
     }
 
     async fn reap(
@@ -648,10 +712,9 @@ impl Store for RedisStore {
         policy: ReapPolicy,
         retention: Duration,
     ) -> Result<Vec<Reaped>, StoreError> {
-        let inline = self.inline;
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .timed(
+            .redis
+            .invoke(
                 self.scripts
                     .reap
                     .key(&self.keys.running)
@@ -662,6 +725,7 @@ impl Store for RedisStore {
                     .key(&self.keys.workers_proc)
                     .key(&self.keys.workers_offline)
                     .key(&self.keys.events)
+                    .key(&self.keys.superseded)
                     .arg(policy.heartbeat_timeout.as_millis() as u64)
                     .arg(match policy.on_lost {
                         OnWorkerLost::Fail => "fail",
@@ -669,113 +733,100 @@ impl Store for RedisStore {
                     })
                     .arg(retention.as_millis() as u64)
                     .arg(policy.restart_guard.as_millis() as u64)
-                    .arg(if inline { "1" } else { "0" })
+                    .arg(self.inline())
                     .arg(policy.offline_grace.as_millis() as u64)
-                    .invoke_async(&mut conn),
+                    .arg(SUPERSEDED_FOR.as_millis() as u64),
             )
             .await?;
-        let items = array(&reply).ok_or_else(|| corrupt("reap", &reply))?;
-        items
-            .iter()
-            .map(|item| {
-                let parts = array(item).ok_or_else(|| corrupt("reap", &reply))?;
-                let text = |i: usize| parts.get(i).and_then(string).unwrap_or_default();
-                Ok(Reaped {
-                    id: text(0),
-                    outcome: text(1),
-                    reason: text(2),
-                    delivery_tag: text(3),
-                })
+        Ok(Reply::of("reap", &reply)?
+            .rows(0)?
+            .into_iter()
+            .map(|r| Reaped {
+                id: r.text_or_empty(0),
+                outcome: r.text_or_empty(1),
+                reason: r.text_or_empty(2),
+                delivery_tag: r.text_or_empty(3),
             })
-            .collect()
+            .collect())
     }
 
     async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
-        let (secs, micros): (i64, i64) = self
-            .timed(redis::cmd("TIME").query_async(&mut conn))
-            .await?;
-        let cutoff = secs * 1000 + micros / 1000 - retention.as_millis() as i64;
+        let cutoff = self.now_ms().await? - retention.as_millis() as i64;
         let n: i64 = self
-            .timed(
+            .redis
+            .query(
                 redis::cmd("ZREMRANGEBYSCORE")
                     .arg(&self.keys.finished)
                     .arg("-inf")
-                    .arg(format!("({cutoff}"))
-                    .query_async(&mut conn),
+                    .arg(format!("({cutoff}")),
             )
             .await?;
         Ok(n.max(0) as u64)
     }
 
     async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
         let _: () = self
-            .timed(
+            .redis
+            .query(
                 redis::cmd("SET")
                     .arg(self.keys.session(id))
                     .arg("1")
                     .arg("PX")
-                    .arg(ttl.as_millis() as u64)
-                    .query_async(&mut conn),
+                    .arg(ttl.as_millis() as u64),
             )
             .await?;
         Ok(())
     }
 
     async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
         let n: i64 = self
-            .timed(
-                redis::cmd("EXISTS")
-                    .arg(self.keys.session(id))
-                    .query_async(&mut conn),
-            )
+            .redis
+            .query(redis::cmd("EXISTS").arg(self.keys.session(id)))
             .await?;
         Ok(n == 1)
     }
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
         let _: i64 = self
-            .timed(
-                redis::cmd("DEL")
-                    .arg(self.keys.session(id))
-                    .query_async(&mut conn),
-            )
+            .redis
+            .query(redis::cmd("DEL").arg(self.keys.session(id)))
             .await?;
         Ok(())
     }
 
-    async fn dispatch_message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let mut conn = self.conn.clone();
+    async fn dispatch_message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
         let key = self.keys.task(id);
-        let (status, list, message): (Option<String>, Option<String>, Option<String>) = self
-            .timed(
+        let (fields, message): (Vec<Option<String>>, Option<String>) = self
+            .redis
+            .pipe(
                 redis::pipe()
-                    .cmd("HGET")
+                    .atomic()
+                    .cmd("HMGET")
                     .arg(&key)
-                    .arg(fields::STATUS)
-                    .cmd("HGET")
-                    .arg(&key)
-                    .arg("bl")
+                    .arg(&[fields::STATUS, fields::CELERY_ID, "bl", "dt"])
                     .cmd("GET")
-                    .arg(format!("{key}:msg"))
-                    .query_async(&mut conn),
+                    .arg(format!("{key}:msg")),
             )
             .await?;
+        let [status, celery_id, list, tag] = <[Option<String>; 4]>::try_from(fields)
+            .map_err(|f| StoreError::Corrupt(format!("HMGET of {key} replied {f:?}")))?;
         if status.as_deref() != Some("running") {
             return Ok(None);
         }
-        Ok(message.zip(list))
+        Ok(match (celery_id, message, list) {
+            (Some(celery_id), Some(message), Some(list)) => Some(StoredMessage {
+                celery_id,
+                message,
+                list,
+                delivery_tag: tag.unwrap_or_default(),
+            }),
+            _ => None,
+        })
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
         let start = Instant::now();
-        let mut conn = self.conn.clone();
-        let _: String = self
-            .timed(redis::cmd("PING").query_async(&mut conn))
-            .await?;
+        let _: String = self.redis.query(&redis::cmd("PING")).await?;
         Ok(start.elapsed())
     }
 }

@@ -26,6 +26,9 @@ pub struct Scripts {
     pub set_max: Script,
     pub worker_event: Script,
     pub reap: Script,
+    pub lost_note: Script,
+    pub resend: Script,
+    pub roster: Script,
 }
 
 impl Scripts {
@@ -46,6 +49,9 @@ impl Scripts {
             set_max: load(include_str!("lua/set_max.lua")),
             worker_event: load(include_str!("lua/worker_event.lua")),
             reap: load(include_str!("lua/reap.lua")),
+            lost_note: load(include_str!("lua/lost_note.lua")),
+            resend: load(include_str!("lua/resend.lua")),
+            roster: load(include_str!("lua/roster.lua")),
         }
     }
 }

@@ -186,8 +186,12 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     assert_eq!(code, 400);
     let (code, err) = s.get("/tasks/00000000-0000-4000-8000-000000000000/").await;
     assert_eq!(code, 404, "{err}");
-    let (code, _) = s.get("/nope/").await;
-    assert_eq!(code, 404);
+    let (code, err) = s.get("/nope/").await;
+    assert_eq!(
+        (code, err["kind"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
     // Nothing was accepted.
     let (_, status) = s.get("/status/").await;
     assert_eq!(status["active_count"], 0);
@@ -385,5 +389,11 @@ async fn seed_routes_answer_with_and_without_trailing_slash() {
         .await
         .unwrap();
     assert_eq!(res.status(), 405);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["kind"], "method_not_allowed",
+        "one error shape: {body}"
+    );
+    assert!(body["error"].is_string(), "{body}");
     s.stop(&[]).await;
 }

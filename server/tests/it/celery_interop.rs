@@ -397,6 +397,119 @@ async fn a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout() {
     s.stop(&ids).await;
 }
 
+/// Takes the oldest message off the pool's queue list, as a worker's BRPOP does, and returns it:
+/// with no worker to hold it, it is lost (a worker killed between kombu's BRPOP and its
+/// `unacked` bookkeeping leaves exactly this).
+async fn lose_next_message(queue: &str) -> String {
+    let mut c = crate::common::redis().await;
+    let raw: Option<String> = redis::cmd("RPOP")
+        .arg(queue)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    raw.expect("a message was waiting")
+}
+
+/// Submits `a` (dispatched at once, limit 1) and `b` (queued), loses a's message, starts a real
+/// worker and waits until the pool has sent a's message again and both ran. Returns the
+/// server, the worker, both tasks and a's lost message.
+async fn lose_a_message_then_recover() -> (TestServer, Worker, Value, Value, String) {
+    let s = TestServer::start(&[
+        ("MAX_SYNC_WORKERS", "1"),
+        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+    ])
+    .await;
+    let a = s
+        .submit("hubspot", "all", json!({"batch_size": 500}), 0)
+        .await;
+    assert_eq!(a["status"], "running");
+    let b = s
+        .submit("arrivy", "all", json!({"batch_size": 200}), 0)
+        .await;
+    assert_eq!(b["status"], "queued");
+    let lost = lose_next_message(&s.queue).await;
+    let w = Worker::start(&s.queue, 2);
+    let done = s.wait_status(&id(&a), "completed", 60).await;
+    assert_eq!(done["resends"], 1, "{done}");
+    let why = done["resend_reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("lost between the broker and a worker"),
+        "{why}"
+    );
+    s.wait_status(&id(&b), "completed", 30).await;
+    (s, w, a, b, lost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_lost_on_the_way_to_a_worker_is_sent_again_and_runs_once() {
+    let (s, w, a, b, _) = lose_a_message_then_recover().await;
+    let records = w.records();
+    let runs = |t: &Value| {
+        records
+            .iter()
+            .filter(|r| r.1 == "start" && r.0.split('~').next() == Some(id(t).as_str()))
+            .map(|r| r.0.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        runs(&a),
+        [format!("{}~1", id(&a))],
+        "once, under its new Celery id:\n{}",
+        w.log()
+    );
+    assert_eq!(runs(&b), [id(&b)], "the next task ran too");
+    let a_end = records
+        .iter()
+        .find(|r| r.0.starts_with(&id(&a)) && r.1 == "end")
+        .unwrap()
+        .2;
+    let b_start = records
+        .iter()
+        .find(|r| r.0 == id(&b) && r.1 == "start")
+        .unwrap()
+        .2;
+    assert!(b_start >= a_end, "never two at once under a limit of 1");
+    let ids = [id(&a), format!("{}~1", id(&a)), id(&b)];
+    drop(w);
+    s.stop(&ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_of_a_message_sent_again_does_not_run() {
+    let (s, w, a, _b, lost) = lose_a_message_then_recover().await;
+    // The lost copy turns up after all (a restore, a redelivery): the worker heard the revoke
+    // of its old Celery id, and discards it.
+    let mut c = crate::common::redis().await;
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(&s.queue)
+        .arg(&lost)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    eventually(15, "the worker to discard the stale copy", || async {
+        w.log()
+            .contains(&format!("Discarding revoked task: hubspot.all[{}]", id(&a)))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let starts: Vec<String> = w
+        .records()
+        .into_iter()
+        .filter(|r| r.1 == "start" && r.0.starts_with(&id(&a)))
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(starts, [format!("{}~1", id(&a))], "{}", w.log());
+    let (_, t) = s.get(&format!("/tasks/{}/", id(&a))).await;
+    assert_eq!(
+        t["status"], "completed",
+        "the discarded copy's REVOKED is fenced off: {t}"
+    );
+    let ids = [id(&a), format!("{}~1", id(&a)), id(&_b)];
+    drop(w);
+    s.stop(&ids).await;
+}
+
 #[test]
 fn concurrency_from_records() {
     let r = |id: &str, ev: &str, t: f64| (id.to_string(), ev.to_string(), t);

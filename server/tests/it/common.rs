@@ -185,7 +185,7 @@ impl TestServer {
         });
         let server = TestServer {
             base: format!("http://{addr}"),
-            api: format!("http://{addr}{}", worker_pool::api::BASE),
+            api: format!("http://{addr}{}", app::types::API_BASE),
             prefix: prefix.to_string(),
             queue: queue.to_string(),
             client: reqwest::Client::new(),

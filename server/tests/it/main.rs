@@ -13,5 +13,7 @@ mod fake_celery;
 mod hostile;
 mod outage;
 mod race;
+mod scheduler;
 mod security;
+mod shutdown;
 mod store_contract;

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use worker_pool::celery::RedisBroker;
-use worker_pool::registry::Registry;
 use worker_pool::scheduler::{Scheduler, Settings};
 use worker_pool::store::RedisStore;
 
@@ -24,18 +23,10 @@ fn scheduler(prefix: &str, queue: &str) -> Arc<Scheduler> {
         Arc::new(store),
         Arc::new(broker),
         Settings {
-            celery_queue: queue.into(),
             retention: Duration::from_secs(600),
-            inline_broker: true,
             origin: "race@test".into(),
             status_queue_limit: 10,
-            registry: Registry::default(),
-            reap: worker_pool::store::ReapPolicy {
-                heartbeat_timeout: Duration::from_secs(10),
-                on_lost: worker_pool::store::OnWorkerLost::Fail,
-                restart_guard: Duration::from_secs(1),
-                offline_grace: Duration::from_secs(3),
-            },
+            ..Settings::new(queue, true)
         },
     );
     s.set_results_subscribed(true);

@@ -1,48 +1,45 @@
-//! The store contract, run against both implementations: the Redis one (the Lua scripts, on a
-//! real Redis) and the in-memory one the scheduler's unit tests use.
+//! The store contract: the Lua scripts on a real Redis, under a fresh prefix, in both broker
+//! modes: inline (Celery's broker is the store's own database, and the scripts push, withdraw
+//! and drop kombu's bookkeeping themselves) and two-phase (the broker is elsewhere; the
+//! fixture publishes as the scheduler would).
 
 use crate::common;
 use app::types::{TaskParameters, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use worker_pool::store::{
-    CancelOutcome, DispatchStop, Finish, MemoryStore, NewTask, OnWorkerLost, Prepared, ReapPolicy,
-    RedisStore, ReprioritizeOutcome, Store, Submitted,
+    CancelOutcome, DispatchStop, Finish, NewTask, OnWorkerLost, Prepared, ReapPolicy, RedisStore,
+    ReprioritizeOutcome, Resend, ResendOutcome, StartedOutcome, Store, Submitted,
 };
 
 const RETAIN: Duration = Duration::from_secs(3600);
 
-/// A store under a fresh prefix, and the broker list inline dispatches push to.
+/// A store under a fresh prefix, and the broker list dispatches go to.
 struct Fixture {
     store: Arc<dyn Store>,
     list: String,
-    /// The same store, typed, when it is the in-memory one (to read its broker).
-    memory: Option<Arc<MemoryStore>>,
-    _cleanup: Option<common::Cleanup>,
+    /// Celery's broker is the store's own database.
+    inline: bool,
+    _cleanup: common::Cleanup,
 }
 
 impl Fixture {
-    async fn redis() -> Self {
+    async fn new(inline: bool) -> Self {
         let prefix = common::unique("store");
         // Fail loudly (not skip) when Redis is missing.
         let _ = common::redis().await;
-        let store =
-            RedisStore::new(&common::redis_url(), &prefix, Duration::from_secs(5), true).unwrap();
+        let store = RedisStore::new(
+            &common::redis_url(),
+            &prefix,
+            Duration::from_secs(5),
+            inline,
+        )
+        .unwrap();
         Fixture {
             store: Arc::new(store),
             list: format!("{prefix}:broker"),
-            _cleanup: Some(common::Cleanup::new(&prefix)),
-            memory: None,
-        }
-    }
-
-    fn memory() -> Self {
-        let mem = Arc::new(MemoryStore::new());
-        Fixture {
-            store: mem.clone(),
-            list: "broker".into(),
-            memory: Some(mem),
-            _cleanup: None,
+            inline,
+            _cleanup: common::Cleanup::new(&prefix),
         }
     }
 
@@ -85,12 +82,38 @@ impl Fixture {
         }
     }
 
-    /// Peeks and dispatches what fits; returns the ids dispatched.
+    /// Peeks and dispatches what fits; returns the ids dispatched. Two-phase, it then
+    /// publishes and confirms each message, as the scheduler does.
     async fn fill(&self) -> Vec<String> {
         let peek = self.store.peek(64).await.unwrap();
         let batch: Vec<Prepared> = peek.head.iter().map(|c| self.prepared(&c.id)).collect();
         let (done, _) = self.store.dispatch(&batch).await.unwrap();
+        if !self.inline {
+            for d in &done {
+                let p = batch.iter().find(|p| p.id == d.id).unwrap();
+                self.publish(&p.message).await;
+                assert!(self.store.confirm_published(&d.id, d.token).await.unwrap());
+            }
+        }
         done.into_iter().map(|d| d.id).collect()
+    }
+
+    /// Pushes a message to the broker list, as the scheduler does in two-phase mode.
+    async fn publish(&self, message: &str) {
+        let mut c = common::redis().await;
+        let _: i64 = redis::cmd("LPUSH")
+            .arg(&self.list)
+            .arg(message)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+
+    /// The broker list, oldest first.
+    async fn listed(&self) -> Vec<String> {
+        crate::fake_celery::FakeCelery::new(&self.list)
+            .pending()
+            .await
     }
 
     async fn finish(&self, id: &str, status: TaskStatus) -> bool {
@@ -130,11 +153,11 @@ impl Fixture {
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
-        mod redis_store {
-            $(#[tokio::test] async fn $name() { let f = super::Fixture::redis().await; super::$name(&f).await; f.done().await; })*
+        mod inline {
+            $(#[tokio::test] async fn $name() { let f = super::Fixture::new(true).await; super::$name(&f).await; f.done().await; })*
         }
-        mod memory_store {
-            $(#[tokio::test] async fn $name() { let f = super::Fixture::memory(); super::$name(&f).await; f.done().await; })*
+        mod two_phase {
+            $(#[tokio::test] async fn $name() { let f = super::Fixture::new(false).await; super::$name(&f).await; f.done().await; })*
         }
     };
 }
@@ -152,7 +175,10 @@ contract!(
     started_is_recorded_once_for_the_current_dispatch,
     history_newest_first_with_filter,
     finished_tasks_expire_after_retention,
-    inline_dispatch_pushes_the_message,
+    only_an_inline_dispatch_pushes_the_message,
+    a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough,
+    a_cancelled_lost_message_ends_cancelled,
+    the_roster_is_the_workers_heard_from_lately,
     live_workers_keep_their_tasks_however_long,
     offline_silent_or_restarted_workers_lose_their_tasks,
     a_warm_shutdown_keeps_its_tasks_until_their_results,
@@ -474,12 +500,25 @@ async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
     f.submit("in-list", 0).await;
     f.submit("taken", 0).await;
     f.fill().await;
-    // No worker took "in-list" yet: withdrawn from the broker list, cancelled at once.
-    assert_eq!(
-        f.store.cancel("in-list", RETAIN).await.unwrap(),
-        CancelOutcome::Cancelled
-    );
-    assert_eq!(f.status("in-list").await, Some(TaskStatus::Cancelled));
+    if f.inline {
+        // No worker took "in-list" yet: withdrawn from the broker list, cancelled at once.
+        assert_eq!(
+            f.store.cancel("in-list", RETAIN).await.unwrap(),
+            CancelOutcome::Cancelled
+        );
+        assert_eq!(f.status("in-list").await, Some(TaskStatus::Cancelled));
+    } else {
+        // The broker is elsewhere: the caller withdraws it, with the message it gets back.
+        match f.store.cancel("in-list", RETAIN).await.unwrap() {
+            CancelOutcome::Revoke { message, list, .. } => {
+                assert_eq!(
+                    (message.as_str(), list),
+                    ("message-of-in-list", f.list.clone())
+                )
+            }
+            other => panic!("expected a revoke, got {other:?}"),
+        }
+    }
     // A worker took "taken": its message is gone from the list.
     take_message(f, "message-of-taken").await;
     match f.store.cancel("taken", RETAIN).await.unwrap() {
@@ -491,28 +530,22 @@ async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
         Some(TaskStatus::Running),
         "the slot is held until evidence"
     );
-    assert!(f.store.snapshot(0).await.unwrap().running_entries[0].cancel_requested);
+    let entries = f.store.snapshot(0).await.unwrap().running_entries;
+    let taken = entries.iter().find(|e| e.id == "taken").unwrap();
+    assert!(taken.cancel_requested);
 }
 
 /// Removes a message from the broker list, as a worker's BRPOP would.
 async fn take_message(f: &Fixture, message: &str) {
-    match &f.memory {
-        Some(mem) => assert!(
-            mem.broker_take(&f.list, message),
-            "{message} was in the list"
-        ),
-        None => {
-            let mut c = common::redis().await;
-            let n: i64 = redis::cmd("LREM")
-                .arg(&f.list)
-                .arg(1)
-                .arg(message)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            assert_eq!(n, 1);
-        }
-    }
+    let mut c = common::redis().await;
+    let n: i64 = redis::cmd("LREM")
+        .arg(&f.list)
+        .arg(1)
+        .arg(message)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "{message} was in the list");
 }
 
 async fn reprioritize_reorders(f: &Fixture) {
@@ -561,40 +594,39 @@ async fn reprioritize_reorders(f: &Fixture) {
 async fn started_is_recorded_once_for_the_current_dispatch(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
     f.submit("s", 0).await;
-    assert!(
-        !f.store
-            .mark_started("s", "s", Some("w1@h"), Some(7))
-            .await
-            .unwrap(),
+    let started = |celery_id: &'static str, w: &'static str, pid: Option<i64>| {
+        let store = f.store.clone();
+        async move {
+            store
+                .mark_started("s", celery_id, Some(w), pid)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        started("s", "w1@h", Some(7)).await,
+        StartedOutcome::Ignored,
         "queued: not started"
     );
     f.fill().await;
     let t = f.store.get("s").await.unwrap().unwrap();
     assert!(t.waiting_for_worker);
-    assert!(!f
-        .store
-        .mark_started("s", "other", Some("w1@h"), None)
-        .await
-        .unwrap());
-    assert!(f
-        .store
-        .mark_started("s", "s", Some("w1@h"), Some(7))
-        .await
-        .unwrap());
-    assert!(!f
-        .store
-        .mark_started("s", "s", Some("w2@h"), Some(8))
-        .await
-        .unwrap());
+    assert_eq!(
+        started("other", "w1@h", None).await,
+        StartedOutcome::Ignored
+    );
+    assert_eq!(
+        started("s", "w1@h", Some(7)).await,
+        StartedOutcome::Recorded
+    );
+    assert_eq!(started("s", "w2@h", Some(8)).await, StartedOutcome::Ignored);
     let t = f.store.get("s").await.unwrap().unwrap();
     assert_eq!(t.worker.as_deref(), Some("w1@h"));
     assert!(!t.waiting_for_worker);
-    assert_eq!(
-        f.store.snapshot(0).await.unwrap().running_entries[0]
-            .worker
-            .as_deref(),
-        Some("w1@h")
-    );
+    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    assert_eq!(entry.worker.as_deref(), Some("w1@h"));
+    assert!(entry.worker_started);
+    assert_eq!(entry.attempts, 1);
 }
 
 async fn history_newest_first_with_filter(f: &Fixture) {
@@ -666,28 +698,38 @@ async fn finished_tasks_expire_after_retention(f: &Fixture) {
     assert_eq!(f.store.prune_finished(short).await.unwrap(), 0);
 }
 
-async fn inline_dispatch_pushes_the_message(f: &Fixture) {
+async fn only_an_inline_dispatch_pushes_the_message(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
     f.submit("m", 0).await;
-    f.fill().await;
-    match &f.memory {
-        Some(mem) => assert_eq!(mem.broker_messages(&f.list), ["message-of-m"]),
-        None => {
-            let mut c = common::redis().await;
-            let items: Vec<String> = redis::cmd("LRANGE")
-                .arg(&f.list)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            assert_eq!(items, ["message-of-m"]);
-        }
+    let (done, _) = f.store.dispatch(&[f.prepared("m")]).await.unwrap();
+    assert_eq!(done.len(), 1);
+    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    if f.inline {
+        assert_eq!(f.listed().await, ["message-of-m"]);
+        assert!(entry.published);
+    } else {
+        assert!(
+            f.listed().await.is_empty(),
+            "two-phase: the caller publishes"
+        );
+        assert!(!entry.published, "unconfirmed until the caller publishes");
+        assert!(f.store.confirm_published("m", entry.token).await.unwrap());
+        assert!(!f
+            .store
+            .confirm_published("m", entry.token + 1)
+            .await
+            .unwrap());
     }
+    let stored = f.store.dispatch_message("m").await.unwrap().unwrap();
     assert_eq!(
-        f.store.dispatch_message("m").await.unwrap(),
-        Some(("message-of-m".to_string(), f.list.clone()))
+        (
+            stored.celery_id.as_str(),
+            stored.message.as_str(),
+            stored.list.as_str()
+        ),
+        ("m", "message-of-m", f.list.as_str())
     );
+    assert_eq!(stored.delivery_tag, "tag-of-m");
 }
 
 fn policy(timeout_ms: u64, on_lost: OnWorkerLost) -> ReapPolicy {
@@ -711,15 +753,38 @@ async fn event_every(f: &Fixture, kind: &str, w: &str, pid: u32, interval: Durat
         .unwrap();
 }
 
+/// The first word of a new process is told apart, so it can be told of earlier revokes.
+#[tokio::test]
+async fn a_new_worker_process_is_reported_once() {
+    let f = Fixture::new(true).await;
+    let ev = |kind: &'static str, pid: u32| {
+        let store = f.store.clone();
+        async move {
+            store
+                .worker_event(kind, "w@h", Some(pid), Duration::from_secs(2), Some(0))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(ev("worker-online", 1).await, "first heard of");
+    assert!(!ev("worker-heartbeat", 1).await);
+    assert!(!ev("worker-offline", 1).await);
+    assert!(!ev("worker-online", 1).await, "a reconnect keeps its pid");
+    assert!(ev("worker-heartbeat", 2).await, "a restart: another pid");
+    f.done().await;
+}
+
 /// Dispatches `id` and records that worker `w` started it.
 async fn start_on(f: &Fixture, id: &str, w: &str) {
     f.submit(id, 0).await;
     f.fill().await;
-    assert!(f
-        .store
-        .mark_started(id, id, Some(w), Some(1))
-        .await
-        .unwrap());
+    assert_eq!(
+        f.store
+            .mark_started(id, id, Some(w), Some(1))
+            .await
+            .unwrap(),
+        StartedOutcome::Recorded
+    );
 }
 
 async fn reaped_ids(f: &Fixture, policy: ReapPolicy) -> Vec<(String, String, String)> {
@@ -928,14 +993,202 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         status: app::types::TaskStatus::Completed,
         error: None,
     };
+    assert_eq!(
+        f.store.superseded(10).await.unwrap(),
+        ["r"],
+        "the first dispatch's id is superseded"
+    );
+    assert_eq!(
+        f.store
+            .mark_started("r", "r", Some("w@h"), None)
+            .await
+            .unwrap(),
+        StartedOutcome::Superseded,
+        "a STARTED from the old run is a stale copy"
+    );
     assert!(f.store.finish(&late, RETAIN, &[], 0).await.unwrap().ended());
+}
+
+/// The resend of `id`'s current dispatch as `<id>~<attempts>`, judged lost for `lost_for`.
+async fn resend_of(f: &Fixture, id: &str, lost_for: Duration) -> ResendOutcome {
+    let entry = f
+        .store
+        .snapshot(0)
+        .await
+        .unwrap()
+        .running_entries
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap();
+    let celery_id = format!("{id}~{}", entry.attempts);
+    f.store
+        .resend(
+            &Resend {
+                id: id.into(),
+                celery_id: entry.celery_id.clone(),
+                token: entry.token,
+                next: Prepared {
+                    celery_id: celery_id.clone(),
+                    message: format!("message-of-{celery_id}"),
+                    delivery_tag: format!("tag-of-{celery_id}"),
+                    ..f.prepared(id)
+                },
+                reason: "lost in a test".into(),
+                lost_for,
+            },
+            RETAIN,
+        )
+        .await
+        .unwrap()
+}
+
+async fn a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("l", 0).await;
+    f.submit("next", 0).await;
+    f.fill().await;
+    let long = Duration::from_millis(150);
+    // Never judged lost: nothing happens.
+    assert_eq!(
+        resend_of(f, "l", Duration::ZERO).await,
+        ResendOutcome::Stale
+    );
+    // A worker popped it and died before kombu recorded it anywhere.
+    take_message(f, "message-of-l").await;
+    assert_eq!(
+        f.store.note_lost("l", "l", true).await.unwrap(),
+        Some(Duration::ZERO)
+    );
+    assert!(f.store.snapshot(0).await.unwrap().running_entries[0].lost_noted);
+    assert_eq!(
+        resend_of(f, "l", long).await,
+        ResendOutcome::Stale,
+        "too soon"
+    );
+    // A check that finds it after all clears the note; the next starts over.
+    assert_eq!(f.store.note_lost("l", "l", false).await.unwrap(), None);
+    assert_eq!(
+        f.store.note_lost("l", "l", true).await.unwrap(),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        f.store.note_lost("l", "other", true).await.unwrap(),
+        None,
+        "fenced"
+    );
+    tokio::time::sleep(long + Duration::from_millis(50)).await;
+    let lost_for = f.store.note_lost("l", "l", true).await.unwrap().unwrap();
+    assert!(lost_for >= long, "{lost_for:?}");
+    let token = f.store.snapshot(0).await.unwrap().running_entries[0].token;
+    let ResendOutcome::Resent { token: new_token } = resend_of(f, "l", long).await else {
+        panic!("not resent");
+    };
+    assert!(new_token > token);
+    // Same slot: still running, nothing else admitted, the new dispatch is current.
+    assert_eq!(f.running().await, ["l"]);
+    assert_eq!(f.status("next").await, Some(TaskStatus::Queued));
+    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    assert_eq!((entry.celery_id.as_str(), entry.token), ("l~1", new_token));
+    assert!(!entry.lost_noted && !entry.worker_started);
+    assert_eq!(
+        entry.published, f.inline,
+        "two-phase: the caller publishes it"
+    );
+    if f.inline {
+        assert_eq!(f.listed().await, ["message-of-l~1"]);
+    }
+    let stored = f.store.dispatch_message("l").await.unwrap().unwrap();
+    assert_eq!(stored.delivery_tag, "tag-of-l~1");
+    let t = f.store.get("l").await.unwrap().unwrap();
+    assert_eq!(t.resends, 1);
+    assert_eq!(t.resend_reason.as_deref(), Some("lost in a test"));
+    assert!(t.resent_at.is_some() && t.waiting_for_worker);
+    assert_eq!(f.store.counters().await.unwrap()["messages_resent"], 1);
+    // Only once: the old dispatch is gone.
+    assert_eq!(
+        resend_of(f, "l", Duration::ZERO).await,
+        ResendOutcome::Stale
+    );
+    assert_eq!(f.store.superseded(10).await.unwrap(), ["l"]);
+    // The old id is fenced off; a stale copy that starts somewhere is flagged.
+    assert!(!f.finish("l", TaskStatus::Completed).await);
+    assert_eq!(
+        f.store
+            .mark_started("l", "l", Some("w@h"), None)
+            .await
+            .unwrap(),
+        StartedOutcome::Superseded
+    );
+    assert_eq!(
+        f.store
+            .mark_started("l", "l~1", Some("w@h"), None)
+            .await
+            .unwrap(),
+        StartedOutcome::Recorded
+    );
+    let done = Finish {
+        id: "l".into(),
+        celery_id: Some("l~1".into()),
+        token: None,
+        status: TaskStatus::Completed,
+        error: None,
+    };
+    assert!(f.store.finish(&done, RETAIN, &[], 0).await.unwrap().ended());
+    assert_eq!(f.fill().await, ["next"]);
+}
+
+async fn a_cancelled_lost_message_ends_cancelled(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("c", 0).await;
+    f.submit("next", 0).await;
+    f.fill().await;
+    take_message(f, "message-of-c").await;
+    assert!(matches!(
+        f.store.cancel("c", RETAIN).await.unwrap(),
+        CancelOutcome::Revoke { .. }
+    ));
+    f.store.note_lost("c", "c", true).await.unwrap();
+    assert_eq!(
+        resend_of(f, "c", Duration::ZERO).await,
+        ResendOutcome::Cancelled
+    );
+    let t = f.store.get("c").await.unwrap().unwrap();
+    assert_eq!(t.status, TaskStatus::Cancelled);
+    assert!(t.error.unwrap().contains("never ran"));
+    assert!(f.listed().await.is_empty(), "nothing was sent again");
+    assert_eq!(f.fill().await, ["next"], "its slot is free");
+}
+
+async fn the_roster_is_the_workers_heard_from_lately(f: &Fixture) {
+    let t = Duration::from_millis(300);
+    assert!(f.store.live_workers(t).await.unwrap().is_empty());
+    event(f, "worker-online", "a@h", 1).await;
+    event(f, "worker-online", "gone@h", 2).await;
+    event(f, "worker-online", "quiet@h", 3).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    event(f, "worker-offline", "gone@h", 2).await;
+    let mut live = f.store.live_workers(t).await.unwrap();
+    live.sort();
+    assert_eq!(live, ["a@h", "quiet@h"]);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    event(f, "worker-heartbeat", "a@h", 1).await;
+    assert_eq!(
+        f.store.live_workers(t).await.unwrap(),
+        ["a@h"],
+        "silent past the timeout"
+    );
+    // A reconnect: offline then online from the same process; alive again.
+    event(f, "worker-online", "gone@h", 2).await;
+    let mut live = f.store.live_workers(t).await.unwrap();
+    live.sort();
+    assert_eq!(live, ["a@h", "gone@h"]);
 }
 
 /// Inline, a started or finished task's message leaves kombu's unacked set: an ack the worker
 /// could not send (Redis was down) must not make kombu run it a second time.
 #[tokio::test]
 async fn started_and_finished_tasks_leave_kombus_unacked_set() {
-    let f = Fixture::redis().await;
+    let f = Fixture::new(true).await;
     f.store.seed_max_workers(2).await.unwrap();
     let mut c = common::redis().await;
     let mut tags = Vec::new();
@@ -982,11 +1235,13 @@ async fn started_and_finished_tasks_leave_kombus_unacked_set() {
             .unwrap();
         n == 1 || z.is_some()
     };
-    assert!(f
-        .store
-        .mark_started("s1", "s1", Some("w@h"), None)
-        .await
-        .unwrap());
+    assert_eq!(
+        f.store
+            .mark_started("s1", "s1", Some("w@h"), None)
+            .await
+            .unwrap(),
+        StartedOutcome::Recorded
+    );
     assert!(!present(tags[0].clone()).await, "started: dropped");
     assert!(
         present(tags[1].clone()).await,

@@ -77,7 +77,7 @@ local function make_terminal(tkey, id, status, err, finished_key, retention_ms, 
   else
     redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
   end
-  redis.call('HDEL', tkey, 'bl', 'dt', 'pub', 'cr')
+  redis.call('HDEL', tkey, 'bl', 'dt', 'pub', 'cr', 'lsa')
   redis.call('DEL', msg_key(tkey))
   redis.call('ZADD', finished_key, fmt(now), id)
   redis.call('PEXPIRE', tkey, retention_ms)

@@ -10,18 +10,20 @@
 -- reason.
 -- KEYS[1] running   KEYS[2] queue   KEYS[3] finished   KEYS[4] task prefix
 -- KEYS[5] last heard (HASH)   KEYS[6] process (HASH, see worker_event.lua)   KEYS[7] offline (HASH)
--- KEYS[8] events
+-- KEYS[8] events   KEYS[9] superseded (ZSET celery id -> ms)
 -- ARGV[1] heartbeat timeout ms   ARGV[2] 'fail' | 'requeue'   ARGV[3] retention ms
 -- ARGV[4] restart guard ms (a new process whose `since` is this long after STARTED cannot have
 --         started the task)   ARGV[6] offline grace ms
 -- ARGV[5] inline (1: also drop the message from kombu's unacked set in this database)
+-- ARGV[7] how long superseded Celery ids are remembered (ms): a requeued task's old id joins
+--         them, so a STARTED from it is revoked
 -- Returns {{id, outcome, reason, delivery tag}, ...}; outcome is failed | requeued | cancelled.
 local now = now_ms()
 local timeout, guard, grace_off = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[6])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local t = KEYS[4] .. id
-  local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq')
+  local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid')
   local worker, ws = f[1], tonumber(f[2])
   if worker and ws then
     local seen = tonumber(redis.call('HGET', KEYS[5], worker))
@@ -64,7 +66,11 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
         make_terminal(t, id, 'cancelled', reason, KEYS[3], tonumber(ARGV[3]), now)
       elseif ARGV[2] == 'requeue' then
         outcome = 'requeued'
-        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid')
+        if f[7] then
+          redis.call('ZADD', KEYS[9], fmt(now), f[7])
+          redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
+        end
+        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa')
         redis.call('DEL', msg_key(t))
         redis.call('HSET', t, 'st', 'queued')
         redis.call('ZADD', KEYS[2], fmt(queue_score(f[5], f[6])), id)

@@ -1,19 +1,26 @@
 -- started: records a worker's STARTED report for the current dispatch. No slot changes.
--- KEYS[1] the task's hash   KEYS[2] events channel
+-- KEYS[1] the task's hash   KEYS[2] events channel   KEYS[3] superseded (ZSET)
 -- ARGV[1] celery id   ARGV[2] worker hostname (may be empty)   ARGV[3] worker pid (may be empty)
 -- ARGV[4] inline (1: drop the message from kombu's unacked set: the task started, and an ack
 --         lost to a Redis outage must not make kombu run it again)
--- Returns 1 when recorded, 0 when it does not apply (stale dispatch, not running, already known).
+-- Returns 1 when recorded, 0 when it does not apply (not running, already known, unknown
+-- dispatch), -1 when the Celery id is one the pool replaced by another dispatch of the task
+-- (a stale copy of a re-sent or requeued message is running somewhere: revoke it).
 local t = KEYS[1]
-if redis.call('HGET', t, 'st') ~= 'running' or redis.call('HGET', t, 'cid') ~= ARGV[1] then
+local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt')
+if f[2] ~= ARGV[1] then
+  if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+    return -1
+  end
   return 0
 end
-if redis.call('HEXISTS', t, 'ws') == 1 then
+if f[1] ~= 'running' or f[3] then
   return 0
 end
 redis.call('HSET', t, 'ws', fmt(now_ms()))
+redis.call('HDEL', t, 'lsa')
 if ARGV[4] == '1' then
-  forget_unacked(redis.call('HGET', t, 'dt'))
+  forget_unacked(f[4])
 end
 if ARGV[2] ~= '' then
   redis.call('HSET', t, 'wk', ARGV[2])

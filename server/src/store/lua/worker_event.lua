@@ -10,7 +10,8 @@
 -- announces a new pid, and one heartbeat interval (plus a margin) before it when a heartbeat
 -- or offline is the first word from a new pid (its online was missed). A reconnect keeps the
 -- pid, so it changes nothing here.
--- Returns 1.
+-- Returns 2 when this event is the first word of a new process holding the hostname (a worker
+-- that started or restarted: it has not heard earlier revokes), else 1.
 local now = now_ms()
 local host, pid = ARGV[2], ARGV[3]
 if ARGV[1] == 'worker-offline' then
@@ -29,6 +30,7 @@ if pid ~= '' then
       since = now - math.floor(tonumber(ARGV[4]) * 1.25)
     end
     redis.call('HSET', KEYS[2], host, pid .. ':' .. fmt(since))
+    return 2
   end
 end
 return 1

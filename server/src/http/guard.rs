@@ -1,4 +1,5 @@
-//! Who may change the pool, and the headers every response carries.
+//! Who may change the pool (the guard in front of every route), and the headers every
+//! response carries.
 //!
 //! - **Cross-origin writes** are refused: a mutating request whose `Origin` is not the
 //!   server's own (or one of `WORKER_POOL_ALLOWED_ORIGINS`), or that a browser marks
@@ -11,72 +12,17 @@
 //! - **Headers**: nosniff, no framing, no referrer, a restrictive permissions policy, and a
 //!   content security policy (the dashboard's carries a per-request nonce, see `app`).
 
-use crate::http::AppState;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::{constant_time_eq, session_of};
 use app::errors::AppError;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use std::time::Duration;
-
-pub use app::backend::SESSION_COOKIE;
-/// How long a dashboard session lasts.
-pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-
-/// The security settings, from the configuration.
-#[derive(Clone, Debug, Default)]
-pub struct Security {
-    /// The bearer token mutating requests need, when set.
-    pub api_token: Option<String>,
-    /// Origins besides the server's own that may send mutating requests.
-    pub allowed_origins: Vec<String>,
-    /// Mark the session cookie `Secure` (the dashboard is served over HTTPS).
-    pub secure_cookie: bool,
-}
-
-/// Compares two secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// The `Set-Cookie` value that starts (or, with `None`, ends) a session.
-pub fn session_cookie(id: Option<&str>, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    match id {
-        Some(id) => format!(
-            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-            SESSION_TTL.as_secs()
-        ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
-    }
-}
 
 fn refuse(e: AppError) -> Response {
-    let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::FORBIDDEN);
-    let mut res = (status, Json(e.to_json())).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"worker-pool\""),
-        );
-    }
-    res
+    ApiError(e).into_response()
 }
 
 /// True when the request's `Origin` (if any) is the server's own or an allowed one, and a
@@ -143,7 +89,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             message: "The bearer token is not valid.".into(),
         });
     }
-    if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
+    if let Some(id) = session_of(req.headers()) {
         match state.backend.session_valid(id).await {
             Ok(true) => return next.run(req).await,
             Ok(false) => {}
@@ -230,17 +176,5 @@ mod tests {
             &headers(&[own[0], ("sec-fetch-site", "same-origin")]),
             &[]
         ));
-    }
-
-    #[test]
-    fn cookies_and_secrets() {
-        let h = headers(&[("cookie", "a=1; wp_session=abc; b=2")]);
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie(&h, "c"), None);
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(session_cookie(Some("x"), false).contains("HttpOnly; SameSite=Strict"));
-        assert!(session_cookie(None, true).contains("Max-Age=0; Secure"));
     }
 }

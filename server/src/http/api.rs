@@ -1,43 +1,26 @@
-//! The seed's JSON API, under `/ingestion/crm-dashboard/api/worker-pool/`.
+//! The seed's JSON API, under [`API_BASE`] (`/ingestion/crm-dashboard/api/worker-pool/`).
 //!
 //! Each handler reads and checks its input, calls one `PoolBackend` method and writes JSON;
-//! no handler holds pool logic. Every failure is `{"error": "<sentence>"}` with a 4xx or 5xx
-//! status from [`ApiError`], never a Redis error, a panic or a stack trace.
+//! no handler holds pool logic. Every failure is an [`ApiError`], never a Redis error, a panic
+//! or a stack trace.
 
-use crate::http::AppState;
+use super::error::ApiError;
+use super::state::AppState;
 use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
-    ConfigUpdate, PriorityUpdate, SubmitRequest, TaskQuery, TaskStatus, MAX_LIST_LIMIT,
+    ConfigUpdate, PriorityUpdate, SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::Value;
 
-/// The seed's base path.
-pub const BASE: &str = "/ingestion/crm-dashboard/api/worker-pool";
-
-/// An [`AppError`] as an HTTP response: its status code and `{"error": ...}`.
-#[derive(Debug)]
-pub struct ApiError(pub AppError);
-
-impl From<AppError> for ApiError {
-    fn from(e: AppError) -> Self {
-        ApiError(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.0.to_json())).into_response()
-    }
-}
+/// The largest request body accepted (a submit is a few hundred bytes).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -76,7 +59,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     AppError::TooLarge {
                         message: format!(
                             "The request body is larger than {} KiB.",
-                            crate::http::BODY_LIMIT / 1024
+                            BODY_LIMIT / 1024
                         ),
                     }
                 } else {
@@ -115,7 +98,7 @@ fn both(router: Router<AppState>, path: &str, method: MethodRouter<AppState>) ->
     }
 }
 
-/// The API's routes, nested under [`BASE`].
+/// The API's routes, nested under [`API_BASE`].
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new();
     r = both(r, "/status/", get(status));
@@ -134,17 +117,14 @@ pub fn routes() -> Router<AppState> {
             })
         })
         .method_not_allowed_fallback(|| async {
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                Json(
-                    serde_json::json!({"error": "This endpoint does not accept that HTTP method."}),
-                ),
-            )
+            ApiError(AppError::MethodNotAllowed {
+                message: "This endpoint does not accept that HTTP method.".into(),
+            })
         });
     Router::new()
-        .route(BASE, get(index))
-        .route(&format!("{BASE}/"), get(index))
-        .nest(BASE, r)
+        .route(API_BASE, get(index))
+        .route(&format!("{API_BASE}/"), get(index))
+        .nest(API_BASE, r)
 }
 
 /// `GET <base>/`: what the API offers.

@@ -1,0 +1,536 @@
+//! What clients send, and how it is checked: the submit, configuration and priority requests,
+//! the task-list query, task ids, and the bounds of every number. Shared by the server and the
+//! dashboard's forms, so both explain a mistake in the same words.
+//!
+//! Requests are read from a `serde_json::Value` by hand rather than by serde's derive: one
+//! request with several mistakes gets one 422 naming every field at fault, each with its own
+//! sentence (the dashboard shows them beside their fields), which serde's first-error-wins
+//! parsing cannot give.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::{TaskParameters, TaskStatus};
+
+/// The smallest and largest `max_workers` the pool accepts.
+pub const MIN_WORKERS: u32 = 1;
+/// See [`MIN_WORKERS`].
+pub const MAX_WORKERS: u32 = 64;
+/// Priorities run from -100 (last) to 100 (first).
+pub const MIN_PRIORITY: i32 = -100;
+/// See [`MIN_PRIORITY`].
+pub const MAX_PRIORITY: i32 = 100;
+/// `batch_size` bounds, inclusive.
+pub const MIN_BATCH_SIZE: u64 = 1;
+/// See [`MIN_BATCH_SIZE`].
+pub const MAX_BATCH_SIZE: u64 = 100_000;
+/// The default `batch_size` when a request leaves it out.
+pub const DEFAULT_BATCH_SIZE: u64 = 1000;
+
+/// A problem with one field of a request, with a sentence a person understands.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as a dotted path (`parameters.batch_size`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl TaskParameters {
+    /// Reads `parameters` from a JSON value, applying defaults for missing keys and refusing
+    /// unknown keys and wrong types. `null` means "all defaults". Shared by the server and the
+    /// dashboard's form, so both explain a mistake in the same words.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        use serde_json::Value;
+        let mut out = TaskParameters::default();
+        let map = match value {
+            Value::Null => return Ok(out),
+            Value::Object(map) => map,
+            other => {
+                return Err(vec![FieldError::new(
+                    "parameters",
+                    format!(
+                        "parameters must be an object, not {}",
+                        json_type_name(other)
+                    ),
+                )])
+            }
+        };
+        let mut errors = Vec::new();
+        for (key, v) in map {
+            let field = format!("parameters.{}", printable_key(key));
+            match key.as_str() {
+                "full" | "dry_run" => match v {
+                    Value::Bool(b) => {
+                        if key == "full" {
+                            out.full = *b
+                        } else {
+                            out.dry_run = *b
+                        }
+                    }
+                    Value::Null => {}
+                    other => errors.push(FieldError::new(
+                        field,
+                        format!("{key} must be true or false, not {}", json_type_name(other)),
+                    )),
+                },
+                "batch_size" => match v {
+                    Value::Null => {}
+                    Value::Number(n) => match n.as_u64().map(|b| validate_batch_size(&field, b)) {
+                        Some(Ok(b)) => out.batch_size = b,
+                        Some(Err(e)) => errors.push(e),
+                        None => errors.push(batch_size_error(&field, n)),
+                    },
+                    other => errors.push(batch_size_error(&field, json_type_name(other))),
+                },
+                _ => errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "unknown parameter {:?}; the parameters are full, batch_size and dry_run",
+                        printable_key(key)
+                    ),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Keys come from untrusted input: keep error messages short and printable.
+fn printable_key(key: &str) -> String {
+    let cleaned: String = key
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .take(64)
+        .collect();
+    if key.chars().count() > 64 {
+        format!("{cleaned}…")
+    } else {
+        cleaned
+    }
+}
+
+/// The JSON type of a value, in the words an error message uses.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn priority_error(what: impl fmt::Display) -> FieldError {
+    FieldError::new(
+        "priority",
+        format!(
+            "priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}, not {what}"
+        ),
+    )
+}
+
+/// Checks a priority.
+pub fn validate_priority(value: i64) -> Result<i32, FieldError> {
+    if (MIN_PRIORITY as i64..=MAX_PRIORITY as i64).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(priority_error(value))
+    }
+}
+
+/// Reads a priority typed by a person (a form field).
+pub fn parse_priority(text: &str) -> Result<i32, FieldError> {
+    match text.trim().parse::<i64>() {
+        Ok(n) => validate_priority(n),
+        Err(_) => Err(priority_error(format!("{:?}", text.trim()))),
+    }
+}
+
+/// Checks a priority from a JSON value (`null` or absent means 0).
+pub fn priority_from_json(value: Option<&serde_json::Value>) -> Result<i32, FieldError> {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(p) => validate_priority(p),
+            None => Err(priority_error(n)),
+        },
+        Some(other) => Err(priority_error(json_type_name(other))),
+    }
+}
+
+/// Checks a `batch_size` (reported as `field`).
+pub fn validate_batch_size(field: &str, value: u64) -> Result<u64, FieldError> {
+    if (MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(batch_size_error(field, value))
+    }
+}
+
+fn batch_size_error(field: &str, what: impl fmt::Display) -> FieldError {
+    FieldError::new(
+        field,
+        format!("batch_size must be a whole number from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, not {what}"),
+    )
+}
+
+/// Checks a `crm_source` or `sync_type` (reported as `key`), already trimmed.
+pub fn validate_name(key: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        Err(FieldError::new(key, format!("{key} must not be empty")))
+    } else if value.chars().count() > MAX_NAME_LEN || value.chars().any(|c| c.is_control()) {
+        Err(FieldError::new(
+            key,
+            format!("{key} must be at most {MAX_NAME_LEN} printable characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a `max_workers` value.
+pub fn validate_max_workers(value: i64) -> Result<u32, FieldError> {
+    if (MIN_WORKERS as i64..=MAX_WORKERS as i64).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(max_workers_error(value))
+    }
+}
+
+fn max_workers_error(what: impl fmt::Display) -> FieldError {
+    FieldError::new(
+        "max_workers",
+        format!(
+            "max_workers must be a whole number from {MIN_WORKERS} to {MAX_WORKERS}, not {what}"
+        ),
+    )
+}
+
+/// A validated request to run a task: `POST submit/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SubmitRequest {
+    /// `hubspot`.
+    pub crm_source: String,
+    /// `all`.
+    pub sync_type: String,
+    /// The task's keyword arguments.
+    pub parameters: TaskParameters,
+    /// -100..=100, higher first.
+    pub priority: i32,
+}
+
+/// The longest `crm_source` or `sync_type` accepted.
+pub const MAX_NAME_LEN: usize = 64;
+
+fn name_field(
+    map: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    match map.get(key) {
+        Some(serde_json::Value::String(s)) => {
+            let t = s.trim();
+            if let Err(e) = validate_name(key, t) {
+                errors.push(e);
+            }
+            t.to_string()
+        }
+        None | Some(serde_json::Value::Null) => {
+            errors.push(FieldError::new(key, format!("{key} is required")));
+            String::new()
+        }
+        Some(other) => {
+            errors.push(FieldError::new(
+                key,
+                format!("{key} must be a string, not {}", json_type_name(other)),
+            ));
+            String::new()
+        }
+    }
+}
+
+/// A JSON object body and the errors for its unexpected keys.
+type ObjectBody<'a> = (
+    &'a serde_json::Map<String, serde_json::Value>,
+    Vec<FieldError>,
+);
+
+/// The body as a JSON object, and an error for every key it has beyond `allowed`; `what`
+/// names the request in the messages ("a submit request has …").
+fn object_body<'a>(
+    value: &'a serde_json::Value,
+    allowed: &[&str],
+    what: &str,
+) -> Result<ObjectBody<'a>, Vec<FieldError>> {
+    let Some(map) = value.as_object() else {
+        return Err(vec![FieldError::new(
+            "body",
+            format!(
+                "the request body must be a JSON object, not {}",
+                json_type_name(value)
+            ),
+        )]);
+    };
+    let errors = map
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| {
+            FieldError::new(
+                printable_key(k),
+                format!("unknown field {:?}; {what}", printable_key(k)),
+            )
+        })
+        .collect();
+    Ok((map, errors))
+}
+
+impl SubmitRequest {
+    /// Reads a submit request from JSON: `crm_source` and `sync_type` (strings), `parameters`
+    /// (object, optional), `priority` (integer, optional). Unknown keys are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(
+            value,
+            &["crm_source", "sync_type", "parameters", "priority"],
+            "a submit request has crm_source, sync_type, parameters and priority",
+        )?;
+        let crm_source = name_field(map, "crm_source", &mut errors);
+        let sync_type = name_field(map, "sync_type", &mut errors);
+        let parameters = match TaskParameters::from_json(
+            map.get("parameters").unwrap_or(&serde_json::Value::Null),
+        ) {
+            Ok(p) => p,
+            Err(mut e) => {
+                errors.append(&mut e);
+                TaskParameters::default()
+            }
+        };
+        let priority = match priority_from_json(map.get("priority")) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                0
+            }
+        };
+        if errors.is_empty() {
+            Ok(SubmitRequest {
+                crm_source,
+                sync_type,
+                parameters,
+                priority,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Checks the ranges of an already typed request (server functions arrive typed), with
+    /// the same sentences as [`SubmitRequest::from_json`].
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let errors: Vec<FieldError> = [
+            validate_name("crm_source", &self.crm_source).err(),
+            validate_name("sync_type", &self.sync_type).err(),
+            validate_batch_size("parameters.batch_size", self.parameters.batch_size).err(),
+            validate_priority(self.priority as i64).err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// `<crm_source>.<sync_type>`, the key of the task-type registry.
+    pub fn type_key(&self) -> String {
+        format!("{}.{}", self.crm_source, self.sync_type)
+    }
+}
+
+/// A request to change the limit: `POST config/`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigUpdate {
+    /// The new limit, 1..=64.
+    pub max_workers: u32,
+}
+
+impl ConfigUpdate {
+    /// Reads `{"max_workers": N}`; unknown keys are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) =
+            object_body(value, &["max_workers"], "the configuration has max_workers")?;
+        let max_workers = match map.get("max_workers") {
+            None | Some(serde_json::Value::Null) => {
+                Err(FieldError::new("max_workers", "max_workers is required"))
+            }
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .map_or_else(|| Err(max_workers_error(n)), validate_max_workers),
+            Some(other) => Err(max_workers_error(json_type_name(other))),
+        }
+        .map_err(|e| errors.push(e))
+        .ok();
+        match (max_workers, errors.is_empty()) {
+            (Some(max_workers), true) => Ok(ConfigUpdate { max_workers }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A request to change a queued task's priority.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriorityUpdate {
+    /// The new priority, -100..=100.
+    pub priority: i32,
+}
+
+impl PriorityUpdate {
+    /// Reads `{"priority": N}`; unknown keys are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(value, &["priority"], "expected priority")?;
+        if !map.contains_key("priority") {
+            errors.push(FieldError::new("priority", "priority is required"));
+        }
+        let priority = priority_from_json(map.get("priority"))
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (priority, errors.is_empty()) {
+            (Some(priority), true) => Ok(PriorityUpdate { priority }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Which tasks `GET tasks/` lists.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TaskQuery {
+    /// Only tasks with this status.
+    pub status: Option<TaskStatus>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// The default and largest `limit` of `GET tasks/`.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+/// See [`DEFAULT_LIST_LIMIT`].
+pub const MAX_LIST_LIMIT: u32 = 1000;
+
+/// Task ids are ours (UUIDs) or, for tasks submitted elsewhere, short printable strings; anything
+/// else is refused before it reaches the store.
+pub fn validate_task_id(id: &str) -> Result<(), FieldError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "task_id",
+            "a task id is 1 to 128 characters: letters, digits and - _ . :",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn params(v: serde_json::Value) -> Result<TaskParameters, Vec<FieldError>> {
+        TaskParameters::from_json(&v)
+    }
+
+    #[test]
+    fn parameters_default_and_override() {
+        assert_eq!(params(json!(null)).unwrap(), TaskParameters::default());
+        assert_eq!(params(json!({})).unwrap(), TaskParameters::default());
+        let p = params(json!({"full": true, "batch_size": 500, "dry_run": true})).unwrap();
+        assert_eq!(
+            p,
+            TaskParameters {
+                full: true,
+                batch_size: 500,
+                dry_run: true
+            }
+        );
+    }
+
+    #[test]
+    fn parameters_reject_unknown_and_wrong_types() {
+        let errs = params(json!({"fulll": true})).unwrap_err();
+        assert_eq!(errs[0].field, "parameters.fulll");
+        assert!(errs[0].message.contains("unknown parameter"), "{errs:?}");
+        for bad in [
+            json!({"batch_size": 0}),
+            json!({"batch_size": 100001}),
+            json!({"batch_size": 1.5}),
+            json!({"batch_size": -3}),
+            json!({"batch_size": "10"}),
+            json!({"batch_size": 1e300}),
+        ] {
+            let errs = params(bad.clone()).unwrap_err();
+            assert_eq!(errs[0].field, "parameters.batch_size", "{bad}");
+        }
+        assert!(params(json!({"full": "yes"})).is_err());
+        assert!(params(json!([1])).is_err());
+        assert!(params(json!("x")).is_err());
+        assert_eq!(params(json!({"a": 1, "b": 2})).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn priority_bounds() {
+        assert_eq!(priority_from_json(None).unwrap(), 0);
+        assert_eq!(priority_from_json(Some(&json!(100))).unwrap(), 100);
+        assert_eq!(priority_from_json(Some(&json!(-100))).unwrap(), -100);
+        assert!(priority_from_json(Some(&json!(101))).is_err());
+        assert!(priority_from_json(Some(&json!(1.5))).is_err());
+        assert!(priority_from_json(Some(&json!("1"))).is_err());
+        assert!(priority_from_json(Some(&json!(u64::MAX))).is_err());
+    }
+
+    #[test]
+    fn typed_requests_are_checked_like_json_ones() {
+        let ok = SubmitRequest {
+            crm_source: "hubspot".into(),
+            sync_type: "all".into(),
+            parameters: TaskParameters::default(),
+            priority: 5,
+        };
+        assert!(ok.validate().is_ok());
+        let bad = SubmitRequest {
+            crm_source: "".into(),
+            sync_type: "x".repeat(65),
+            parameters: TaskParameters {
+                batch_size: 0,
+                ..TaskParameters::default()
+            },
+            priority: 101,
+        };
+        let typed = bad.validate().unwrap_err();
+        let from_json = SubmitRequest::from_json(&serde_json::to_value(&bad).unwrap()).unwrap_err();
+        assert_eq!(typed, from_json, "the same fields, the same sentences");
+        assert_eq!(typed.len(), 4);
+        assert_eq!(validate_max_workers(0).unwrap_err().field, "max_workers");
+        assert_eq!(validate_priority(-100).unwrap(), -100);
+    }
+}

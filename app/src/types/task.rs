@@ -1,0 +1,173 @@
+//! The task model: a task's status, its parameters, and the task itself.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::DEFAULT_BATCH_SIZE;
+
+/// Where a task is in its life. The first two hold the task in the pool; the last three are
+/// terminal and never change again.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting in the priority queue for a free slot.
+    Queued,
+    /// Holding a slot: its Celery message has been published (a worker may not have taken it yet).
+    Running,
+    /// Celery reported SUCCESS.
+    Completed,
+    /// Celery reported FAILURE, or the worker running it was lost.
+    Failed,
+    /// Cancelled while queued, or revoked while running.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The lower-case name used on the wire and in Redis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the task can never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TaskStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status {s:?}; expected one of queued, running, completed, failed, cancelled"
+                )
+            })
+    }
+}
+
+/// The keyword arguments every sync task takes. Unknown keys are refused, so a typo never
+/// reaches a Celery worker as an unexpected keyword argument.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskParameters {
+    /// A full sync instead of an incremental one.
+    pub full: bool,
+    /// How many records the task processes per batch.
+    pub batch_size: u64,
+    /// Run the sync without writing anything.
+    pub dry_run: bool,
+}
+
+impl Default for TaskParameters {
+    fn default() -> Self {
+        TaskParameters {
+            full: false,
+            batch_size: DEFAULT_BATCH_SIZE,
+            dry_run: false,
+        }
+    }
+}
+
+/// One unit of work in the pool: a Celery task that waits for, holds, or held a slot.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WorkerTask {
+    /// The pool's id, which is also the Celery task id.
+    pub task_id: String,
+    /// The CRM the sync talks to (`hubspot`).
+    pub crm_source: String,
+    /// What it syncs (`all`).
+    pub sync_type: String,
+    /// The Celery task name the message carries (`hubspot.all`).
+    pub task_name: String,
+    /// The task's keyword arguments.
+    pub parameters: TaskParameters,
+    /// Higher runs first; ties run in arrival order.
+    pub priority: i32,
+    /// Where the task is in its life.
+    pub status: TaskStatus,
+    /// 1-based place in the dispatch order while queued, else `None`.
+    pub position: Option<u64>,
+    /// When the pool accepted it.
+    pub created_at: DateTime<Utc>,
+    /// When it took a slot and its message was published.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// For failures: the exception type and message; for cancellations, who cancelled.
+    pub error: Option<String>,
+    /// The Celery worker (`name@host`) that reported STARTED for it, once one has.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// When a worker reported STARTED.
+    #[serde(default)]
+    pub worker_started_at: Option<DateTime<Utc>>,
+    /// True while the task holds a slot but no worker has reported STARTED yet: it is waiting
+    /// for a worker. Its slot stays taken; if its message is lost on the way to a worker, the
+    /// pool notices within seconds and sends it again (`resends`).
+    #[serde(default)]
+    pub waiting_for_worker: bool,
+    /// How many times the pool published the task's message again because it was lost between
+    /// the broker and a worker (it never ran; the new message has a new Celery id).
+    #[serde(default)]
+    pub resends: u32,
+    /// When it was last sent again.
+    #[serde(default)]
+    pub resent_at: Option<DateTime<Utc>>,
+    /// Why it was last sent again, in a sentence.
+    #[serde(default)]
+    pub resend_reason: Option<String>,
+}
+
+impl WorkerTask {
+    /// Seconds between two instants, for durations shown to people.
+    pub fn duration_secs(&self, now: DateTime<Utc>) -> Option<f64> {
+        let start = self.started_at?;
+        let end = self.finished_at.unwrap_or(now);
+        Some(((end - start).num_milliseconds().max(0) as f64) / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for st in TaskStatus::ALL {
+            assert_eq!(st.as_str().parse::<TaskStatus>().unwrap(), st);
+            assert_eq!(
+                serde_json::to_value(st).unwrap(),
+                serde_json::Value::String(st.as_str().into())
+            );
+        }
+        assert!("done".parse::<TaskStatus>().is_err());
+    }
+}

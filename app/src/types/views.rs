@@ -1,0 +1,262 @@
+//! What the pool reports: its status and state, its configuration, task lists, the task
+//! types, a process-queue report, the dashboard's data and the server's health.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{WorkerTask, MAX_WORKERS, MIN_WORKERS};
+
+/// The seed's three pool states.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolState {
+    /// At least one slot is free.
+    Available,
+    /// Every slot is taken and nothing waits.
+    Busy,
+    /// Tasks are waiting for a slot.
+    Overloaded,
+}
+
+impl PoolState {
+    /// The state that follows from the counts.
+    pub fn from_counts(max_workers: u32, active: u64, queued: u64) -> Self {
+        if queued > 0 && active >= max_workers as u64 {
+            PoolState::Overloaded
+        } else if active < max_workers as u64 {
+            PoolState::Available
+        } else {
+            PoolState::Busy
+        }
+    }
+
+    /// The lower-case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolState::Available => "available",
+            PoolState::Busy => "busy",
+            PoolState::Overloaded => "overloaded",
+        }
+    }
+
+    /// The seed's label, with its traffic light.
+    pub fn label(self) -> &'static str {
+        match self {
+            PoolState::Available => "🟢 Available",
+            PoolState::Busy => "🟡 Busy",
+            PoolState::Overloaded => "🔴 Overloaded",
+        }
+    }
+}
+
+/// A snapshot of the whole pool: `GET status/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PoolStatus {
+    /// The limit in force.
+    pub max_workers: u32,
+    /// Tasks holding a slot.
+    pub active_count: u64,
+    /// Tasks waiting for one.
+    pub queued_count: u64,
+    /// Free slots (never negative, even while draining after the limit was lowered).
+    pub available_workers: u64,
+    /// Slots in use, as a percentage of `max_workers`, capped at 100.
+    pub utilization: f64,
+    /// Available, busy or overloaded.
+    pub state: PoolState,
+    /// Tasks holding a slot, oldest dispatch first.
+    pub active_tasks: Vec<WorkerTask>,
+    /// Waiting tasks in dispatch order.
+    pub queued_tasks: Vec<WorkerTask>,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+impl PoolStatus {
+    /// Derives the counts, utilisation and state from the limit and the two task lists.
+    pub fn from_parts(
+        max_workers: u32,
+        active_tasks: Vec<WorkerTask>,
+        queued_tasks: Vec<WorkerTask>,
+        queued_count: u64,
+    ) -> Self {
+        let active_count = active_tasks.len() as u64;
+        let available_workers = (max_workers as u64).saturating_sub(active_count);
+        let utilization = if max_workers == 0 {
+            100.0
+        } else {
+            ((active_count as f64 / max_workers as f64) * 1000.0).round() / 10.0
+        }
+        .min(100.0);
+        PoolStatus {
+            max_workers,
+            active_count,
+            queued_count,
+            available_workers,
+            utilization,
+            state: PoolState::from_counts(max_workers, active_count, queued_count),
+            active_tasks,
+            queued_tasks,
+            stale: false,
+            fresh_at: None,
+        }
+    }
+
+    /// How many tasks run above the limit: more than 0 while the pool drains after the limit
+    /// was lowered (running tasks are never killed for it).
+    pub fn draining(&self) -> u64 {
+        self.active_count.saturating_sub(self.max_workers as u64)
+    }
+}
+
+/// The pool's runtime configuration: `GET config/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PoolConfig {
+    /// The most tasks that may run at once across the fleet.
+    pub max_workers: u32,
+    /// The smallest value `max_workers` accepts.
+    pub min_allowed: u32,
+    /// The largest value `max_workers` accepts.
+    pub max_allowed: u32,
+    /// Tasks holding a slot right now (above `max_workers` while the pool drains).
+    pub active_count: u64,
+    /// True while more tasks run than the limit allows, after the limit was lowered.
+    pub draining: bool,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+impl PoolConfig {
+    /// The configuration view of a pool status.
+    pub fn from_status(s: &PoolStatus) -> Self {
+        PoolConfig {
+            max_workers: s.max_workers,
+            min_allowed: MIN_WORKERS,
+            max_allowed: MAX_WORKERS,
+            active_count: s.active_count,
+            draining: s.draining() > 0,
+            stale: s.stale,
+            fresh_at: s.fresh_at,
+        }
+    }
+}
+
+/// `GET tasks/`: the tasks, and whether they are the last state seen during a store outage.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskList {
+    /// Running first, then queued in dispatch order, then finished (newest first).
+    pub tasks: Vec<WorkerTask>,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+/// One task, and whether it is the last state seen during a store outage: `GET tasks/<id>/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskView {
+    /// The task (its fields are the object's fields).
+    #[serde(flatten)]
+    pub task: WorkerTask,
+    /// True when the store could not be reached and this is the last state seen.
+    #[serde(default)]
+    pub stale: bool,
+    /// When this state was last read from the store.
+    #[serde(default)]
+    pub fresh_at: Option<DateTime<Utc>>,
+}
+
+/// A task type the pool accepts, from its registry.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct TaskType {
+    /// `five9`.
+    pub crm_source: String,
+    /// `contacts`.
+    pub sync_type: String,
+    /// The Celery task name, `five9.contacts`.
+    pub task_name: String,
+    /// A short description for people.
+    pub description: String,
+}
+
+/// What a manual "process queue" pass did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ProcessReport {
+    /// Tasks whose result was found in the backend and recorded.
+    pub reconciled: Vec<String>,
+    /// Tasks dispatched into free slots.
+    pub dispatched: Vec<String>,
+    /// Tasks reclaimed from lost workers.
+    pub reclaimed: Vec<String>,
+    /// Slots still free after the pass.
+    pub available_workers: u64,
+    /// Tasks still waiting after the pass.
+    pub queued_count: u64,
+}
+
+/// Everything the dashboard shows, in one consistent read: what the live channel pushes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Dashboard {
+    /// The pool.
+    pub status: PoolStatus,
+    /// The most recently finished tasks, newest first.
+    pub history: Vec<WorkerTask>,
+    /// The server's clock when this was read (running times count from it until the browser's
+    /// own clock takes over, so the server-rendered page and the hydrated one agree).
+    pub server_time: DateTime<Utc>,
+}
+
+/// How many finished tasks the dashboard shows.
+pub const DASHBOARD_HISTORY: u32 = 12;
+
+/// The server's own health, shown in the dashboard's header panel.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ServerInfo {
+    /// The server's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// Whether the store (Redis) answered a PING just now.
+    pub redis_reachable: bool,
+    /// How long that PING took, in milliseconds, when it answered.
+    pub redis_latency_ms: Option<f64>,
+    /// When the server answered.
+    pub checked_at: DateTime<Utc>,
+    /// True when changing the pool needs a token (`WORKER_POOL_API_TOKEN` is set).
+    #[serde(default)]
+    pub auth_required: bool,
+    /// True when this browser is signed in (its changes are accepted).
+    #[serde(default)]
+    pub signed_in: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_state_follows_counts() {
+        assert_eq!(PoolState::from_counts(2, 1, 0), PoolState::Available);
+        assert_eq!(PoolState::from_counts(2, 2, 0), PoolState::Busy);
+        assert_eq!(PoolState::from_counts(2, 2, 1), PoolState::Overloaded);
+        // Draining after the limit was lowered: over the limit, nothing waiting.
+        assert_eq!(PoolState::from_counts(1, 3, 0), PoolState::Busy);
+        assert_eq!(PoolState::from_counts(1, 3, 2), PoolState::Overloaded);
+    }
+
+    #[test]
+    fn status_counts_and_utilisation() {
+        let s = PoolStatus::from_parts(3, vec![], vec![], 0);
+        assert_eq!(s.available_workers, 3);
+        assert_eq!(s.utilization, 0.0);
+        assert_eq!(s.state, PoolState::Available);
+    }
+}

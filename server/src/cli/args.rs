@@ -1,0 +1,119 @@
+//! The command line: the global options and the management commands (clap).
+
+use clap::{Args, Subcommand};
+
+/// Options every command takes: where the server is, how to authenticate, and how to print.
+#[derive(Args, Clone, Debug)]
+pub struct Options {
+    /// The Worker Pool server.
+    #[arg(
+        long,
+        env = "WORKER_POOL_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub url: String,
+    /// A bearer token, when the server requires one.
+    #[arg(
+        long,
+        env = "WORKER_POOL_API_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// Print the API's JSON answer, exactly, instead of a table (nothing else on stdout).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The management commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the pool: limit, counts, utilisation, state.
+    #[command(
+        after_help = "Examples:\n  worker-pool status\n  worker-pool status --verbose\n  worker-pool status --json | jq .utilization"
+    )]
+    Status {
+        /// Also list the running and queued tasks.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Show the limit, or set it with --max-workers.
+    #[command(
+        after_help = "Examples:\n  worker-pool config\n  worker-pool config --max-workers 2"
+    )]
+    Config {
+        /// The new limit (1 to 64). Lowering it never stops running tasks.
+        #[arg(long, value_name = "N")]
+        max_workers: Option<i64>,
+    },
+    /// Watch the pool: one snapshot, or --continuous until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  worker-pool monitor\n  worker-pool monitor --continuous --interval 5\n  worker-pool monitor --continuous --json > pool.jsonl"
+    )]
+    Monitor {
+        /// Keep watching until Ctrl-C.
+        #[arg(long)]
+        continuous: bool,
+        /// Seconds between snapshots.
+        #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+        interval: f64,
+    },
+    /// Reconcile with Celery's results and dispatch into free slots, now.
+    #[command(
+        name = "process-queue",
+        after_help = "Example:\n  worker-pool process-queue"
+    )]
+    ProcessQueue,
+    /// Cancel a task: a queued one never runs; a running one is revoked and terminated.
+    #[command(
+        after_help = "Example:\n  worker-pool cancel --task-id 1b4e28ba-2fa1-4d2b-883f-0016b3a8c1f2"
+    )]
+    Cancel {
+        /// The task to cancel.
+        #[arg(long, value_name = "ID")]
+        task_id: String,
+    },
+    /// List tasks: running, then queued in dispatch order, then finished (newest first).
+    #[command(
+        name = "list-tasks",
+        after_help = "Examples:\n  worker-pool list-tasks --verbose\n  worker-pool list-tasks --status failed --limit 20 --json"
+    )]
+    ListTasks {
+        /// Only tasks with this status (queued, running, completed, failed, cancelled).
+        #[arg(long, value_name = "S")]
+        status: Option<String>,
+        /// At most this many (1 to 1000; default 100).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Add times, worker, parameters and errors.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Submit a sync task.
+    #[command(
+        after_help = "Examples:\n  worker-pool submit --crm-source five9 --sync-type contacts\n  worker-pool submit --crm-source hubspot --sync-type all --param full=true --param batch_size=500 --priority 10"
+    )]
+    Submit {
+        /// The CRM (five9, genius, hubspot, arrivy, …).
+        #[arg(long, value_name = "S")]
+        crm_source: String,
+        /// What to sync (contacts, all, …).
+        #[arg(long, value_name = "T")]
+        sync_type: String,
+        /// A task parameter: full=true, batch_size=500, dry_run=true. Repeatable.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// -100 to 100; higher runs first.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+    },
+    /// Show one task.
+    #[command(
+        after_help = "Example:\n  worker-pool task 1b4e28ba-2fa1-4d2b-883f-0016b3a8c1f2 --json"
+    )]
+    Task {
+        /// The task's id.
+        id: String,
+    },
+}

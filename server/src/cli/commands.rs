@@ -1,0 +1,283 @@
+//! What each command does: one or two API calls, then a table (or the JSON as returned).
+
+use super::args::{Command, Options};
+use super::client::{parse, segment, Client, Failure};
+use super::output::{self, Style};
+use app::types::{PoolConfig, PoolStatus, ProcessReport, WorkerTask};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Reads `key=value`: booleans and integers become JSON values, anything else a string (the
+/// server says what it accepts).
+fn param(kv: &str) -> anyhow::Result<(String, Value)> {
+    let (k, v) = kv
+        .split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--param takes KEY=VALUE, got {kv:?}"))?;
+    let value = match v {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => v
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(v.to_string())),
+    };
+    Ok((k.to_string(), value))
+}
+
+/// Runs one command, printing its answer.
+pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
+    let client = Client::new(opts).map_err(|e| Failure::Usage(e.to_string()))?;
+    let json = opts.json;
+    let style = Style::detect();
+    match command {
+        Command::Status { verbose } => {
+            let body = client.get("/status/").await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let s: PoolStatus = parse(&body)?;
+            print!("{}", output::summary(style, &s));
+            if verbose {
+                println!("\n{}", style.bold(&format!("Running ({})", s.active_count)));
+                print!("{}", output::tasks(style, &s.active_tasks, true));
+                println!("\n{}", style.bold(&format!("Queued ({})", s.queued_count)));
+                print!("{}", output::tasks(style, &s.queued_tasks, true));
+            }
+        }
+        Command::Config { max_workers } => {
+            let body = match max_workers {
+                Some(n) => {
+                    client
+                        .post("/config/", serde_json::json!({ "max_workers": n }))
+                        .await?
+                }
+                None => client.get("/config/").await?,
+            };
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let c: PoolConfig = parse(&body)?;
+            if max_workers.is_some() {
+                println!("max_workers set to {}", c.max_workers);
+            } else {
+                println!("max_workers: {}", c.max_workers);
+            }
+            println!("  allowed: {} to {}", c.min_allowed, c.max_allowed);
+            println!("  running: {}", c.active_count);
+            if c.draining {
+                println!("  {}", style.yellow("draining: more tasks run than the limit allows; none starts until it is below"));
+            }
+        }
+        Command::Monitor {
+            continuous,
+            interval,
+        } => monitor(&client, style, continuous, interval, json).await?,
+        Command::ProcessQueue => {
+            let body = client
+                .post("/process-queue/", serde_json::json!({}))
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let r: ProcessReport = parse(&body)?;
+            println!(
+                "Processed the queue: {} reconciled, {} dispatched; {} available, {} queued.",
+                r.reconciled.len(),
+                r.dispatched.len(),
+                r.available_workers,
+                r.queued_count
+            );
+            for id in &r.reconciled {
+                println!("  reconciled  {id}");
+            }
+            for id in &r.dispatched {
+                println!("  dispatched  {id}");
+            }
+        }
+        Command::Cancel { task_id } => {
+            let body = client
+                .post(
+                    &format!("/tasks/{}/cancel/", segment(&task_id)),
+                    serde_json::json!({}),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let t: WorkerTask = parse(&body)?;
+            if t.status == app::types::TaskStatus::Cancelled {
+                println!("Cancelled {}.", t.task_id);
+            } else {
+                println!(
+                    "Revoke sent for {} (terminate); it ends cancelled once its worker confirms.",
+                    t.task_id
+                );
+            }
+        }
+        Command::ListTasks {
+            status,
+            limit,
+            verbose,
+        } => {
+            let mut query = Vec::new();
+            if let Some(s) = status {
+                query.push(format!("status={}", segment(&s)));
+            }
+            if let Some(l) = limit {
+                query.push(format!("limit={l}"));
+            }
+            let path = if query.is_empty() {
+                "/tasks/".to_string()
+            } else {
+                format!("/tasks/?{}", query.join("&"))
+            };
+            let body = client.get(&path).await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            #[derive(serde::Deserialize)]
+            struct List {
+                tasks: Vec<WorkerTask>,
+            }
+            let list: List = parse(&body)?;
+            print!("{}", output::tasks(style, &list.tasks, verbose));
+        }
+        Command::Submit {
+            crm_source,
+            sync_type,
+            params,
+            priority,
+        } => {
+            let mut parameters = serde_json::Map::new();
+            for p in &params {
+                let (k, v) = param(p).map_err(|e| Failure::Usage(e.to_string()))?;
+                parameters.insert(k, v);
+            }
+            let body = client
+                .post(
+                    "/submit/",
+                    serde_json::json!({
+                        "crm_source": crm_source,
+                        "sync_type": sync_type,
+                        "parameters": parameters,
+                        "priority": priority,
+                    }),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let t: WorkerTask = parse(&body)?;
+            match t.position {
+                Some(p) => println!("Queued {} ({}) at position {p}.", t.task_id, t.task_name),
+                None => println!("Submitted {} ({}): {}.", t.task_id, t.task_name, t.status),
+            }
+        }
+        Command::Task { id } => {
+            let body = client.get(&format!("/tasks/{}/", segment(&id))).await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let t: WorkerTask = parse(&body)?;
+            print!("{}", output::tasks(style, std::slice::from_ref(&t), true));
+            if let Some(why) = &t.resend_reason {
+                let plural = if t.resends == 1 { "" } else { "s" };
+                println!("Sent again {} time{plural}. {why}", t.resends);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn monitor(
+    client: &Client,
+    style: Style,
+    continuous: bool,
+    interval: f64,
+    json: bool,
+) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    if !(0.1..=3600.0).contains(&interval) {
+        return Err(Failure::Usage(
+            "--interval must be from 0.1 to 3600 seconds".into(),
+        ));
+    }
+    let redraw = continuous && !json && std::io::stdout().is_terminal();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(interval));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let body = client.get("/status/").await?;
+        if json {
+            // One JSON object per line per interval.
+            println!("{}", body.trim());
+        } else {
+            let s: PoolStatus = parse(&body)?;
+            let mut screen = String::new();
+            if redraw {
+                // Home and clear: the view redraws in place.
+                screen.push_str("\x1b[H\x1b[2J");
+            }
+            screen.push_str(&format!(
+                "{}\n",
+                style.dim(&format!(
+                    "{}  (every {interval}s; Ctrl-C stops)",
+                    chrono::Utc::now().format("%H:%M:%S UTC")
+                ))
+            ));
+            screen.push_str(&output::summary(style, &s));
+            screen.push_str(&format!(
+                "\n{}\n",
+                style.bold(&format!("Running ({})", s.active_count))
+            ));
+            screen.push_str(&output::tasks(style, &s.active_tasks, false));
+            screen.push_str(&format!(
+                "\n{}\n",
+                style.bold(&format!("Queued ({})", s.queued_count))
+            ));
+            screen.push_str(&output::tasks(style, &s.queued_tasks, false));
+            print!("{screen}");
+            if continuous && !redraw {
+                println!();
+            }
+        }
+        if !continuous {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::client::segment;
+    use super::*;
+
+    #[test]
+    fn params_become_json_values() {
+        assert_eq!(
+            param("full=true").unwrap(),
+            ("full".into(), Value::Bool(true))
+        );
+        assert_eq!(
+            param("batch_size=500").unwrap(),
+            ("batch_size".into(), Value::from(500))
+        );
+        assert_eq!(
+            param("x=abc").unwrap(),
+            ("x".into(), Value::String("abc".into()))
+        );
+        assert!(param("novalue").is_err());
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+    }
+}

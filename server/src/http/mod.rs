@@ -1,0 +1,134 @@
+//! The HTTP edge: one router with its layers, the seed's JSON API ([`api`]), the guard that
+//! decides who may write and the headers every response carries ([`guard`]), the live channel
+//! ([`live`]), health probes, the dashboard (server-rendered, with its server functions) and
+//! the compiled site's static files. Its errors become responses in one place ([`error`]).
+
+mod api;
+mod error;
+mod guard;
+mod live;
+mod state;
+
+pub use api::BODY_LIMIT;
+pub use error::ApiError;
+pub use state::AppState;
+
+use app::errors::AppError;
+use app::{shell, App};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde_json::json;
+use std::time::Duration;
+use tower_http::trace::TraceLayer;
+
+/// The longest a request may take before it is answered 503 (the live channel excepted).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole application as one router, so tests can drive it with `oneshot`.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let backend = app::backend::Backend(state.backend.clone());
+    let options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/events", get(live::events))
+        .merge(api::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback_service(
+            tower_http::services::ServeDir::new(&*state.leptos.site_root)
+                .precompressed_gzip()
+                .not_found_service(get(not_found).with_state(())),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn(timeout))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(guard::headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Answers a request that takes too long with 503 instead of holding the client forever.
+async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path() == "/api/events" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("a request took longer than {REQUEST_TIMEOUT:?}");
+            ApiError(AppError::Unavailable {
+                message: "The server took too long to answer; nothing may have changed. Try again."
+                    .into(),
+            })
+            .into_response()
+        }
+    }
+}
+
+/// A panic becomes a 500 with a sentence; the panic itself is logged, never sent.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a request handler panicked");
+    ApiError(AppError::internal()).into_response()
+}
+
+/// What answers a path that is neither a route nor a static file.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::response::Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Worker Pool</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/worker-pool.css\"></head><body><main class=\"page\">\
+             <h1>Not found</h1><p><a href=\"/\">Back to the dashboard</a></p></main></body></html>",
+        ),
+    )
+        .into_response()
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: Redis answers. 503 with a reason when it does not.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.backend.scheduler().store().ping().await {
+        Ok(latency) => Json(json!({
+            "status": "ready",
+            "redis_latency_ms": latency.as_secs_f64() * 1000.0,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable",
+                    "reason": "The pool's store (Redis) does not answer.",
+                })),
+            )
+                .into_response()
+        }
+    }
+}

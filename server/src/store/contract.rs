@@ -1,0 +1,498 @@
+//! The store's contract: the [`Store`] trait, what each transition takes and answers, and why
+//! the store could not answer ([`StoreError`]).
+
+use app::types::{TaskParameters, TaskStatus, WorkerTask};
+use std::time::Duration;
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis refused the command, the connection broke, or Redis did not answer in time.
+    #[error(transparent)]
+    Call(#[from] crate::connection::CallError),
+    /// A value in the store is not what this version wrote (a bug, or a foreign writer).
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Call(e.into())
+    }
+}
+
+impl StoreError {
+    /// True when the store could not be reached (as opposed to answering something odd).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Call(e) => e.is_unavailable(),
+            StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
+/// A task as submitted, validated.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    /// The pool's id (also the Celery id of its first dispatch).
+    pub id: String,
+    /// `hubspot`.
+    pub crm_source: String,
+    /// `all`.
+    pub sync_type: String,
+    /// `hubspot.all`.
+    pub task_name: String,
+    /// Its keyword arguments.
+    pub parameters: TaskParameters,
+    /// -100..=100.
+    pub priority: i32,
+}
+
+/// What [`Store::submit`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A task with that id exists already; nothing changed.
+    Duplicate,
+    /// Queued.
+    Queued {
+        /// When it was accepted (ms, the store's clock).
+        created_ms: i64,
+        /// Its 1-based place in the queue.
+        position: u64,
+        /// Slots free (more than 0 only while tasks ahead of it are about to be dispatched).
+        free: u32,
+    },
+    /// Dispatched at once: a slot was free and nothing waited ahead of it.
+    Running {
+        /// When it was accepted and dispatched (ms, the store's clock).
+        created_ms: i64,
+        /// The dispatch's fencing token.
+        token: u64,
+    },
+}
+
+/// A queued task that a free slot is waiting for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// The task's id.
+    pub id: String,
+    /// How many times it was dispatched before (it was requeued after a lost worker).
+    pub attempts: u32,
+    /// Its Celery task name.
+    pub task_name: String,
+    /// Its keyword arguments.
+    pub parameters: TaskParameters,
+}
+
+/// What [`Store::peek`] sees: free slots and the tasks next in line for them.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Peek {
+    /// Slots free right now (0 while draining).
+    pub free: u32,
+    /// The head of the queue, at most `free` of them, in dispatch order.
+    pub head: Vec<Candidate>,
+}
+
+/// A candidate with its Celery message built, ready for [`Store::dispatch`].
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id this dispatch uses.
+    pub celery_id: String,
+    /// The exact message bytes.
+    pub message: String,
+    /// The broker list it goes to.
+    pub list: String,
+    /// The message's delivery tag (kept beside it, so scripts need not parse the message).
+    pub delivery_tag: String,
+}
+
+/// A task that took a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// The task's id.
+    pub id: String,
+    /// The fencing token of this dispatch.
+    pub token: u64,
+}
+
+/// Why a dispatch batch stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchStop {
+    /// Every candidate was handled.
+    Done,
+    /// No slot is free any more.
+    Full,
+    /// The queue changed since the peek (another replica dispatched, or a task with a higher
+    /// priority arrived): peek again.
+    Moved,
+}
+
+/// The end of a running task, on evidence.
+#[derive(Clone, Debug)]
+pub struct Finish {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id the evidence is about; `None` when the evidence is not tied to one.
+    pub celery_id: Option<String>,
+    /// The fencing token of the dispatch the evidence is about, when known.
+    pub token: Option<u64>,
+    /// Completed, failed or cancelled.
+    pub status: TaskStatus,
+    /// The error text, for failures and cancellations.
+    pub error: Option<String>,
+}
+
+/// What [`Store::finish`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Nothing: the evidence is about another dispatch, or the task had ended already.
+    Stale,
+    /// The task ended and its slot is free. `backlog`: queued tasks wait for it (a dispatch
+    /// pass is due); otherwise the pass can be skipped.
+    Ended { backlog: bool },
+}
+
+impl Finished {
+    /// True when the task was ended by this call.
+    pub fn ended(self) -> bool {
+        matches!(self, Finished::Ended { .. })
+    }
+}
+
+/// What [`Store::finish`] did, with the refill it made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishReport {
+    /// Whether the task ended; `backlog` is whether tasks still wait for a free slot after
+    /// the refill (then a dispatch pass is due).
+    pub finished: Finished,
+    /// The candidates that took the freed slot.
+    pub dispatched: Vec<Dispatched>,
+    /// Why the refill stopped.
+    pub stop: DispatchStop,
+    /// The head of the queue after the refill (at most `want_head`).
+    pub head: Vec<Candidate>,
+}
+
+impl FinishReport {
+    /// True when the task was ended by this call.
+    pub fn ended(&self) -> bool {
+        self.finished.ended()
+    }
+}
+
+/// What [`Store::cancel`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such task.
+    Missing,
+    /// The task had already ended with this status.
+    Terminal(TaskStatus),
+    /// The task is cancelled (it was queued, or its message was withdrawn from the broker).
+    Cancelled,
+    /// The task is running on a worker (or its message may be): revoke it, and the REVOKED
+    /// result will end it.
+    Revoke {
+        /// The Celery id to revoke.
+        celery_id: String,
+        /// The dispatch's fencing token.
+        token: u64,
+        /// The message bytes as published (to withdraw it from a separate broker).
+        message: String,
+        /// The broker list it was pushed to.
+        list: String,
+    },
+}
+
+/// What [`Store::reprioritize`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReprioritizeOutcome {
+    /// Done; the task's new 1-based position.
+    Moved { position: u64 },
+    /// No such task.
+    Missing,
+    /// The task is not queued any more.
+    NotQueued(TaskStatus),
+}
+
+/// A running task as the scheduler needs it for reconciliation and liveness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningEntry {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id of the current dispatch.
+    pub celery_id: String,
+    /// The dispatch's fencing token.
+    pub token: u64,
+    /// The worker that reported STARTED, if any.
+    pub worker: Option<String>,
+    /// False while a two-phase dispatch's message is not confirmed in the broker.
+    pub published: bool,
+    /// True when a cancel asked for a revoke.
+    pub cancel_requested: bool,
+    /// True once a worker reported STARTED (or progress) for this dispatch.
+    pub worker_started: bool,
+    /// How many times the task was dispatched, this dispatch included.
+    pub attempts: u32,
+    /// True while an earlier check found its message nowhere (see `lua/lost_note.lua`).
+    pub lost_noted: bool,
+}
+
+/// A running task's current message, as published (see [`Store::dispatch_message`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The Celery id of the dispatch.
+    pub celery_id: String,
+    /// The exact bytes.
+    pub message: String,
+    /// The broker list it was pushed to.
+    pub list: String,
+    /// Its delivery tag (kombu's key in `unacked`).
+    pub delivery_tag: String,
+}
+
+/// What [`Store::mark_started`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartedOutcome {
+    /// The worker's start of the current dispatch is recorded.
+    Recorded,
+    /// Nothing: not running, already recorded, or an unknown dispatch.
+    Ignored,
+    /// The Celery id is one the pool replaced by another dispatch of the same task (a re-sent
+    /// lost message, a requeue): a stale copy runs somewhere, and must be revoked.
+    Superseded,
+}
+
+/// A lost message to publish again, for [`Store::resend`].
+#[derive(Clone, Debug)]
+pub struct Resend {
+    /// The task's id.
+    pub id: String,
+    /// The Celery id of the lost dispatch.
+    pub celery_id: String,
+    /// The lost dispatch's fencing token.
+    pub token: u64,
+    /// The new dispatch: a new Celery id, its message and delivery tag.
+    pub next: Prepared,
+    /// Why, in a sentence, for the task's record.
+    pub reason: String,
+    /// How long the message must have looked lost, check after check (see `lua/lost_note.lua`).
+    pub lost_for: Duration,
+}
+
+/// What [`Store::resend`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResendOutcome {
+    /// Nothing: the dispatch moved on (started, ended, another dispatch), or it has not looked
+    /// lost for long enough.
+    Stale,
+    /// Inline: the old message is in the list or in kombu's unacked set after all.
+    Present,
+    /// A cancel was pending: the task ended `cancelled` and its slot is free.
+    Cancelled,
+    /// Published again under the new Celery id, in the same slot, with this fencing token.
+    Resent { token: u64 },
+}
+
+/// How long superseded Celery ids are remembered (and revoked again to workers that start):
+/// as long as a Celery worker remembers a revoke by default (`CELERY_WORKER_REVOKE_EXPIRES`).
+pub const SUPERSEDED_FOR: Duration = Duration::from_secs(3 * 3600);
+
+/// What to do with a running task whose worker is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnWorkerLost {
+    /// End it `failed`, "worker lost".
+    Fail,
+    /// Put it back in the queue (it runs again, under a new Celery id).
+    Requeue,
+}
+
+/// How [`Store::reap`] judges workers.
+#[derive(Clone, Copy, Debug)]
+pub struct ReapPolicy {
+    /// No heartbeat for this long means the worker is gone.
+    pub heartbeat_timeout: Duration,
+    /// What happens to its tasks.
+    pub on_lost: OnWorkerLost,
+    /// A new process (pid) holding the task's worker hostname whose earliest possible online
+    /// is this long after the task's STARTED cannot have started it: the worker restarted.
+    pub restart_guard: Duration,
+    /// A `worker-offline` with nothing left to run counts once this long has passed with
+    /// nothing heard from the worker since: a consumer reconnect sends an offline/online pair
+    /// from a process that keeps running its tasks.
+    pub offline_grace: Duration,
+}
+
+/// A task taken back from a lost worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    /// The task's id.
+    pub id: String,
+    /// `failed`, `requeued` or `cancelled` (a cancel was pending).
+    pub outcome: String,
+    /// Why the worker is considered lost.
+    pub reason: String,
+    /// The delivery tag of its message (to drop it from a separate broker's unacked set).
+    pub delivery_tag: String,
+}
+
+/// A consistent view of the pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The limit in force.
+    pub max_workers: u32,
+    /// Running tasks, oldest dispatch first.
+    pub running: Vec<WorkerTask>,
+    /// The fencing data of the running tasks, same order.
+    pub running_entries: Vec<RunningEntry>,
+    /// The head of the queue, in dispatch order (positions filled in).
+    pub queued: Vec<WorkerTask>,
+    /// The length of the whole queue.
+    pub queued_count: u64,
+}
+
+/// The pool's state. Every method is one atomic step.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Sets `max_workers` to `initial` unless the store already holds a value; returns the
+    /// value in force.
+    async fn seed_max_workers(&self, initial: u32) -> Result<u32, StoreError>;
+
+    /// Sets `max_workers`; returns the previous value.
+    async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError>;
+
+    /// Accepts a task into the queue and, when `dispatch` is given, a slot is free and nothing
+    /// waits ahead of it, dispatches it in the same atomic step.
+    async fn submit(
+        &self,
+        task: &NewTask,
+        dispatch: Option<&Prepared>,
+    ) -> Result<Submitted, StoreError>;
+
+    /// Free slots and the tasks next in line for them (at most `max` of them).
+    async fn peek(&self, max: u32) -> Result<Peek, StoreError>;
+
+    /// Moves the prepared candidates into slots, in order, while each is the head of the queue
+    /// and a slot is free. When the broker is the store's own database ("inline"), also pushes
+    /// each message to its broker list in the same step.
+    async fn dispatch(
+        &self,
+        batch: &[Prepared],
+    ) -> Result<(Vec<Dispatched>, DispatchStop), StoreError>;
+
+    /// Records that a two-phase dispatch's message reached the broker.
+    async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError>;
+
+    /// Records a worker's STARTED report for the current dispatch (inline: and drops its
+    /// message from kombu's unacked set, so an ack lost to an outage cannot make it run again).
+    async fn mark_started(
+        &self,
+        id: &str,
+        celery_id: &str,
+        worker: Option<&str>,
+        pid: Option<i64>,
+    ) -> Result<StartedOutcome, StoreError>;
+
+    /// Ends a running task on evidence and frees its slot (inline: and drops its message from
+    /// kombu's unacked set). In the same step it refills the freed slot from `refill` (the
+    /// head of the queue as the caller last saw it, checked exactly as [`Store::dispatch`]
+    /// checks) and reports up to `want_head` tasks now at the head, for the next refill.
+    async fn finish(
+        &self,
+        finish: &Finish,
+        retention: Duration,
+        refill: &[Prepared],
+        want_head: u32,
+    ) -> Result<FinishReport, StoreError>;
+
+    /// Cancels a queued task, or (inline) withdraws or marks a running one.
+    async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError>;
+
+    /// Changes a queued task's priority.
+    async fn reprioritize(
+        &self,
+        id: &str,
+        priority: i32,
+    ) -> Result<ReprioritizeOutcome, StoreError>;
+
+    /// The pool: limit, running tasks, the first `queue_limit` queued tasks, queue length.
+    async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError>;
+
+    /// One task, with its position while queued.
+    async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError>;
+
+    /// Finished tasks, newest first, optionally of one status.
+    async fn history(
+        &self,
+        status: Option<TaskStatus>,
+        limit: u32,
+    ) -> Result<Vec<WorkerTask>, StoreError>;
+
+    /// Records a Celery worker event (`worker-heartbeat`, `worker-online`, `worker-offline`)
+    /// from the worker's main process `pid`, which sends heartbeats every `interval` and is
+    /// executing `active` tasks (an offline with tasks still running is a warm shutdown).
+    /// Returns true when this is the first word of a new process holding the hostname.
+    async fn worker_event(
+        &self,
+        kind: &str,
+        hostname: &str,
+        pid: Option<u32>,
+        interval: Duration,
+        active: Option<u64>,
+    ) -> Result<bool, StoreError>;
+
+    /// The workers alive now by their events: heard from within `timeout`, no offline since.
+    async fn live_workers(&self, timeout: Duration) -> Result<Vec<String>, StoreError>;
+
+    /// Records one check of a running, not yet started task's message: `lost` when it was
+    /// found nowhere (see `lua/lost_note.lua`). Returns how long it has looked lost, check
+    /// after check, or `None`.
+    async fn note_lost(
+        &self,
+        id: &str,
+        celery_id: &str,
+        lost: bool,
+    ) -> Result<Option<Duration>, StoreError>;
+
+    /// Publishes a lost message again under a new Celery id, in the same slot (inline: pushed
+    /// in the same step), or ends the task `cancelled` when a cancel was pending.
+    async fn resend(
+        &self,
+        resend: &Resend,
+        retention: Duration,
+    ) -> Result<ResendOutcome, StoreError>;
+
+    /// The Celery ids superseded in the last [`SUPERSEDED_FOR`], newest first, at most `max`.
+    async fn superseded(&self, max: u32) -> Result<Vec<String>, StoreError>;
+
+    /// The pool's counters (`messages_resent`, …), for reports and metrics.
+    async fn counters(&self) -> Result<std::collections::HashMap<String, u64>, StoreError>;
+
+    /// Frees the slots of running tasks whose worker is gone (see `lua/reap.lua`). With
+    /// `inline`, also drops their messages from kombu's unacked set in this database.
+    async fn reap(
+        &self,
+        policy: ReapPolicy,
+        retention: Duration,
+    ) -> Result<Vec<Reaped>, StoreError>;
+
+    /// Drops the history index entries of tasks older than `retention` (their hashes have
+    /// expired by themselves). Returns how many.
+    async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError>;
+
+    /// Starts a dashboard session that expires after `ttl`.
+    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// True while the session exists.
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Ends a session.
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// The message of a running task's current dispatch, as published.
+    async fn dispatch_message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError>;
+
+    /// Answers when the store is reachable; returns the round-trip time.
+    async fn ping(&self) -> Result<Duration, StoreError>;
+}

@@ -1,0 +1,28 @@
+-- lost_note: records one check of a running task's message that no worker has reported
+-- STARTED for. "Looks lost" means the checker found it in neither the broker list nor kombu's
+-- unacked set, no result for it, and no live worker holding it (Celery's query_task, answered
+-- by every live worker). One such check proves nothing (a message can be in flight inside a
+-- worker between two of those places); resend.lua acts only once it has looked lost, check
+-- after check, for a while. A check that finds the message anywhere clears the note.
+-- KEYS[1] the task's hash
+-- ARGV[1] celery id of the dispatch checked   ARGV[2] '1': it looked lost; '0': it did not
+-- Returns how long (ms, by the Redis clock) it has looked lost: 0 at the first check that
+-- saw it; -1 when it does not (any more), or when the check no longer applies (another
+-- dispatch, started, ended).
+local t = KEYS[1]
+local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'lsa')
+if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] then
+  return -1
+end
+if ARGV[2] ~= '1' then
+  if f[4] then
+    redis.call('HDEL', t, 'lsa')
+  end
+  return -1
+end
+local now = now_ms()
+if not f[4] then
+  redis.call('HSET', t, 'lsa', fmt(now))
+  return 0
+end
+return now - tonumber(f[4])

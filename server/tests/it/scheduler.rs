@@ -1,0 +1,548 @@
+//! The scheduler's policy, on the real store (Redis, under a fresh prefix) and the real broker
+//! commands, with the Celery workers' side played by the test: it takes messages off the list,
+//! writes results, and scripts the answers to `query_task`.
+
+use crate::common;
+use crate::fake_celery::FakeCelery;
+use app::types::{SubmitRequest, TaskParameters, TaskQuery, TaskStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use worker_pool::celery::protocol::{QueryTaskReply, ResultMeta, ResultState};
+use worker_pool::celery::{Broker, BrokerError, RedisBroker};
+use worker_pool::scheduler::{LostPolicy, PoolError, Scheduler, Settings};
+use worker_pool::store::{RedisStore, ResendOutcome, Store};
+
+/// The real broker commands, except what the test plays itself: publishes can be made to
+/// fail, revokes are recorded, and the workers' answers to `query_task` are scripted.
+struct TestBroker {
+    real: RedisBroker,
+    fail_publish: AtomicBool,
+    revoked: Mutex<Vec<String>>,
+    /// Per hostname, the Celery ids it says it holds; `None`: no worker answers.
+    workers: Mutex<Vec<(String, Vec<String>)>>,
+}
+
+#[async_trait::async_trait]
+impl Broker for TestBroker {
+    async fn publish(&self, list: &str, message: &str) -> Result<(), BrokerError> {
+        if self.fail_publish.load(Ordering::SeqCst) {
+            return Err(BrokerError::Timeout(Duration::from_millis(1)));
+        }
+        self.real.publish(list, message).await
+    }
+    async fn contains(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+        self.real.contains(list, message).await
+    }
+    async fn withdraw(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+        self.real.withdraw(list, message).await
+    }
+    async fn unacked(&self, tag: &str) -> Result<bool, BrokerError> {
+        self.real.unacked(tag).await
+    }
+    async fn forget_unacked(&self, tag: &str) -> Result<(), BrokerError> {
+        self.real.forget_unacked(tag).await
+    }
+    async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError> {
+        self.revoked.lock().unwrap().extend_from_slice(celery_ids);
+        Ok(1)
+    }
+    async fn query_tasks(
+        &self,
+        celery_ids: &[String],
+        _window: Duration,
+    ) -> Result<Vec<QueryTaskReply>, BrokerError> {
+        Ok(self
+            .workers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(host, holds)| QueryTaskReply {
+                hostname: host.clone(),
+                ticket: None,
+                held: holds
+                    .iter()
+                    .filter(|id| celery_ids.contains(id))
+                    .map(|id| (id.clone(), "reserved".to_string()))
+                    .collect(),
+            })
+            .collect())
+    }
+    async fn results(&self, ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
+        self.real.results(ids).await
+    }
+}
+
+/// A scheduler on a fresh prefix and queue, with the results subscribed.
+struct Setup {
+    s: Scheduler,
+    broker: Arc<TestBroker>,
+    worker: FakeCelery,
+    cleanup: common::Cleanup,
+}
+
+/// How long a message must look lost before it is sent again, in these tests.
+const LOST_FOR: Duration = Duration::from_millis(200);
+
+async fn setup_with(inline: bool, max: u32, retention: Duration) -> Setup {
+    let prefix = common::unique("sched");
+    let queue = format!("{prefix}:celery");
+    let _ = common::redis().await;
+    let url = common::redis_url();
+    let store = Arc::new(RedisStore::new(&url, &prefix, Duration::from_secs(5), inline).unwrap());
+    let broker = Arc::new(TestBroker {
+        real: RedisBroker::new(&url, &url, Duration::from_secs(5)).unwrap(),
+        fail_publish: AtomicBool::new(false),
+        revoked: Mutex::new(Vec::new()),
+        workers: Mutex::new(Vec::new()),
+    });
+    let s = Scheduler::new(
+        store.clone(),
+        broker.clone(),
+        Settings {
+            retention,
+            origin: "test@host".into(),
+            lost: LostPolicy {
+                reply_window: Duration::from_millis(10),
+                lost_for: LOST_FOR,
+            },
+            ..Settings::new(&queue, inline)
+        },
+    );
+    s.set_results_subscribed(true);
+    store.seed_max_workers(max).await.unwrap();
+    let mut cleanup = common::Cleanup::new(&prefix);
+    cleanup.also(queue.clone());
+    Setup {
+        s,
+        broker,
+        worker: FakeCelery::new(&queue),
+        cleanup,
+    }
+}
+
+async fn setup(inline: bool, max: u32) -> Setup {
+    setup_with(inline, max, Duration::from_secs(60)).await
+}
+
+impl Setup {
+    /// Ends the test: deletes its keys and the result keys of `ids` (off the runtime's threads).
+    async fn done(mut self, ids: &[&str]) {
+        for id in ids {
+            self.cleanup.also(format!("celery-task-meta-{id}"));
+            self.cleanup.also(format!("celery-task-meta-{id}~1"));
+        }
+        tokio::task::spawn_blocking(move || drop(self))
+            .await
+            .unwrap();
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.s.store()
+    }
+}
+
+fn req(priority: i32) -> SubmitRequest {
+    SubmitRequest {
+        crm_source: "hubspot".into(),
+        sync_type: "all".into(),
+        parameters: TaskParameters::default(),
+        priority,
+    }
+}
+
+fn done(id: &str) -> ResultMeta {
+    ResultMeta {
+        task_id: id.into(),
+        state: ResultState::Success,
+    }
+}
+
+/// The Celery ids of the messages waiting in the list, oldest first.
+async fn listed_ids(w: &FakeCelery) -> Vec<String> {
+    w.pending()
+        .await
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_str(m).unwrap();
+            v["headers"]["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn submit_dispatches_into_a_free_slot_then_queues() {
+    let t = setup(true, 1).await;
+    let a = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(a.status, TaskStatus::Running);
+    let b = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(b.status, TaskStatus::Queued);
+    assert_eq!(b.position, Some(1));
+    let msgs = t.worker.pending().await;
+    assert_eq!(msgs.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
+    assert_eq!(
+        v["headers"]["id"],
+        a.task_id.as_str(),
+        "the Celery id is the pool's id"
+    );
+    assert_eq!(v["headers"]["task"], "hubspot.all");
+    // Completion refills the slot at once.
+    assert!(t.s.on_result(&done(&a.task_id)).await.unwrap());
+    assert_eq!(
+        t.s.task(&b.task_id).await.unwrap().status,
+        TaskStatus::Running
+    );
+    assert!(
+        !t.s.on_result(&done(&a.task_id)).await.unwrap(),
+        "a repeated result changes nothing"
+    );
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn nothing_is_dispatched_before_results_are_subscribed() {
+    let t = setup(true, 2).await;
+    t.s.set_results_subscribed(false);
+    let a = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(a.status, TaskStatus::Queued);
+    assert!(t.worker.pending().await.is_empty());
+    t.s.set_results_subscribed(true);
+    let report = t.s.reconcile().await.unwrap();
+    assert_eq!(report.dispatched, vec![a.task_id.clone()]);
+    assert_eq!(report.available_workers, 1);
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn unknown_types_and_bad_values_are_refused() {
+    let t = setup(true, 1).await;
+    let mut r = req(0);
+    r.sync_type = "everything".into();
+    match t.s.submit(r).await {
+        Err(PoolError::Invalid(f)) => assert!(f[0]
+            .message
+            .contains("unknown task type hubspot.everything")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        t.s.submit(req(101)).await,
+        Err(PoolError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.s.set_max_workers(0).await,
+        Err(PoolError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.s.set_max_workers(65).await,
+        Err(PoolError::Invalid(_))
+    ));
+    assert_eq!(t.s.status().await.unwrap().queued_count, 0);
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn two_phase_publishes_then_confirms_and_republishes_when_lost() {
+    let t = setup(false, 1).await;
+    t.broker.fail_publish.store(true, Ordering::SeqCst);
+    let a = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(
+        a.status,
+        TaskStatus::Running,
+        "the slot is taken even if the publish failed"
+    );
+    assert!(t.worker.pending().await.is_empty());
+    let entry = t.store().snapshot(0).await.unwrap().running_entries[0].clone();
+    assert!(!entry.published);
+    t.broker.fail_publish.store(false, Ordering::SeqCst);
+    t.s.reconcile().await.unwrap();
+    assert_eq!(
+        t.worker.pending().await.len(),
+        1,
+        "republished once proven absent"
+    );
+    assert!(t.store().snapshot(0).await.unwrap().running_entries[0].published);
+    t.s.reconcile().await.unwrap();
+    assert_eq!(t.worker.pending().await.len(), 1, "never twice");
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn cancel_running_withdraws_from_a_separate_broker_or_revokes() {
+    let t = setup(false, 2).await;
+    let a = t.s.submit(req(0)).await.unwrap();
+    let b = t.s.submit(req(0)).await.unwrap();
+    // b's message was taken by a worker; a's is still in the list.
+    let taken = t.worker.take(1.0).await.unwrap();
+    assert_eq!(taken.id, a.task_id, "first in, first out");
+    let (a, b) = (b, a);
+    // a's message is still in the broker: withdrawn, cancelled at once.
+    let c = t.s.cancel(&a.task_id).await.unwrap();
+    assert_eq!(c.status, TaskStatus::Cancelled);
+    assert!(t.broker.revoked.lock().unwrap().is_empty());
+    // b's message was taken by a worker: revoke, and wait for the evidence.
+    let c = t.s.cancel(&b.task_id).await.unwrap();
+    assert_eq!(c.status, TaskStatus::Running);
+    assert_eq!(*t.broker.revoked.lock().unwrap(), vec![b.task_id.clone()]);
+    let revoked = ResultMeta {
+        task_id: b.task_id.clone(),
+        state: ResultState::Revoked {
+            reason: "TaskRevokedError: terminated".into(),
+        },
+    };
+    assert!(t.s.on_result(&revoked).await.unwrap());
+    let c = t.s.task(&b.task_id).await.unwrap();
+    assert_eq!(c.status, TaskStatus::Cancelled);
+    assert_eq!(
+        c.error.as_deref(),
+        Some("Revoked: TaskRevokedError: terminated")
+    );
+    assert!(matches!(
+        t.s.cancel(&b.task_id).await,
+        Err(PoolError::Conflict(_))
+    ));
+    assert!(matches!(
+        t.s.cancel("missing").await,
+        Err(PoolError::NotFound(_))
+    ));
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn reconcile_applies_results_it_finds() {
+    let t = setup(true, 1).await;
+    let a = t.s.submit(req(0)).await.unwrap();
+    let b = t.s.submit(req(0)).await.unwrap();
+    t.worker.fail(&a.task_id, "ValueError", "boom").await;
+    let report = t.s.reconcile().await.unwrap();
+    assert_eq!(report.reconciled, vec![a.task_id.clone()]);
+    assert_eq!(report.dispatched, vec![b.task_id.clone()]);
+    assert_eq!(
+        t.s.task(&a.task_id).await.unwrap().error.as_deref(),
+        Some("ValueError: boom")
+    );
+    t.done(&[&a.task_id]).await;
+}
+
+#[tokio::test]
+async fn finished_tasks_disappear_after_retention() {
+    let t = setup_with(true, 1, Duration::from_millis(300)).await;
+    let a = t.s.submit(req(0)).await.unwrap();
+    t.s.on_result(&done(&a.task_id)).await.unwrap();
+    assert_eq!(t.s.list(TaskQuery::default()).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(matches!(
+        t.s.task(&a.task_id).await,
+        Err(PoolError::NotFound(_))
+    ));
+    assert!(t.s.list(TaskQuery::default()).await.unwrap().is_empty());
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn status_reports_counts_state_and_positions() {
+    let t = setup(true, 2).await;
+    for p in [0, 0, 5, -1] {
+        t.s.submit(req(p)).await.unwrap();
+    }
+    let st = t.s.status().await.unwrap();
+    assert_eq!(
+        (st.active_count, st.queued_count, st.available_workers),
+        (2, 2, 0)
+    );
+    assert_eq!(st.state, app::types::PoolState::Overloaded);
+    assert_eq!(st.utilization, 100.0);
+    assert_eq!(st.queued_tasks[0].priority, 5);
+    assert_eq!(st.queued_tasks[1].position, Some(2));
+    t.done(&[]).await;
+}
+
+/// Runs lost-message checks until `id` is re-sent or cancelled (at most `secs`); returns the
+/// outcomes seen along the way.
+async fn check_until_resent(t: &Setup, id: &str, secs: u64) -> Vec<ResendOutcome> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        for lost in t.s.check_lost_messages().await.unwrap() {
+            assert_eq!(lost.id, id);
+            let end = matches!(
+                lost.outcome,
+                ResendOutcome::Resent { .. } | ResendOutcome::Cancelled
+            );
+            seen.push(lost.outcome);
+            if end {
+                return seen;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_lost_message_is_sent_again_under_a_new_id_in_its_slot() {
+    for inline in [true, false] {
+        let t = setup(inline, 1).await;
+        let a = t.s.submit(req(0)).await.unwrap();
+        let b = t.s.submit(req(0)).await.unwrap();
+        // A worker pops a's message and dies before kombu records it anywhere.
+        let taken = t.worker.take(1.0).await.unwrap();
+        assert_eq!(taken.id, a.task_id);
+        let outcomes = check_until_resent(&t, &a.task_id, 5).await;
+        assert!(
+            matches!(outcomes.last(), Some(ResendOutcome::Resent { .. })),
+            "{outcomes:?}"
+        );
+        // The same slot: b still waits; a is running under a new Celery id.
+        assert_eq!(
+            t.s.task(&b.task_id).await.unwrap().status,
+            TaskStatus::Queued
+        );
+        let resent = t.s.task(&a.task_id).await.unwrap();
+        assert_eq!(resent.status, TaskStatus::Running);
+        assert_eq!(resent.resends, 1);
+        assert!(
+            resent.resend_reason.as_deref().unwrap().contains("lost"),
+            "{resent:?}"
+        );
+        let new_id = format!("{}~1", a.task_id);
+        assert_eq!(listed_ids(&t.worker).await, vec![new_id.clone()]);
+        assert_eq!(*t.broker.revoked.lock().unwrap(), vec![a.task_id.clone()]);
+        // A stale copy of the old message that starts somewhere is revoked again, and does
+        // not count as the task's start.
+        t.worker.started(&a.task_id).await;
+        t.s.on_result(&ResultMeta {
+            task_id: a.task_id.clone(),
+            state: ResultState::Started {
+                hostname: Some("stale@h".into()),
+                pid: None,
+            },
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            *t.broker.revoked.lock().unwrap(),
+            [a.task_id.clone(), a.task_id.clone()]
+        );
+        assert!(t.s.task(&a.task_id).await.unwrap().waiting_for_worker);
+        // Workers that start later hear of it too.
+        assert_eq!(t.s.revoke_superseded().await.unwrap(), 1);
+        // The new message runs; its result ends the task and the next one takes the slot.
+        assert_eq!(t.worker.take(1.0).await.unwrap().id, new_id);
+        assert!(t.s.on_result(&done(&new_id)).await.unwrap());
+        assert_eq!(
+            t.s.task(&a.task_id).await.unwrap().status,
+            TaskStatus::Completed
+        );
+        assert_eq!(
+            t.s.task(&b.task_id).await.unwrap().status,
+            TaskStatus::Running
+        );
+        assert_eq!(
+            t.store().counters().await.unwrap()["messages_resent"],
+            1,
+            "counted"
+        );
+        t.done(&[&a.task_id]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_that_is_anywhere_is_never_sent_again() {
+    let t = setup(true, 3).await;
+    // In the list: no worker took it yet.
+    let listed = t.s.submit(req(0)).await.unwrap();
+    // Reserved by a worker that says so (query_task), though it is not in `unacked`.
+    let held = t.s.submit(req(0)).await.unwrap();
+    // In kombu's unacked set.
+    let unacked = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(t.worker.take(1.0).await.unwrap().id, listed.task_id);
+    let _ = t.worker.take(1.0).await.unwrap();
+    let _ = t.worker.take(1.0).await.unwrap();
+    // Put the first one back, as if nobody had taken it.
+    let stored = t
+        .store()
+        .dispatch_message(&listed.task_id)
+        .await
+        .unwrap()
+        .unwrap();
+    t.broker
+        .real
+        .publish(&stored.list, &stored.message)
+        .await
+        .unwrap();
+    let tag = t
+        .store()
+        .dispatch_message(&unacked.task_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .delivery_tag;
+    let mut c = common::redis().await;
+    let _: i64 = redis::cmd("HSET")
+        .arg("unacked")
+        .arg(&tag)
+        .arg("{}")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    t.broker
+        .workers
+        .lock()
+        .unwrap()
+        .push(("w1@h".into(), vec![held.task_id.clone()]));
+    for _ in 0..6 {
+        assert!(t.s.check_lost_messages().await.unwrap().is_empty());
+        tokio::time::sleep(LOST_FOR / 2).await;
+    }
+    let entries = t.store().snapshot(0).await.unwrap().running_entries;
+    assert!(entries.iter().all(|e| !e.lost_noted && e.attempts == 1));
+    // A live worker that does not answer may hold it: nothing is concluded.
+    t.broker.workers.lock().unwrap().clear();
+    t.store()
+        .worker_event(
+            "worker-heartbeat",
+            "mute@h",
+            Some(9),
+            Duration::from_secs(2),
+            Some(1),
+        )
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        assert!(t.s.check_lost_messages().await.unwrap().is_empty());
+        tokio::time::sleep(LOST_FOR / 2).await;
+    }
+    assert_eq!(t.s.task(&held.task_id).await.unwrap().resends, 0);
+    let _: i64 = redis::cmd("HDEL")
+        .arg("unacked")
+        .arg(&tag)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    t.done(&[]).await;
+}
+
+#[tokio::test]
+async fn a_lost_message_of_a_cancelled_task_ends_it() {
+    let t = setup(true, 1).await;
+    let a = t.s.submit(req(0)).await.unwrap();
+    let b = t.s.submit(req(0)).await.unwrap();
+    let _ = t.worker.take(1.0).await.unwrap();
+    // Not in the list any more: the cancel asks for a revoke, which nobody answers.
+    let c = t.s.cancel(&a.task_id).await.unwrap();
+    assert_eq!(c.status, TaskStatus::Running);
+    let outcomes = check_until_resent(&t, &a.task_id, 5).await;
+    assert_eq!(outcomes.last(), Some(&ResendOutcome::Cancelled));
+    assert_eq!(
+        t.s.task(&a.task_id).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
+    assert_eq!(
+        t.s.task(&b.task_id).await.unwrap().status,
+        TaskStatus::Running,
+        "its slot went to the next task"
+    );
+    assert_eq!(listed_ids(&t.worker).await, vec![b.task_id.clone()]);
+    t.done(&[]).await;
+}
