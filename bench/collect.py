@@ -62,6 +62,10 @@ def machine():
 def main():
     out, profile, results = sys.argv[1], sys.argv[2], sys.argv[3]
     cap = median_run(f"{out}/capacity.jsonl", "cycles_per_s")
+    cap_rules = median_run(f"{out}/capacity-rules.jsonl", "cycles_per_s")
+    blocked = load(f"{out}/blocked.json")["blocked"]
+    refill_rules = load(f"{out}/refill-rules.json")["refill"]
+    refill_rules.pop("samples_ms", None)
     depth = load(f"{out}/depth.json")["depth"]
     refill = {L: load(f"{out}/refill-{L}.json")["refill"] for L in (1, 4)}
     tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
@@ -80,6 +84,13 @@ def main():
         "throughput_ratio_noop": tp["pool-noop"]["tasks_per_s"] / tp["plain-noop"]["tasks_per_s"],
         "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"] / tp["plain-sleep20"]["tasks_per_s"],
         "scheduler_cycles_per_s": cap["cycles_per_s"],
+        "scheduler_cycles_per_s_with_rules": cap_rules["cycles_per_s"],
+        "capacity_ratio_with_rules": cap_rules["cycles_per_s"] / cap["cycles_per_s"],
+        "refill_p99_ms_with_rules": refill_rules["p99_ms"],
+        "held_source_dispatch_p50_ms": blocked["held"]["submit_to_dispatch"]["p50_ms"],
+        "empty_pool_dispatch_p50_ms": blocked["empty"]["submit_to_dispatch"]["p50_ms"],
+        "held_source_dispatch_ratio": blocked["held"]["submit_to_dispatch"]["p50_ms"]
+        / blocked["empty"]["submit_to_dispatch"]["p50_ms"],
         "status_latency_ratio_1m_vs_1k": big["status"]["p50_ms"] / small["status"]["p50_ms"],
         "redis_bytes_per_queued_task": big["redis_bytes_per_queued_task"],
         "http_status_rps": status["rps"],
@@ -93,6 +104,9 @@ def main():
             "refill_by_limit": refill,
             "throughput": tp,
             "capacity": cap,
+            "capacity_with_rules": cap_rules,
+            "refill_with_rules": refill_rules,
+            "held_source": blocked,
             "depth": depth,
             "http_status": status,
             "http_submit": submit,

@@ -27,13 +27,13 @@ command -v wrk >/dev/null 2>&1 || die "wrk is required"
 
 if [ "$SHORT" = 1 ]; then
   PROFILE=debug
-  N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5
+  N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5; BLOCKED=20000
   step "cargo leptos build (debug) and wp-bench"
   cargo leptos build
   cargo build -p server --bin wp-bench
 else
   PROFILE=release
-  N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; TP_REPS=3; CAP_REPS=3; WRK_D=10s; UI_ROUNDS=30
+  N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; TP_REPS=3; CAP_REPS=3; WRK_D=10s; UI_ROUNDS=30; BLOCKED=1000000
   # wasm-opt (used by --release) from npm's binaryen, never a runtime download.
   TOOLS="$ROOT/target/tools"
   if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
@@ -63,19 +63,26 @@ trap cleanup EXIT
 bench_server() {
   stop_server
   start_server "$OUT_DIR/server-$1.log" WORKER_POOL_PREFIX="$1" WORKER_POOL_CELERY_QUEUE="$1:q" \
-    MAX_SYNC_WORKERS="$2" WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn
+    MAX_SYNC_WORKERS="$2" WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn \
+    WORKER_POOL_SOURCE_LIMITS="${RULES:-}"
   SURL=$SERVER_URL
 }
 stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
 }
 
-step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds)"
+step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds, without and with rules, alternating)"
 : > "$OUT_DIR/capacity.jsonl"
+: > "$OUT_DIR/capacity-rules.jsonl"
 for REP in $(seq "$CAP_REPS"); do
   "$BENCH" capacity --n "$N_CAP" --concurrency 64 | tr -d '\n' >> "$OUT_DIR/capacity.jsonl"
   echo >> "$OUT_DIR/capacity.jsonl"
+  "$BENCH" capacity --n "$N_CAP" --concurrency 64 --with-rules | tr -d '\n' >> "$OUT_DIR/capacity-rules.jsonl"
+  echo >> "$OUT_DIR/capacity-rules.jsonl"
 done
+
+step "a held source's $BLOCKED queued tasks against another source's dispatch"
+"$BENCH" blocked --size "$BLOCKED" --samples "$SAMPLES" > "$OUT_DIR/blocked.json"
 
 step "depth independence ($SIZES queued)"
 "$BENCH" depth --sizes "$SIZES" --samples "$SAMPLES" > "$OUT_DIR/depth.json"
@@ -85,6 +92,9 @@ for L in 1 4; do
   bench_server "refill$L" "$L"
   "$BENCH" refill --url "$SURL" --queue "refill$L:q" --limit "$L" --n "$N_REFILL" > "$OUT_DIR/refill-$L.json"
 done
+step "refill latency at limit 4 with source rules configured ($N_REFILL completions)"
+RULES="hubspot=64,bench=64" bench_server refill-rules 4
+"$BENCH" refill --url "$SURL" --queue "refill-rules:q" --limit 4 --n "$N_REFILL" > "$OUT_DIR/refill-rules.json"
 
 step "HTTP: GET status/ and POST submit/ ($WRK_D each)"
 bench_server http 1

@@ -6,13 +6,20 @@ Celery workers, while it SIGKILLs a worker and a replica, kills and restarts Red
 instance, with append-only persistence), and moves max_workers up and down. It also loses
 messages on purpose: it takes the next message off the queue list, as a worker's BRPOP does,
 and SIGKILLs a worker at that instant, so the message is gone before kombu recorded it anywhere
-(the at-most-once window of kombu's Redis transport). Then it checks,
+(the at-most-once window of kombu's Redis transport). It runs under flow control: a source
+limit (five9), a per-tenant limit (hubspot, three tenants), a rate budget (arrivy), automatic
+cool-downs (the demo's failures match the pattern), and pauses of a source and of the pool.
+Then it checks,
 from the Celery workers' own start and end records (not the pool's view), that:
 
   1. no task started while the number running was already at the limit then in force (the
      highest limit between the moment the pool published it and the moment it started);
   2. every accepted task ended in exactly one terminal state, agreeing with the records;
-  3. the pool never caused a task to run twice.
+  3. the pool never caused a task to run twice;
+  4. flow control: no start while its source's limit or its tenant's limit was reached (the
+     workers' records); no rate window with more dispatches than the budget, and no dispatch
+     of a paused or cooling-down source (the pool's dispatch times, on the Redis clock, against
+     the pauses the harness made and the cool-downs the pool reported).
 
 Usage (scripts/chaos.sh builds the server and runs this with the venv's Python):
 
@@ -55,6 +62,13 @@ PROFILES = {
 # machine): a change within this of a dispatch counts as in force at it.
 SLACK = 0.1
 WORKER_TIMEOUT = 5
+# Flow control under chaos: five9 runs at most two at once, hubspot one per tenant, arrivy at
+# most RATE[1] dispatches per RATE[2] seconds, and every failure cools its source down.
+SOURCE_LIMITS = {"five9": 2}
+TENANT_LIMITS = {"hubspot": 1}
+TENANTS = ["t1", "t2", "t3"]
+RATE = ("arrivy", 4, 3)
+COOLDOWN = 2
 
 
 def log(msg):
@@ -194,6 +208,8 @@ class Harness:
         self.lock = threading.Lock()
         self.kills = {"workers": 0, "warm_stops": 0, "replicas": 0}
         self.lost_messages = []     # pool task ids whose message the harness lost on purpose
+        self.pauses = []            # (source or '*', paused from, resumed at), harness times
+        self.cooling = []           # (source, seen at, until), as the pool reported them
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -212,6 +228,9 @@ class Harness:
                           WORKER_POOL_WORKER_TIMEOUT=f"{WORKER_TIMEOUT}s",
                           WORKER_POOL_RECONCILE_INTERVAL="5s",
                           WORKER_POOL_REDIS_TIMEOUT_MS="1000",
+                          WORKER_POOL_SOURCE_LIMITS=",".join(f"{k}={v}" for k, v in SOURCE_LIMITS.items()),
+                          WORKER_POOL_COOLDOWN_PATTERN="simulated failure",
+                          WORKER_POOL_COOLDOWN=f"{COOLDOWN}s",
                           RUST_LOG=os.environ.get("RUST_LOG", "info"))
         server_env.pop("WORKER_POOL_API_TOKEN", None)
         worker_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_CELERY_QUEUE=queue,
@@ -228,6 +247,11 @@ class Harness:
             self.add_worker()
         # The reaper trusts heartbeats only after listening for a whole timeout.
         time.sleep(WORKER_TIMEOUT + 1)
+        rules = {src: {"tenant_limit": n} for src, n in TENANT_LIMITS.items()}
+        rules[RATE[0]] = {"rate": {"starts": RATE[1], "per_seconds": RATE[2]}}
+        status, limits = self.api("POST", "/limits/", {"sources": rules})
+        if status != 200:
+            raise SystemExit(f"could not set the flow-control rules: {status} {limits}")
 
     def add_worker(self):
         w = Worker(f"chaos{len(self.workers)}", self.celery, self.worker_env,
@@ -257,6 +281,8 @@ class Harness:
             body = {"crm_source": None, "sync_type": None, "parameters": {"batch_size": ms},
                     "priority": self.rng.randint(-5, 5)}
             body["crm_source"], body["sync_type"] = self.rng.choice(TYPES)
+            if body["crm_source"] in TENANT_LIMITS or self.rng.random() < 0.3:
+                body["tenant"] = self.rng.choice(TENANTS + [None])
             for _attempt in range(50):
                 status, task = self.api("POST", "/submit/", body)
                 if status == 201:
@@ -305,6 +331,8 @@ class Harness:
         plan.append((window * 0.45, "kill-replica", None))
         plan.append((window * 0.60, "restart-redis", None))
         plan.append((window * 0.70, "lose-message", None))
+        plan.append((window * 0.35, "pause", "hubspot"))
+        plan.append((window * 0.55, "pause", None))
         if self.args.profile == "long":
             plan.append((window * 0.40, "lose-message", None))
             plan.append((window * 0.75, "kill-worker", None))
@@ -327,6 +355,8 @@ class Harness:
                 self.events.append((time.time() - t0, f"started worker {w.name}"))
             elif what == "lose-message":
                 self.lose_message(t0)
+            elif what == "pause":
+                self.pause(value, t0)
             elif what == "warm-stop-worker":
                 victim = self.busiest_worker()
                 victim.warm_stop()
@@ -353,6 +383,39 @@ class Harness:
                 self.redis.start()
                 self.events.append((time.time() - t0, "restarted redis"))
                 log("restarted redis")
+
+    def pause(self, source, t0, seconds=4):
+        """Pauses a source (or the pool) for a few seconds: nothing of it may be dispatched."""
+        body = {"source": source} if source else {}
+        for _ in range(50):
+            status, _ = self.api("POST", "/pause/", body)
+            if status == 200:
+                break
+            time.sleep(0.2)
+        paused = time.time()
+        self.events.append((paused - t0, f"paused {source or 'the pool'}"))
+        time.sleep(seconds)
+        resumed = time.time()
+        for _ in range(50):
+            status, _ = self.api("POST", "/resume/", body)
+            if status == 200:
+                break
+            time.sleep(0.2)
+        self.pauses.append((source or "*", paused, resumed))
+        self.events.append((resumed - t0, f"resumed {source or 'the pool'}"))
+
+    def watch_cooldowns(self, stop):
+        """Records the cool-downs the pool reports, to check no dispatch happened in one."""
+        while not stop.is_set():
+            status, st = self.api("GET", "/status/")
+            if status == 200 and st:
+                now = time.time()
+                for src, x in (st.get("sources") or {}).items():
+                    until = x.get("cooldown_until")
+                    if until:
+                        end = datetime.datetime.fromisoformat(until.replace("Z", "+00:00")).timestamp()
+                        self.cooling.append((src, now, end))
+            stop.wait(0.5)
 
     def lose_message(self, t0):
         """Takes the next message the pool dispatches off the queue list (BRPOP, competing
@@ -392,10 +455,15 @@ class Harness:
             f"{len(self.replicas)} replicas, {len(self.workers)} workers x {self.p['concurrency']}")
         sub = threading.Thread(target=self.submit_loop, args=(t0,))
         sub.start()
+        stop_watch = threading.Event()
+        watch = threading.Thread(target=self.watch_cooldowns, args=(stop_watch,))
+        watch.start()
         self.chaos_loop(t0)
         sub.join()
         log(f"submitted: {len(self.accepted)} accepted; waiting for every task to end")
         final = self.wait_all_terminal(deadline=time.time() + self.args.drain_timeout)
+        stop_watch.set()
+        watch.join()
         records = [r for w in self.workers for r in w.read_records()]
         return self.verify(final, records)
 
@@ -517,6 +585,8 @@ class Harness:
             if st == "cancelled" and ok:
                 disagreements.append({"task": tid, "status": st, "note": "ran to completion"})
 
+        flow = self.check_flow(final, intervals, dispatched)
+
         # Never run twice by the pool's doing.
         twice = [{"task": tid, "starts": n} for tid, recs in by_task.items()
                  if (n := sum(1 for r in recs if r["event"] == "start")) > 1]
@@ -540,6 +610,12 @@ class Harness:
             "check_2_not_terminal": len(not_terminal),
             "check_2_disagreements": len(disagreements),
             "check_3_ran_twice": len(twice),
+            "check_4_flow_control": {k: len(v) for k, v in flow.items()},
+            "flow_seen": {
+                "cool_downs": len({(src, round(until)) for src, _, until in self.cooling}),
+                "pauses": len(self.pauses),
+                "tenants": sorted({b.get("tenant") or "" for b in self.accepted.values()}),
+            },
             "messages_lost_on_purpose": len(self.lost_messages),
             "lost_messages": [{"task": tid, "status": final.get(tid, {}).get("status"),
                                "resends": final.get(tid, {}).get("resends"),
@@ -548,10 +624,50 @@ class Harness:
             "runs_of_tasks_never_accepted": len(unknown_runs),
             "events": [f"{t:7.2f}s {e}" for t, e in sorted(self.events)],
             "details": {"over": over[:20], "not_terminal": not_terminal[:20],
-                        "disagreements": disagreements[:20], "twice": twice[:20]},
+                        "disagreements": disagreements[:20], "twice": twice[:20],
+                        "flow": {k: v[:10] for k, v in flow.items()}},
         }
-        summary["passed"] = not (over or not_terminal or disagreements or twice)
+        summary["passed"] = not (over or not_terminal or disagreements or twice
+                                 or any(flow.values()))
         return summary
+
+    def check_flow(self, final, intervals, dispatched):
+        """Check 4: the flow-control rules held."""
+        source_of = {tid: b["crm_source"] for tid, b in self.accepted.items()}
+        tenant_of = {tid: b.get("tenant") for tid, b in self.accepted.items()}
+        out = {"source_limit": [], "tenant_limit": [], "rate": [], "paused": [], "cooling": []}
+        # Limits, from the workers' own start and end records.
+        for start, _end, pid in intervals:
+            src, tn = source_of.get(pid), tenant_of.get(pid)
+            same_src = sum(1 for (s, e, p) in intervals
+                           if p != pid and source_of.get(p) == src and s < start < e)
+            if src in SOURCE_LIMITS and same_src >= SOURCE_LIMITS[src]:
+                out["source_limit"].append({"task": pid, "at": round(start - self.t0, 3),
+                                            "running": same_src})
+            if src in TENANT_LIMITS and tn:
+                same_tn = sum(1 for (s, e, p) in intervals if p != pid and source_of.get(p) == src
+                              and tenant_of.get(p) == tn and s < start < e)
+                if same_tn >= TENANT_LIMITS[src]:
+                    out["tenant_limit"].append({"task": pid, "at": round(start - self.t0, 3),
+                                                "tenant": tn, "running": same_tn})
+        # The rate budget, from the pool's dispatch times (what the budget counts).
+        src, starts, per = RATE
+        times = sorted(t for tid, t in dispatched.items() if source_of.get(tid) == src)
+        for i, t in enumerate(times):
+            n = sum(1 for u in times[i:] if u < t + per - SLACK)
+            if n > starts:
+                out["rate"].append({"at": round(t - self.t0, 3), "dispatches": n})
+        # Pauses and cool-downs: no dispatch inside one.
+        for tid, t in dispatched.items():
+            src = source_of.get(tid)
+            for who, frm, to in self.pauses:
+                if who in ("*", src) and frm + 0.5 < t < to - 0.5:
+                    out["paused"].append({"task": tid, "source": src, "at": round(t - self.t0, 3)})
+            for who, seen, until in self.cooling:
+                if who == src and seen + 0.5 < t < until - 0.5:
+                    out["cooling"].append({"task": tid, "source": src, "at": round(t - self.t0, 3)})
+                    break
+        return out
 
     def cleanup(self):
         for w in self.workers:

@@ -8,7 +8,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    Dashboard, PoolConfig, ProcessReport, ServerInfo, SubmitRequest, TaskType, WorkerTask,
+    Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
+    SubmitRequest, TaskType, WorkerTask,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -81,4 +82,22 @@ pub async fn process_queue() -> Result<ProcessReport, AppError> {
 #[server(prefix = "/api", endpoint = "task_types", input = Json)]
 pub async fn task_types() -> Result<Vec<TaskType>, AppError> {
     Ok(crate::backend::backend()?.task_types().await)
+}
+
+/// Changes any part of the limits (the global one, and sources' rules).
+#[server(prefix = "/api", endpoint = "set_limits", input = Json)]
+pub async fn set_limits(update: LimitsUpdate) -> Result<Limits, AppError> {
+    crate::backend::backend()?.set_limits(update).await
+}
+
+/// Pauses or resumes the pool (`source` absent) or one source.
+#[server(prefix = "/api", endpoint = "set_paused", input = Json)]
+pub async fn set_paused(source: Option<String>, paused: bool) -> Result<PoolStatus, AppError> {
+    crate::backend::backend()?.pause(source, paused).await
+}
+
+/// Cools a source down for `seconds` (0 ends its cool-down).
+#[server(prefix = "/api", endpoint = "set_cooldown", input = Json)]
+pub async fn set_cooldown(source: String, seconds: u32) -> Result<PoolStatus, AppError> {
+    crate::backend::backend()?.cooldown(source, seconds).await
 }

@@ -6,8 +6,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo, SubmitRequest,
-    TaskList, TaskQuery, TaskType, TaskView, WorkerTask,
+    ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport,
+    ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView, WorkerTask,
 };
 use leptos::prelude::use_context;
 use std::sync::Arc;
@@ -47,6 +47,14 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn process_queue(&self) -> Result<ProcessReport, AppError>;
     /// The task types the pool accepts (`GET task-types/`).
     async fn task_types(&self) -> Vec<TaskType>;
+    /// The global limit and every source's rules (`GET limits/`).
+    async fn limits(&self) -> Result<Limits, AppError>;
+    /// Changes any part of the limits (`POST limits/`).
+    async fn set_limits(&self, update: LimitsUpdate) -> Result<Limits, AppError>;
+    /// Pauses or resumes the pool (`None`) or a source (`POST pause/`, `POST resume/`).
+    async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError>;
+    /// Cools a source down for `seconds` (0 ends it) (`POST sources/<source>/cooldown/`).
+    async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError>;
 }
 
 /// The backend as it is stored in Leptos context.

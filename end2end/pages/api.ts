@@ -11,6 +11,8 @@ export type Task = {
   priority: number;
   error: string | null;
   worker_started_at: string | null;
+  tenant: string | null;
+  blocked_by: string | null;
 };
 
 /** The pool's JSON API, for arranging state around what a spec does in the browser. */
@@ -23,9 +25,9 @@ export class PoolApi {
     return res.json();
   }
 
-  async submit(crm_source: string, sync_type: string, batch_size: number, priority = 0): Promise<Task> {
+  async submit(crm_source: string, sync_type: string, batch_size: number, priority = 0, tenant?: string): Promise<Task> {
     const res = await this.request.post(`${BASE}/submit/`, {
-      data: { crm_source, sync_type, parameters: { batch_size }, priority },
+      data: { crm_source, sync_type, parameters: { batch_size }, priority, tenant: tenant ?? null },
     });
     expect(res.status(), await res.text()).toBe(201);
     return res.json();
@@ -46,8 +48,23 @@ export class PoolApi {
     return this.request.post(`${BASE}/tasks/${id}/cancel/`);
   }
 
+  /** Clears every flow-control rule, pause and cool-down. */
+  async clearRules() {
+    const limits = await (await this.request.get(`${BASE}/limits/`)).json();
+    const sources: Record<string, unknown> = {};
+    for (const src of Object.keys(limits.sources)) {
+      sources[src] = { limit: null, tenant_limit: null, rate: null };
+      await this.request.post(`${BASE}/resume/`, { data: { source: src } });
+      await this.request.post(`${BASE}/sources/${src}/cooldown/`, { data: { seconds: 0 } });
+    }
+    const res = await this.request.post(`${BASE}/limits/`, { data: { sources } });
+    expect(res.status(), await res.text()).toBe(200);
+    await this.request.post(`${BASE}/resume/`, { data: {} });
+  }
+
   /** Cancels everything queued or running and waits until nothing runs: a clean pool. */
   async reset(maxWorkers: number) {
+    await this.clearRules();
     await this.setMax(maxWorkers);
     for (const status of ["queued", "running"]) {
       const res = await this.request.get(`${BASE}/tasks/?status=${status}&limit=1000`);
@@ -61,6 +78,12 @@ export class PoolApi {
         return s.active_count + s.queued_count;
       }, { timeout: 20_000 })
       .toBe(0);
+  }
+
+  async setLimits(body: unknown) {
+    const res = await this.request.post(`${BASE}/limits/`, { data: body });
+    expect(res.status(), await res.text()).toBe(200);
+    return res.json();
   }
 
   /** Waits until a task has a status. */

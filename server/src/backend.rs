@@ -10,8 +10,9 @@ use crate::store::StoreError;
 use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
-    validate_task_id, ConfigUpdate, Dashboard, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
-    SubmitRequest, TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
+    validate_task_id, ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus,
+    ProcessReport, Rate, ServerInfo, SourceRules, SubmitRequest, TaskList, TaskQuery, TaskType,
+    TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,8 @@ use tokio::sync::watch;
 /// The one object every view of the pool talks to.
 pub struct ServerBackend {
     scheduler: Arc<Scheduler>,
-    initial_max_workers: u32,
+    /// What an empty store starts with.
+    seed: Seed,
     /// Bumped on every change any replica announces; live views wait on it.
     changes: watch::Sender<u64>,
     /// Since when worker events have been heard without a break (None while disconnected).
@@ -36,6 +38,15 @@ pub struct ServerBackend {
     security: crate::auth::Security,
 }
 
+/// What an empty store starts with (the runtime values, kept in Redis, win).
+#[derive(Clone, Debug, Default)]
+pub struct Seed {
+    /// `MAX_SYNC_WORKERS`.
+    pub max_workers: u32,
+    /// `WORKER_POOL_SOURCE_LIMITS`.
+    pub source_limits: Vec<(String, u32)>,
+}
+
 /// What the server last read from the store.
 #[derive(Default)]
 struct LastSeen {
@@ -44,16 +55,12 @@ struct LastSeen {
 }
 
 impl ServerBackend {
-    /// A backend over `scheduler`; `initial_max_workers` seeds an empty store.
-    pub fn new(
-        scheduler: Arc<Scheduler>,
-        initial_max_workers: u32,
-        security: crate::auth::Security,
-    ) -> Self {
+    /// A backend over `scheduler`; `seed` is what an empty store starts with.
+    pub fn new(scheduler: Arc<Scheduler>, seed: Seed, security: crate::auth::Security) -> Self {
         ServerBackend {
             security,
             scheduler,
-            initial_max_workers,
+            seed,
             changes: watch::channel(0).0,
             events_since: Mutex::new(None),
             store_ok: AtomicBool::new(true),
@@ -220,13 +227,15 @@ impl ServerBackend {
         }
     }
 
-    /// Seeds `max_workers`, reaps lost workers' tasks, reconciles and dispatches: what follows
-    /// every (re)subscription, the periodic pass and "process queue".
+    /// Seeds `max_workers` and the source limits (an empty store), reaps lost workers' tasks,
+    /// reconciles and dispatches: what follows every (re)subscription, the periodic pass and
+    /// "process queue".
     pub async fn resync(&self) -> Result<ProcessReport, PoolError> {
         self.scheduler
             .store()
-            .seed_max_workers(self.initial_max_workers)
+            .seed_max_workers(self.seed.max_workers)
             .await?;
+        self.scheduler.seed_rules(&self.seed.source_limits).await?;
         let reclaimed = self.reap_if_safe().await;
         let mut report = self.scheduler.reconcile().await?;
         report.reclaimed = reclaimed;
@@ -271,6 +280,7 @@ pub fn to_app_error(e: PoolError) -> AppError {
     match e {
         PoolError::Invalid(fields) => AppError::invalid(fields),
         PoolError::NotFound(id) => AppError::task_not_found(&id),
+        PoolError::UnknownSource(message) => AppError::NotFound { message },
         PoolError::Conflict(message) => AppError::Conflict { message },
         PoolError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "store unavailable");
@@ -492,6 +502,59 @@ impl PoolBackend for ServerBackend {
 
     async fn task_types(&self) -> Vec<TaskType> {
         self.scheduler.settings().registry.types().to_vec()
+    }
+
+    async fn limits(&self) -> Result<Limits, AppError> {
+        self.read(
+            || self.scheduler.limits(),
+            |me| {
+                let s = me.stale_status()?;
+                let sources = s
+                    .sources
+                    .into_iter()
+                    .map(|(src, st)| {
+                        let rules = SourceRules {
+                            limit: st.limit,
+                            tenant_limit: st.tenant_limit,
+                            rate: st.rate.map(|r| Rate {
+                                starts: r.starts,
+                                per_seconds: r.per_seconds,
+                            }),
+                        };
+                        (src, rules)
+                    })
+                    .collect();
+                Ok(Limits {
+                    max_workers: s.max_workers,
+                    sources,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn set_limits(&self, update: LimitsUpdate) -> Result<Limits, AppError> {
+        self.guard_write()?;
+        self.scheduler
+            .set_limits(&update)
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError> {
+        self.guard_write()?;
+        self.scheduler
+            .pause(source.as_deref(), paused)
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError> {
+        self.guard_write()?;
+        self.scheduler
+            .cooldown(&source, seconds)
+            .await
+            .map_err(|e| self.write_error(e))
     }
 }
 

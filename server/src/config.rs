@@ -57,7 +57,19 @@ pub struct Config {
     pub security: crate::auth::Security,
     /// `HOSTNAME` (default `localhost`): names this server in the `origin` of its messages.
     pub hostname: String,
+    /// `WORKER_POOL_SOURCE_LIMITS` (`five9=1,hubspot=3`): the source limits an empty store
+    /// starts with (the runtime values are kept in Redis).
+    pub source_limits: Vec<(String, u32)>,
+    /// `WORKER_POOL_COOLDOWN_PATTERN`: a failure whose error matches it cools its source down
+    /// (default: HTTP 429, "too many requests" or "rate limit", any case).
+    pub cooldown_pattern: regex::Regex,
+    /// `WORKER_POOL_COOLDOWN`: the first automatic cool-down (default 60 s; doubling on each
+    /// further one, up to 30 min).
+    pub cooldown: Duration,
 }
+
+/// The default `WORKER_POOL_COOLDOWN_PATTERN`.
+pub const DEFAULT_COOLDOWN_PATTERN: &str = r"(?i)\b429\b|too many requests|rate.?limit";
 
 /// Reads variables through a function, so tests need not touch the process environment.
 pub trait Lookup {
@@ -205,6 +217,34 @@ fn token(
     }
 }
 
+/// `WORKER_POOL_SOURCE_LIMITS`: `source=limit` pairs, comma-separated.
+fn source_limits(env: &impl Lookup) -> Result<Vec<(String, u32)>, ConfigError> {
+    let name = "WORKER_POOL_SOURCE_LIMITS";
+    let Some(value) = env.get(name) else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let parsed = pair.split_once('=').and_then(|(s, n)| {
+                let n: u32 = n.trim().parse().ok()?;
+                let s = s.trim();
+                (!s.is_empty() && (1..=app::types::MAX_SOURCE_LIMIT).contains(&n))
+                    .then(|| (s.to_string(), n))
+            });
+            parsed.ok_or_else(|| ConfigError {
+                name,
+                value: value.clone(),
+                reason: format!(
+                    "expected source=limit pairs such as five9=1,hubspot=3 (limits 1 to {}), not {pair:?}",
+                    app::types::MAX_SOURCE_LIMIT
+                ),
+            })
+        })
+        .collect()
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -284,6 +324,16 @@ impl Config {
             "10s",
             Duration::from_secs(4),
         )?;
+        let source_limits = source_limits(env)?;
+        let pattern = env
+            .get("WORKER_POOL_COOLDOWN_PATTERN")
+            .unwrap_or_else(|| DEFAULT_COOLDOWN_PATTERN.to_string());
+        let cooldown_pattern = regex::Regex::new(&pattern).map_err(|e| ConfigError {
+            name: "WORKER_POOL_COOLDOWN_PATTERN",
+            value: pattern.clone(),
+            reason: format!("expected a regular expression ({e})"),
+        })?;
+        let cooldown = duration(env, "WORKER_POOL_COOLDOWN", "60s", Duration::from_secs(1))?;
         let on_worker_lost = match env
             .get("WORKER_POOL_ON_WORKER_LOST")
             .as_deref()
@@ -371,6 +421,9 @@ impl Config {
                 secure_cookie,
             },
             hostname: env.get("HOSTNAME").unwrap_or_else(|| "localhost".into()),
+            source_limits,
+            cooldown_pattern,
+            cooldown,
         })
     }
 }

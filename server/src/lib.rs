@@ -109,13 +109,21 @@ impl Pool {
                 on_lost: config.on_worker_lost,
                 ..defaults.reap
             },
+            cooldown: scheduler::CooldownPolicy {
+                pattern: config.cooldown_pattern.clone(),
+                base: config.cooldown,
+                max: scheduler::COOLDOWN_MAX.max(config.cooldown),
+            },
             ..defaults
         };
         let events_channel = store.keys().events.clone();
         let scheduler = Arc::new(Scheduler::new(Arc::new(store), Arc::new(broker), settings));
         let backend = Arc::new(ServerBackend::new(
             scheduler,
-            config.max_sync_workers,
+            backend::Seed {
+                max_workers: config.max_sync_workers,
+                source_limits: config.source_limits.clone(),
+            },
             config.security.clone(),
         ));
         let (stop, stop_rx) = watch::channel(false);

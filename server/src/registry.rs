@@ -141,6 +141,19 @@ impl Registry {
         &self.types
     }
 
+    /// The sources (`crm_source`s) of the registered types, sorted, each once.
+    pub fn sources(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.types.iter().map(|t| t.crm_source.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// True when `source` is the `crm_source` of a registered type.
+    pub fn has_source(&self, source: &str) -> bool {
+        self.types.iter().any(|t| t.crm_source == source)
+    }
+
     /// `a.b, c.d, …` for error messages.
     pub fn names(&self) -> String {
         self.types

@@ -9,13 +9,14 @@ use crate::celery::protocol::{self, ResultMeta, ResultState, TaskSpec};
 use crate::celery::{Broker, BrokerError};
 use crate::registry::Registry;
 use crate::store::{
-    CancelOutcome, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Resend, ResendOutcome, RunningEntry, StartedOutcome, Store, StoreError,
-    Submitted,
+    CancelOutcome, Cooldown, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
+    ReprioritizeOutcome, Resend, ResendOutcome, RuleChange, RunningEntry, StartedOutcome, Store,
+    StoreError, Submitted,
 };
 use app::types::{
-    validate_max_workers, FieldError, PoolConfig, PoolStatus, ProcessReport, SubmitRequest,
-    TaskQuery, TaskStatus, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    validate_cooldown, validate_max_workers, FieldError, Limits, LimitsUpdate, PoolConfig,
+    PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus, WorkerTask,
+    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub enum PoolError {
     /// No such task.
     #[error("task {0} not found")]
     NotFound(String),
+    /// No such source.
+    #[error("{0}")]
+    UnknownSource(String),
     /// The transition does not apply to the task's state.
     #[error("{0}")]
     Conflict(String),
@@ -72,6 +76,19 @@ pub struct Settings {
     pub reap: ReapPolicy,
     /// How lost messages are judged.
     pub lost: LostPolicy,
+    /// When a failure cools its source down.
+    pub cooldown: CooldownPolicy,
+}
+
+/// When a failure cools its source down, and for how long.
+#[derive(Clone, Debug)]
+pub struct CooldownPolicy {
+    /// An error matching this is a provider's refusal (`WORKER_POOL_COOLDOWN_PATTERN`).
+    pub pattern: regex::Regex,
+    /// The first cool-down (`WORKER_POOL_COOLDOWN`).
+    pub base: Duration,
+    /// The longest, after doubling.
+    pub max: Duration,
 }
 
 impl Settings {
@@ -95,6 +112,12 @@ impl Settings {
                 reply_window: LOST_REPLY_WINDOW,
                 lost_for: LOST_FOR,
             },
+            cooldown: CooldownPolicy {
+                pattern: regex::Regex::new(crate::config::DEFAULT_COOLDOWN_PATTERN)
+                    .expect("the default pattern is a valid regular expression"),
+                base: Duration::from_secs(60),
+                max: COOLDOWN_MAX,
+            },
         }
     }
 }
@@ -105,6 +128,8 @@ const REAP_RESTART_GUARD: Duration = Duration::from_secs(1);
 /// A `worker-offline` counts once this long has passed with nothing else from the worker: a
 /// consumer reconnect sends an offline/online pair while its pool keeps running its tasks.
 const REAP_OFFLINE_GRACE: Duration = Duration::from_secs(3);
+/// The longest automatic cool-down, after doubling.
+pub const COOLDOWN_MAX: Duration = Duration::from_secs(30 * 60);
 /// How long the workers' answers to `query_task` are waited for (Celery's own inspect
 /// timeout is 1 s).
 const LOST_REPLY_WINDOW: Duration = Duration::from_secs(1);
@@ -219,6 +244,7 @@ impl Scheduler {
             task_name: task_type.task_name.clone(),
             parameters: req.parameters,
             priority: req.priority,
+            tenant: req.tenant.clone(),
         };
         // Dispatched in the same step when a slot is free and nothing waits ahead of it; never
         // before result notifications are subscribed.
@@ -285,6 +311,8 @@ impl Scheduler {
             resends: 0,
             resent_at: None,
             resend_reason: None,
+            tenant: req.tenant,
+            blocked_by: None,
         })
     }
 
@@ -385,7 +413,7 @@ impl Scheduler {
             }
             match stop {
                 DispatchStop::Moved => continue,
-                DispatchStop::Done | DispatchStop::Full => break,
+                DispatchStop::Done | DispatchStop::Full | DispatchStop::Paused => break,
             }
         }
         Ok(dispatched)
@@ -499,6 +527,7 @@ impl Scheduler {
         status: TaskStatus,
         error: Option<String>,
     ) -> Result<Applied, PoolError> {
+        let error_text = error.clone();
         let refill: Vec<Prepared> = self
             .refill
             .lock()
@@ -512,7 +541,7 @@ impl Scheduler {
                     celery_id: Some(celery_id.to_string()),
                     token: None,
                     status,
-                    error,
+                    error: error.clone(),
                 },
                 self.settings.retention,
                 if self.results_subscribed() {
@@ -539,6 +568,10 @@ impl Scheduler {
                 }
             }
         }
+        if report.ended() && status == TaskStatus::Failed {
+            self.cool_down_if_refused(id, &report.source, error_text.as_deref())
+                .await;
+        }
         Ok(match report.finished {
             Finished::Stale => Applied::Nothing,
             Finished::Ended { backlog } => Applied::Ended { backlog },
@@ -549,7 +582,7 @@ impl Scheduler {
     /// unconfirmed two-phase messages that are proven absent, then dispatches. Runs after every
     /// (re)subscription, periodically, and on "process queue".
     pub async fn reconcile(&self) -> Result<ProcessReport, PoolError> {
-        let snapshot = self.store.snapshot(0).await?;
+        let snapshot = self.store.snapshot(0, &[]).await?;
         let ids: Vec<String> = snapshot
             .running_entries
             .iter()
@@ -573,7 +606,7 @@ impl Scheduler {
         if pruned > 0 {
             tracing::debug!(pruned, "expired history entries pruned");
         }
-        let after = self.store.snapshot(0).await?;
+        let after = self.store.snapshot(0, &[]).await?;
         report.available_workers =
             (after.max_workers as u64).saturating_sub(after.running.len() as u64);
         report.queued_count = after.queued_count;
@@ -662,7 +695,7 @@ impl Scheduler {
     /// Call only while worker events have been heard for a whole heartbeat timeout: the
     /// roster of live workers comes from them.
     pub async fn check_lost_messages(&self) -> Result<Vec<LostMessage>, PoolError> {
-        let snapshot = self.store.snapshot(0).await?;
+        let snapshot = self.store.snapshot(0, &[]).await?;
         let waiting: Vec<&RunningEntry> = snapshot
             .running_entries
             .iter()
@@ -778,9 +811,7 @@ impl Scheduler {
                 }
                 ResendOutcome::Cancelled => {
                     tracing::warn!(task_id = %entry.id, "a cancelled task's message was lost; it ended cancelled");
-                    if let Err(e) = self.dispatch_pass().await {
-                        tracing::warn!(error = %e, "dispatch after a lost cancelled message failed");
-                    }
+                    self.dispatch_after("lost cancelled message").await;
                 }
                 ResendOutcome::Present | ResendOutcome::Stale => {}
             }
@@ -834,9 +865,7 @@ impl Scheduler {
             }
             CancelOutcome::Cancelled => {
                 tracing::info!(task_id = %id, "task cancelled");
-                if let Err(e) = self.dispatch_pass().await {
-                    tracing::warn!(error = %e, "dispatch after cancel failed");
-                }
+                self.dispatch_after("cancel").await;
             }
             CancelOutcome::Revoke {
                 celery_id,
@@ -863,9 +892,7 @@ impl Scheduler {
                             0,
                         )
                         .await?;
-                    if let Err(e) = self.dispatch_pass().await {
-                        tracing::warn!(error = %e, "dispatch after cancel failed");
-                    }
+                    self.dispatch_after("cancel").await;
                 } else {
                     let heard = self.broker.revoke(std::slice::from_ref(&celery_id)).await?;
                     tracing::info!(task_id = %id, subscribers = heard, "revoke (terminate) broadcast");
@@ -900,18 +927,173 @@ impl Scheduler {
         validate_max_workers(value as i64).map_err(|e| PoolError::Invalid(vec![e]))?;
         let prev = self.store.set_max_workers(value).await?;
         tracing::info!(from = ?prev, to = value, "max_workers changed");
-        if let Err(e) = self.dispatch_pass().await {
-            tracing::warn!(error = %e, "dispatch after config change failed");
-        }
+        self.dispatch_after("config change").await;
         self.config().await
     }
 
     /// The configuration in force.
     pub async fn config(&self) -> Result<PoolConfig, PoolError> {
-        let s = self.store.snapshot(0).await?;
+        let s = self.store.snapshot(0, &[]).await?;
         let mut status = PoolStatus::from_parts(s.max_workers, s.running, vec![], s.queued_count);
         status.fresh_at = Some(chrono::Utc::now());
         Ok(PoolConfig::from_status(&status))
+    }
+
+    // --- flow control ----------------------------------------------------------------------
+
+    /// A task failed with an error that says its provider refused it (HTTP 429, "rate
+    /// limit"): its source cools down (see `lua/cooldown.lua` for the doubling).
+    async fn cool_down_if_refused(&self, id: &str, source: &str, error: Option<&str>) {
+        let policy = &self.settings.cooldown;
+        if source.is_empty() || !error.is_some_and(|e| policy.pattern.is_match(e)) {
+            return;
+        }
+        let change = Cooldown::Auto {
+            base: policy.base,
+            max: policy.max,
+        };
+        match self.store.cooldown(source, change).await {
+            Ok(ends) => {
+                tracing::warn!(task_id = %id, source, until_ms = ?ends, "the provider refused a task: its source cools down")
+            }
+            Err(e) => tracing::warn!(source, error = %e, "could not start a cool-down"),
+        }
+    }
+
+    /// The global limit and every source's rules.
+    pub async fn limits(&self) -> Result<Limits, PoolError> {
+        let rules = self.store.rules().await?;
+        let s = self.store.snapshot(0, &[]).await?;
+        let sources = self
+            .settings
+            .registry
+            .sources()
+            .into_iter()
+            .map(|src| {
+                let r = rules.get(&src).copied().unwrap_or_default();
+                (src, r)
+            })
+            .collect();
+        Ok(Limits {
+            max_workers: s.max_workers,
+            sources,
+        })
+    }
+
+    /// Changes any part of the limits at once; a lowered limit lets its source drain, a raised
+    /// one dispatches at once.
+    pub async fn set_limits(&self, update: &LimitsUpdate) -> Result<Limits, PoolError> {
+        let unknown: Vec<FieldError> = update
+            .sources
+            .keys()
+            .filter(|src| !self.settings.registry.has_source(src))
+            .map(|src| {
+                FieldError::new(
+                    format!("sources.{src}"),
+                    format!(
+                        "unknown source {src:?}; the pool's sources are {}",
+                        self.settings.registry.sources().join(", ")
+                    ),
+                )
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(PoolError::Invalid(unknown));
+        }
+        update.validate().map_err(PoolError::Invalid)?;
+        let changes: Vec<(String, RuleChange)> = update
+            .sources
+            .iter()
+            .flat_map(|(src, u)| {
+                [
+                    u.limit.map(RuleChange::Limit),
+                    u.tenant_limit.map(RuleChange::TenantLimit),
+                    u.rate.map(RuleChange::Rate),
+                ]
+                .into_iter()
+                .flatten()
+                .map(move |c| (src.clone(), c))
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.store.set_rules(&changes, false).await?;
+            tracing::info!(changes = ?changes, "source rules changed");
+        }
+        if let Some(max) = update.max_workers {
+            self.store.set_max_workers(max).await?;
+            tracing::info!(to = max, "max_workers changed");
+        }
+        self.dispatch_after("limits change").await;
+        self.limits().await
+    }
+
+    /// Pauses (`paused`) or resumes the pool (`source` `None`) or one source. Running tasks go
+    /// on; resuming dispatches at once. Returns the pool's status.
+    pub async fn pause(&self, source: Option<&str>, paused: bool) -> Result<PoolStatus, PoolError> {
+        if let Some(src) = source {
+            self.known_source(src)?;
+        }
+        let changed = self.store.pause(source, paused).await?;
+        tracing::info!(
+            source = source.unwrap_or("(the pool)"),
+            paused,
+            changed,
+            "pause changed"
+        );
+        if !paused {
+            self.dispatch_after("resume").await;
+        }
+        self.status().await
+    }
+
+    /// Cools a source down for `seconds` from now (0 ends its cool-down and dispatches).
+    pub async fn cooldown(&self, source: &str, seconds: u32) -> Result<PoolStatus, PoolError> {
+        validate_cooldown(seconds).map_err(|e| PoolError::Invalid(vec![e]))?;
+        self.known_source(source)?;
+        let ends = self
+            .store
+            .cooldown(source, Cooldown::For(Duration::from_secs(seconds as u64)))
+            .await?;
+        tracing::info!(source, seconds, until_ms = ?ends, "cool-down set");
+        if seconds == 0 {
+            self.dispatch_after("end of a cool-down").await;
+        }
+        self.status().await
+    }
+
+    fn known_source(&self, source: &str) -> Result<(), PoolError> {
+        if self.settings.registry.has_source(source) {
+            return Ok(());
+        }
+        Err(PoolError::UnknownSource(format!(
+            "No source {source:?}; the pool's sources are {}.",
+            self.settings.registry.sources().join(", ")
+        )))
+    }
+
+    /// Seeds the rules of an empty store (`WORKER_POOL_SOURCE_LIMITS`) and files tasks queued
+    /// by an older version into their groups: what start-up does before dispatching.
+    pub async fn seed_rules(&self, source_limits: &[(String, u32)]) -> Result<(), PoolError> {
+        let changes: Vec<(String, RuleChange)> = source_limits
+            .iter()
+            .map(|(src, n)| (src.clone(), RuleChange::Limit(Some(*n))))
+            .collect();
+        if self.store.set_rules(&changes, true).await? && !changes.is_empty() {
+            tracing::info!(limits = ?source_limits, "source limits seeded");
+        }
+        let moved = self.store.migrate().await?;
+        if moved > 0 {
+            tracing::info!(moved, "queued tasks filed into their groups' queues");
+        }
+        Ok(())
+    }
+
+    /// A dispatch pass after a change that may let tasks start; a failure leaves them queued
+    /// for the next pass.
+    async fn dispatch_after(&self, what: &str) {
+        if let Err(e) = self.dispatch_pass().await {
+            tracing::warn!(error = %e, "dispatch after a {what} failed");
+        }
     }
 
     // --- reads -------------------------------------------------------------------------------
@@ -920,10 +1102,15 @@ impl Scheduler {
     pub async fn status(&self) -> Result<PoolStatus, PoolError> {
         let s = self
             .store
-            .snapshot(self.settings.status_queue_limit)
+            .snapshot(
+                self.settings.status_queue_limit,
+                &self.settings.registry.sources(),
+            )
             .await?;
         let mut status = PoolStatus::from_parts(s.max_workers, s.running, s.queued, s.queued_count);
         status.fresh_at = Some(chrono::Utc::now());
+        status.paused = s.paused;
+        status.sources = s.sources;
         Ok(status)
     }
 
@@ -949,7 +1136,7 @@ impl Scheduler {
             } else {
                 0
             };
-            let s = self.store.snapshot(queue_limit).await?;
+            let s = self.store.snapshot(queue_limit, &[]).await?;
             if wants(TaskStatus::Running) {
                 out.extend(s.running);
             }

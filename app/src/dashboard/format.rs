@@ -89,6 +89,15 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
+/// A rate window in words: `1m`, `90s`, `1h`.
+pub fn window(secs: u32) -> String {
+    match secs {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

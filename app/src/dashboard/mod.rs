@@ -176,6 +176,7 @@ fn DashboardPage() -> impl IntoView {
                         Ok::<_, AppError>(view! {
                             <StaleBanner/>
                             <panels::Summary/>
+                            <panels::SourcesPanel/>
                             <div class="columns">
                                 <panels::RunningPanel/>
                                 <panels::QueuePanel/>

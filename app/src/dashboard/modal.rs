@@ -1,13 +1,65 @@
-//! The configuration dialog: set `max_workers` within its valid range.
+//! The configuration dialog: the global limit and every source's rules (limit, per-tenant
+//! limit, rate budget), each within its valid range; an empty field removes a rule.
 //!
 //! Keyboard-usable: focus moves into the dialog when it opens, Tab stays inside it, Esc closes
 //! it, and focus returns to the button that opened it.
 
 use super::use_ctx;
-use crate::api::SetMaxWorkers;
-use crate::types::{validate_max_workers, MAX_WORKERS, MIN_WORKERS};
+use crate::api::SetLimits;
+use crate::types::{
+    validate_max_workers, LimitsUpdate, Rate, SourceRulesUpdate, SourceStatus, MAX_RATE_STARTS,
+    MAX_SOURCE_LIMIT, MAX_WINDOW_SECS, MAX_WORKERS, MIN_WORKERS,
+};
 use leptos::html;
 use leptos::prelude::*;
+use std::collections::BTreeMap;
+
+/// The texts of one source's row: limit, per-tenant limit, rate starts, rate window (s).
+type RuleTexts = [String; 4];
+
+fn texts_of(s: &SourceStatus) -> RuleTexts {
+    let t = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+    [
+        t(s.limit),
+        t(s.tenant_limit),
+        t(s.rate.map(|r| r.starts)),
+        t(s.rate.map(|r| r.per_seconds)),
+    ]
+}
+
+/// An optional whole number in `1..=hi` ("" is none), or why not.
+fn optional(text: &str, what: &str, hi: u32) -> Result<Option<u32>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=hi).contains(n))
+        .map(Some)
+        .ok_or_else(|| format!("{what} must be a whole number from 1 to {hi}, or empty"))
+}
+
+/// A source's rules from its row's texts.
+fn rules_of(texts: &RuleTexts) -> Result<SourceRulesUpdate, String> {
+    let limit = optional(&texts[0], "the limit", MAX_SOURCE_LIMIT)?;
+    let tenant_limit = optional(&texts[1], "the per-tenant limit", MAX_SOURCE_LIMIT)?;
+    let starts = optional(&texts[2], "the rate's starts", MAX_RATE_STARTS)?;
+    let per = optional(&texts[3], "the rate's window", MAX_WINDOW_SECS)?;
+    let rate = match (starts, per) {
+        (Some(starts), Some(per_seconds)) => Some(Rate {
+            starts,
+            per_seconds,
+        }),
+        (None, None) => None,
+        _ => return Err("a rate needs both its starts and its window".into()),
+    };
+    Ok(SourceRulesUpdate {
+        limit: Some(limit),
+        tenant_limit: Some(tenant_limit),
+        rate: Some(rate),
+    })
+}
 
 #[component]
 pub fn ConfigModal() -> impl IntoView {
@@ -16,8 +68,7 @@ pub fn ConfigModal() -> impl IntoView {
     let value = RwSignal::new(String::new());
     let input: NodeRef<html::Input> = NodeRef::new();
     let save_button: NodeRef<html::Button> = NodeRef::new();
-    let save = ctx.mutation::<SetMaxWorkers>();
-
+    let save = ctx.mutation::<SetLimits>();
     let parsed = move || {
         let text = value.get();
         match text.trim().parse::<i64>() {
@@ -26,6 +77,20 @@ pub fn ConfigModal() -> impl IntoView {
                 "max_workers must be a whole number from {MIN_WORKERS} to {MAX_WORKERS}"
             )),
         }
+    };
+
+    let rules: RwSignal<BTreeMap<String, RuleTexts>> = RwSignal::new(BTreeMap::new());
+    let update = move || -> Result<LimitsUpdate, ()> {
+        let max_workers = parsed().map_err(|_| ())?;
+        let sources = rules.with(|r| {
+            r.iter()
+                .map(|(src, texts)| rules_of(texts).map(|u| (src.clone(), u)))
+                .collect::<Result<_, _>>()
+        });
+        Ok(LimitsUpdate {
+            max_workers: Some(max_workers),
+            sources: sources.map_err(|_| ())?,
+        })
     };
 
     let close = move || {
@@ -47,11 +112,22 @@ pub fn ConfigModal() -> impl IntoView {
     // On open: start from the limit in force, and move focus into the dialog.
     Effect::new(move |_| {
         if open.get() {
-            let current = ctx
-                .current()
-                .map(|d| d.status.max_workers)
+            let current = ctx.current().map(|d| d.status);
+            let max = current
+                .as_ref()
+                .map(|s| s.max_workers)
                 .unwrap_or(MIN_WORKERS);
-            value.set(current.to_string());
+            value.set(max.to_string());
+            rules.set(
+                current
+                    .map(|s| {
+                        s.sources
+                            .iter()
+                            .map(|(k, v)| (k.clone(), texts_of(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            );
             save.clear();
             if let Some(el) = input.get_untracked() {
                 let _ = el.focus();
@@ -116,8 +192,8 @@ pub fn ConfigModal() -> impl IntoView {
             <form
                 on:submit=move |ev| {
                     ev.prevent_default();
-                    if let Ok(n) = parsed() {
-                        save.dispatch(SetMaxWorkers { max_workers: n });
+                    if let Ok(update) = update() {
+                        save.dispatch(SetLimits { update });
                     }
                 }
             >
@@ -138,8 +214,52 @@ pub fn ConfigModal() -> impl IntoView {
                     {move || parsed().err().map(|m| view! { <span class="field-error" data-testid="error-max_workers">{m}</span> })}
                 </label>
                 <p id="config-help" class="muted">
-                    "The most sync tasks that may run at once across every worker. Lowering it never stops a running task: the pool drains down to the new limit."
+                    "The most sync tasks that may run at once across every worker. Lowering a limit never stops a running task: the pool drains down to it."
                 </p>
+                <fieldset class="rules" data-testid="source-rules">
+                    <legend>"Per source (empty: no rule)"</legend>
+                    <table class="rules-table">
+                        <thead><tr><th>"Source"</th><th>"Limit"</th><th>"Per tenant"</th><th>"Starts"</th><th>"per seconds"</th></tr></thead>
+                        <tbody>
+                            <For
+                                each=move || rules.with(|r| r.keys().cloned().collect::<Vec<_>>())
+                                key=|src| src.clone()
+                                children=move |src: String| {
+                                    let s = StoredValue::new(src.clone());
+                                    let cell = move |i: usize, label: &'static str| {
+                                        view! {
+                                            <td>
+                                                <input
+                                                    type="number"
+                                                    inputmode="numeric"
+                                                    min="1"
+                                                    data-testid=format!("rule-{}-{i}", s.get_value())
+                                                    aria-label=format!("{label} of {}", s.get_value())
+                                                    prop:value=move || rules.with(|r| r.get(&s.get_value()).map(|t| t[i].clone()).unwrap_or_default())
+                                                    on:input=move |ev| {
+                                                        let v = event_target_value(&ev);
+                                                        rules.update(|r| if let Some(t) = r.get_mut(&s.get_value()) { t[i] = v; });
+                                                    }
+                                                />
+                                            </td>
+                                        }
+                                    };
+                                    let error = move || rules.with(|r| r.get(&s.get_value()).and_then(|t| rules_of(t).err()));
+                                    view! {
+                                        <tr>
+                                            <th scope="row">{src.clone()}</th>
+                                            {cell(0, "Limit")}
+                                            {cell(1, "Per-tenant limit")}
+                                            {cell(2, "Rate starts")}
+                                            {cell(3, "Rate window in seconds")}
+                                        </tr>
+                                        {move || error().map(|e| view! { <tr><td colspan="5" class="field-error" data-testid=format!("rule-error-{}", s.get_value())>{e}</td></tr> })}
+                                    }
+                                }
+                            />
+                        </tbody>
+                    </table>
+                </fieldset>
                 {move || save.value().get().and_then(Result::err).map(|e| view! {
                     <p class="error" role="alert">{e.message().to_string()}</p>
                 })}
@@ -150,7 +270,7 @@ pub fn ConfigModal() -> impl IntoView {
                         class="btn primary"
                         type="submit"
                         data-testid="config-save"
-                        disabled=move || parsed().is_err() || save.pending().get()
+                        disabled=move || update().is_err() || save.pending().get()
                     >
                         "Save"
                     </button>

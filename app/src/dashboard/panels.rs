@@ -2,7 +2,7 @@
 
 use super::format;
 use super::use_ctx;
-use crate::api::{CancelTask, ProcessQueue, SetTaskPriority};
+use crate::api::{CancelTask, ProcessQueue, SetCooldown, SetPaused, SetTaskPriority};
 use crate::types::{
     parse_priority, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
 };
@@ -37,6 +37,8 @@ pub fn Summary() -> impl IntoView {
         })
     };
     let process = ctx.mutation::<ProcessQueue>();
+    let pause = ctx.mutation::<SetPaused>();
+    let paused = move || status.with(|s| s.as_ref().is_some_and(|s| s.paused));
 
     view! {
         <section class="panel summary" aria-labelledby="summary-title" data-testid="summary">
@@ -77,6 +79,9 @@ pub fn Summary() -> impl IntoView {
                 <span class="meter-label">{move || format!("{}%", util())}</span>
             </div>
             <p class="muted draining" data-testid="draining" aria-live="polite">{draining}</p>
+            <Show when=paused>
+                <p class="banner warn" data-testid="pool-paused">"The pool is paused: nothing new starts; running tasks go on, and the queue keeps its tasks."</p>
+            </Show>
             <div class="panel-actions">
                 <button
                     class="btn primary"
@@ -85,6 +90,17 @@ pub fn Summary() -> impl IntoView {
                     on:click=move |_| ctx.config_open.set(true)
                 >
                     "Configure…"
+                </button>
+                <button
+                    class="btn"
+                    data-testid="pause-pool"
+                    aria-pressed=move || paused().to_string()
+                    disabled=move || pause.pending().get()
+                    on:click=move |_| {
+                        pause.dispatch(SetPaused { source: None, paused: !paused() });
+                    }
+                >
+                    {move || if paused() { "Resume pool" } else { "Pause pool" }}
                 </button>
                 <button
                     class="btn"
@@ -274,15 +290,20 @@ pub fn QueuePanel() -> impl IntoView {
                     <tbody>
                         <For
                             each=rows
-                            key=|t| (t.task_id.clone(), t.position, t.priority)
+                            key=|t| (t.task_id.clone(), t.position, t.priority, t.blocked_by)
                             children=move |t: WorkerTask| {
                                 let created = t.created_at;
+                                let why = t.blocked_by;
                                 view! {
                                     <tr data-testid="queue-row" data-task-id=t.task_id.clone()>
                                         <td class="num" data-testid="position">{t.position}</td>
                                         <td>
                                             <span class="task-name">{task_label(&t)}</span>
+                                            {t.tenant.clone().map(|tn| view! { <span class="tenant" data-testid="tenant">{tn}</span> })}
                                             <span class="sub">{format::parameters(&t.parameters)}</span>
+                                            {why.map(|b| view! {
+                                                <span class=format!("chip blocked-{}", b.as_str()) data-testid="blocked-by" data-reason=b.as_str()>{b.label()}</span>
+                                            })}
                                         </td>
                                         <td><PriorityEditor task_id=t.task_id.clone() priority=t.priority/></td>
                                         <td class="num hide-sm">{move || format::duration(format::secs_between(created, ctx.now()))}</td>
@@ -297,6 +318,79 @@ pub fn QueuePanel() -> impl IntoView {
                     <p class="empty">"The queue is empty."</p>
                 </Show>
                 <p class="muted">{more}</p>
+            </div>
+        </section>
+    }
+}
+
+/// Every source: running against its limit, queued, its per-tenant limit, rate use, and
+/// whether it is paused or cooling down (with a countdown); pause, resume and cool-down
+/// controls.
+#[component]
+pub fn SourcesPanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let status = status();
+    let rows = move || {
+        status.with(|s| {
+            s.as_ref()
+                .map(|s| s.sources.clone().into_iter().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    };
+    let pause = ctx.mutation::<SetPaused>();
+    let cool = ctx.mutation::<SetCooldown>();
+    let of = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "—".into());
+    view! {
+        <section class="panel" aria-labelledby="sources-title" data-testid="sources-panel">
+            <h2 id="sources-title">"Sources"</h2>
+            <div class="table-wrap">
+                <table class="tasks">
+                    <thead><tr><th>"Source"</th><th class="num">"Running"</th><th class="num">"Queued"</th><th class="num hide-sm">"Per tenant"</th><th class="hide-sm">"Rate"</th><th>"State"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <tbody>
+                        <For
+                            each=rows
+                            key=|(src, x)| (src.clone(), x.running, x.queued, x.paused, x.cooldown_until, x.limit, x.tenant_limit, x.rate)
+                            children=move |(src, x)| {
+                                let name = StoredValue::new(src.clone());
+                                let until = x.cooldown_until;
+                                let state = move || match (x.paused, until) {
+                                    (true, _) => "paused".to_string(),
+                                    (false, Some(t)) if t > ctx.now() => format!(
+                                        "cooling down, {} left",
+                                        format::duration(format::secs_between(ctx.now(), t))
+                                    ),
+                                    _ => "open".to_string(),
+                                };
+                                let cooling = move || until.is_some_and(|t| t > ctx.now());
+                                view! {
+                                    <tr data-testid="source-row" data-source=src.clone()>
+                                        <th scope="row">{src.clone()}</th>
+                                        <td class="num" data-testid="source-running">{format!("{} / {}", x.running, of(x.limit))}</td>
+                                        <td class="num" data-testid="source-queued">{x.queued}</td>
+                                        <td class="num hide-sm">{of(x.tenant_limit)}</td>
+                                        <td class="hide-sm">{x.rate.map(|r| format!("{} of {} per {}", r.used, r.starts, format::window(r.per_seconds))).unwrap_or_else(|| "—".into())}</td>
+                                        <td data-testid="source-state">{state}</td>
+                                        <td class="actions">
+                                            <button class="btn small" data-testid="source-pause" aria-label=move || format!("{} {}", if x.paused { "Resume" } else { "Pause" }, name.get_value())
+                                                disabled=move || pause.pending().get()
+                                                on:click=move |_| { pause.dispatch(SetPaused { source: Some(name.get_value()), paused: !x.paused }); }>
+                                                {if x.paused { "Resume" } else { "Pause" }}
+                                            </button>
+                                            <button class="btn small" data-testid="source-cooldown" aria-label=move || format!("{} {}", if cooling() { "End the cool-down of" } else { "Cool down for 5 minutes:" }, name.get_value())
+                                                disabled=move || cool.pending().get()
+                                                on:click=move |_| { cool.dispatch(SetCooldown { source: name.get_value(), seconds: if cooling() { 0 } else { 300 } }); }>
+                                                {move || if cooling() { "End cool-down" } else { "Cool 5 min" }}
+                                            </button>
+                                        </td>
+                                    </tr>
+                                }
+                            }
+                        />
+                    </tbody>
+                </table>
+                {move || pause.value().get().and_then(Result::err).or_else(|| cool.value().get().and_then(Result::err)).map(|e| view! {
+                    <p class="error" role="alert">{e.message().to_string()}</p>
+                })}
             </div>
         </section>
     }

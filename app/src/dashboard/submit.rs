@@ -31,6 +31,7 @@ pub fn build(
     batch: &str,
     dry_run: bool,
     priority: &str,
+    tenant: &str,
 ) -> Result<SubmitRequest, Vec<FieldError>> {
     let (crm_source, sync_type) = match task_type.split_once('.') {
         Some((a, b)) => (a.to_string(), b.to_string()),
@@ -45,6 +46,7 @@ pub fn build(
         "sync_type": if sync_type.is_empty() { "?".into() } else { sync_type },
         "parameters": {"full": full, "batch_size": if batch.trim().is_empty() { Value::from(DEFAULT_BATCH_SIZE) } else { number(batch) }, "dry_run": dry_run},
         "priority": number(priority),
+        "tenant": if tenant.trim().is_empty() { Value::Null } else { Value::from(tenant.trim()) },
     });
     match SubmitRequest::from_json(&body) {
         Ok(req) if errors.is_empty() => Ok(req),
@@ -64,6 +66,7 @@ pub fn SubmitPanel() -> impl IntoView {
     let batch = RwSignal::new(DEFAULT_BATCH_SIZE.to_string());
     let dry_run = RwSignal::new(false);
     let priority = RwSignal::new("0".to_string());
+    let tenant = RwSignal::new(String::new());
     let touched = RwSignal::new(false);
 
     let submit = ctx.mutation::<SubmitTask>();
@@ -75,6 +78,7 @@ pub fn SubmitPanel() -> impl IntoView {
             &batch.get(),
             dry_run.get(),
             &priority.get(),
+            &tenant.get(),
         )
     });
     // Client-side errors, then the server's (a type removed from the registry, say).
@@ -181,6 +185,19 @@ pub fn SubmitPanel() -> impl IntoView {
                         {field_error("priority")}
                     </label>
                 </div>
+                <label class="field">
+                    <span>"Tenant (optional: the customer or account; per-tenant limits count by it)"</span>
+                    <input
+                        type="text"
+                        data-testid="submit-tenant"
+                        maxlength="64"
+                        autocomplete="off"
+                        aria-invalid=move || result.with(|r| r.as_ref().err().is_some_and(|e| e.iter().any(|f| f.field == "tenant"))).to_string()
+                        prop:value=move || tenant.get()
+                        on:input=move |ev| tenant.set(event_target_value(&ev))
+                    />
+                    {field_error("tenant")}
+                </label>
                 <div class="panel-actions">
                     <button
                         class="btn primary"
@@ -208,21 +225,22 @@ mod tests {
 
     #[test]
     fn builds_valid_requests_and_explains_mistakes() {
-        let req = build("five9.contacts", true, "500", false, "7").unwrap();
+        let req = build("five9.contacts", true, "500", false, "7", "").unwrap();
         assert_eq!(req.crm_source, "five9");
         assert_eq!(req.sync_type, "contacts");
         assert_eq!(req.parameters.batch_size, 500);
         assert_eq!(req.priority, 7);
-        let errs = build("", false, "0", false, "abc").unwrap_err();
+        let errs = build("", false, "0", false, "abc", "a b").unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"task_type"));
         assert!(fields.contains(&"parameters.batch_size"));
         assert!(fields.contains(&"priority"));
+        assert!(fields.contains(&"tenant"), "{fields:?}");
         assert!(
-            build("hubspot.all", false, "", false, "").is_ok(),
+            build("hubspot.all", false, "", false, "", "acme-1").is_ok(),
             "empty means defaults"
         );
-        assert!(build("hubspot.all", false, "1.5", false, "0").is_err());
-        assert!(build("hubspot.all", false, "100001", false, "0").is_err());
+        assert!(build("hubspot.all", false, "1.5", false, "0", "").is_err());
+        assert!(build("hubspot.all", false, "100001", false, "0", "").is_err());
     }
 }

@@ -191,6 +191,33 @@ fn batch_size_error(field: &str, what: impl fmt::Display) -> FieldError {
     )
 }
 
+/// The longest tenant accepted.
+pub const MAX_TENANT_LEN: usize = 64;
+
+fn tenant_error(what: impl fmt::Display) -> FieldError {
+    FieldError::new(
+        "tenant",
+        format!(
+            "tenant must be 1 to {MAX_TENANT_LEN} characters of A-Z a-z 0-9 . _ : -, not {what}"
+        ),
+    )
+}
+
+/// Checks a tenant: 1 to 64 characters of `A-Z a-z 0-9 . _ : -`.
+pub fn validate_tenant(tenant: &str) -> Result<(), FieldError> {
+    let ok = !tenant.is_empty()
+        && tenant.len() <= MAX_TENANT_LEN
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = tenant.chars().take(MAX_TENANT_LEN).collect();
+        Err(tenant_error(format!("{shown:?}")))
+    }
+}
+
 /// Checks a `crm_source` or `sync_type` (reported as `key`), already trimmed.
 pub fn validate_name(key: &str, value: &str) -> Result<(), FieldError> {
     if value.is_empty() {
@@ -234,6 +261,9 @@ pub struct SubmitRequest {
     pub parameters: TaskParameters,
     /// -100..=100, higher first.
     pub priority: i32,
+    /// The customer or account the sync is for (per-tenant limits count by it).
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// The longest `crm_source` or `sync_type` accepted.
@@ -307,8 +337,14 @@ impl SubmitRequest {
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
         let (map, mut errors) = object_body(
             value,
-            &["crm_source", "sync_type", "parameters", "priority"],
-            "a submit request has crm_source, sync_type, parameters and priority",
+            &[
+                "crm_source",
+                "sync_type",
+                "parameters",
+                "priority",
+                "tenant",
+            ],
+            "a submit request has crm_source, sync_type, parameters, priority and tenant",
         )?;
         let crm_source = name_field(map, "crm_source", &mut errors);
         let sync_type = name_field(map, "sync_type", &mut errors);
@@ -328,12 +364,26 @@ impl SubmitRequest {
                 0
             }
         };
+        let tenant = match map.get("tenant") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(t)) => {
+                if let Err(e) = validate_tenant(t) {
+                    errors.push(e);
+                }
+                Some(t.clone())
+            }
+            Some(other) => {
+                errors.push(tenant_error(json_type_name(other)));
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(SubmitRequest {
                 crm_source,
                 sync_type,
                 parameters,
                 priority,
+                tenant,
             })
         } else {
             Err(errors)
@@ -348,6 +398,9 @@ impl SubmitRequest {
             validate_name("sync_type", &self.sync_type).err(),
             validate_batch_size("parameters.batch_size", self.parameters.batch_size).err(),
             validate_priority(self.priority as i64).err(),
+            self.tenant
+                .as_deref()
+                .and_then(|t| validate_tenant(t).err()),
         ]
         .into_iter()
         .flatten()
@@ -451,6 +504,362 @@ pub fn validate_task_id(id: &str) -> Result<(), FieldError> {
     }
 }
 
+// --- flow control -----------------------------------------------------------------------------
+
+/// The largest source or per-tenant limit (a source limit above the global one means nothing).
+pub const MAX_SOURCE_LIMIT: u32 = MAX_WORKERS;
+/// The most starts a rate budget may allow per window.
+pub const MAX_RATE_STARTS: u32 = 100_000;
+/// The longest rate window and cool-down, in seconds (a day).
+pub const MAX_WINDOW_SECS: u32 = 86_400;
+
+/// A source's rate budget: at most `starts` starts in any `per_seconds` seconds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// How many starts.
+    pub starts: u32,
+    /// In how many seconds.
+    pub per_seconds: u32,
+}
+
+/// The flow-control rules of one source; `None` is no rule (the global limit only).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SourceRules {
+    /// At most this many of the source's tasks run at once.
+    pub limit: Option<u32>,
+    /// At most this many of the source's tasks of one tenant run at once (tasks without a
+    /// tenant are not counted by it).
+    pub tenant_limit: Option<u32>,
+    /// At most this many starts per window.
+    pub rate: Option<Rate>,
+}
+
+/// `Option<Option<T>>` as JSON: absent is `None` (leave as it is), `null` is `Some(None)`
+/// (remove), a value is `Some(Some(v))`.
+mod change {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// A change to a source's rules: each rule left as it is (`None`), removed (`Some(None)`) or
+/// set.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SourceRulesUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "change")]
+    pub limit: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "change")]
+    pub tenant_limit: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "change")]
+    pub rate: Option<Option<Rate>>,
+}
+
+/// `POST limits/`: any part of the limits; sources not named are left as they are.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LimitsUpdate {
+    /// The global limit, 1..=64.
+    #[serde(default)]
+    pub max_workers: Option<u32>,
+    /// Changes by source.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, SourceRulesUpdate>,
+}
+
+fn bounded(field: &str, v: &serde_json::Value, lo: u32, hi: u32) -> Result<u32, FieldError> {
+    v.as_u64()
+        .filter(|n| (lo as u64..=hi as u64).contains(n))
+        .map(|n| n as u32)
+        .ok_or_else(|| {
+            let what = match v {
+                serde_json::Value::Number(n) => n.to_string(),
+                other => json_type_name(other).to_string(),
+            };
+            FieldError::new(
+                field,
+                format!("{field} must be a whole number from {lo} to {hi}, not {what}"),
+            )
+        })
+}
+
+/// Reads one rule: absent, `null` (remove) or a value read by `read`.
+fn rule<T>(
+    map: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    errors: &mut Vec<FieldError>,
+    read: impl FnOnce(&serde_json::Value) -> Result<T, Vec<FieldError>>,
+) -> Option<Option<T>> {
+    match map.get(key)? {
+        serde_json::Value::Null => Some(None),
+        v => match read(v) {
+            Ok(t) => Some(Some(t)),
+            Err(mut e) => {
+                errors.append(&mut e);
+                None
+            }
+        },
+    }
+}
+
+impl Rate {
+    /// Reads `{"starts": n, "per_seconds": s}` (reported as `field`).
+    pub fn from_json(field: &str, v: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(
+            v,
+            &["starts", "per_seconds"],
+            "a rate has starts and per_seconds",
+        )
+        .map_err(|_| {
+            vec![FieldError::new(
+                field,
+                format!(
+                    "{field} must be an object with starts and per_seconds, not {}",
+                    json_type_name(v)
+                ),
+            )]
+        })?;
+        let mut num = |key: &str, hi: u32| match map.get(key) {
+            Some(x) => bounded(&format!("{field}.{key}"), x, 1, hi)
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => {
+                errors.push(FieldError::new(
+                    format!("{field}.{key}"),
+                    format!("{field}.{key} is required"),
+                ));
+                None
+            }
+        };
+        let starts = num("starts", MAX_RATE_STARTS);
+        let per_seconds = num("per_seconds", MAX_WINDOW_SECS);
+        match (starts, per_seconds) {
+            (Some(starts), Some(per_seconds)) if errors.is_empty() => Ok(Rate {
+                starts,
+                per_seconds,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Reads `10/1m`, `10/60s` or `10/60` (a bare window is seconds), as the CLI takes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("a rate is <starts>/<window>, such as 10/1m or 100/1h, not {text:?}");
+        let (n, w) = text.split_once('/').ok_or_else(bad)?;
+        let starts: u32 = n.trim().parse().map_err(|_| bad())?;
+        let w = w.trim();
+        let (num, unit) = match w.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => (&w[..i], &w[i..]),
+            None => (w, "s"),
+        };
+        let num: u32 = if num.is_empty() {
+            1
+        } else {
+            num.parse().map_err(|_| bad())?
+        };
+        let per_seconds = match unit {
+            "s" => Some(num),
+            "m" => num.checked_mul(60),
+            "h" => num.checked_mul(3600),
+            "d" => num.checked_mul(86_400),
+            _ => None,
+        }
+        .ok_or_else(bad)?;
+        let rate = Rate {
+            starts,
+            per_seconds,
+        };
+        Rate::from_json("rate", &serde_json::to_value(rate).map_err(|_| bad())?).map_err(|e| {
+            e.iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+impl LimitsUpdate {
+    /// Reads `{"max_workers"?: n, "sources"?: {"<source>": {"limit"?, "tenant_limit"?,
+    /// "rate"?}}}`, where `null` removes a rule. Unknown keys are refused; whether a source
+    /// exists is the server's to say.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(
+            value,
+            &["max_workers", "sources"],
+            "the limits have max_workers and sources",
+        )?;
+        let mut out = LimitsUpdate::default();
+        if let Some(v) = map.get("max_workers") {
+            out.max_workers = bounded("max_workers", v, MIN_WORKERS, MAX_WORKERS)
+                .map_err(|e| errors.push(e))
+                .ok();
+        }
+        match map.get("sources") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(sources)) => {
+                for (src, rules) in sources {
+                    let base = format!("sources.{}", printable_key(src));
+                    let Some(rules_map) = rules.as_object() else {
+                        errors.push(FieldError::new(
+                            &base,
+                            format!(
+                                "{base} must be an object of limit, tenant_limit and rate, not {}",
+                                json_type_name(rules)
+                            ),
+                        ));
+                        continue;
+                    };
+                    for k in rules_map.keys() {
+                        if !["limit", "tenant_limit", "rate"].contains(&k.as_str()) {
+                            errors.push(FieldError::new(
+                                format!("{base}.{}", printable_key(k)),
+                                format!(
+                                    "unknown rule {:?}; a source has limit, tenant_limit and rate",
+                                    printable_key(k)
+                                ),
+                            ));
+                        }
+                    }
+                    let one = |key: &str| {
+                        let field = format!("{base}.{key}");
+                        move |v: &serde_json::Value| {
+                            bounded(&field, v, 1, MAX_SOURCE_LIMIT).map_err(|e| vec![e])
+                        }
+                    };
+                    let rate_field = format!("{base}.rate");
+                    let update = SourceRulesUpdate {
+                        limit: rule(rules_map, "limit", &mut errors, one("limit")),
+                        tenant_limit: rule(
+                            rules_map,
+                            "tenant_limit",
+                            &mut errors,
+                            one("tenant_limit"),
+                        ),
+                        rate: rule(rules_map, "rate", &mut errors, |v| {
+                            Rate::from_json(&rate_field, v)
+                        }),
+                    };
+                    out.sources.insert(src.clone(), update);
+                }
+            }
+            Some(other) => errors.push(FieldError::new(
+                "sources",
+                format!(
+                    "sources must be an object by source, not {}",
+                    json_type_name(other)
+                ),
+            )),
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl LimitsUpdate {
+    /// Checks the ranges of an already typed update (server functions arrive typed), with the
+    /// same sentences as [`LimitsUpdate::from_json`].
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut check = |field: String, v: u32, lo: u32, hi: u32| {
+            if let Err(e) = bounded(&field, &serde_json::Value::from(v), lo, hi) {
+                errors.push(e);
+            }
+        };
+        if let Some(m) = self.max_workers {
+            check("max_workers".into(), m, MIN_WORKERS, MAX_WORKERS);
+        }
+        for (src, u) in &self.sources {
+            let base = format!("sources.{}", printable_key(src));
+            if let Some(Some(n)) = u.limit {
+                check(format!("{base}.limit"), n, 1, MAX_SOURCE_LIMIT);
+            }
+            if let Some(Some(n)) = u.tenant_limit {
+                check(format!("{base}.tenant_limit"), n, 1, MAX_SOURCE_LIMIT);
+            }
+            if let Some(Some(r)) = u.rate {
+                check(format!("{base}.rate.starts"), r.starts, 1, MAX_RATE_STARTS);
+                check(
+                    format!("{base}.rate.per_seconds"),
+                    r.per_seconds,
+                    1,
+                    MAX_WINDOW_SECS,
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Checks a cool-down's length: 0 (end it) to a day.
+pub fn validate_cooldown(seconds: u32) -> Result<u32, FieldError> {
+    bounded(
+        "seconds",
+        &serde_json::Value::from(seconds),
+        0,
+        MAX_WINDOW_SECS,
+    )
+}
+
+/// Reads `{}` (the pool) or `{"source": "<source>"}`: what `pause/` and `resume/` act on.
+pub fn pause_target_from_json(
+    value: &serde_json::Value,
+) -> Result<Option<String>, Vec<FieldError>> {
+    let (map, mut errors) = object_body(value, &["source"], "it takes nothing, or a source")?;
+    let source = match map.get("source") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
+        Some(other) => {
+            errors.push(FieldError::new(
+                "source",
+                format!("source must be a string, not {}", json_type_name(other)),
+            ));
+            None
+        }
+    };
+    if errors.is_empty() {
+        Ok(source)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads `{"seconds": n}` (0 to a day; 0 ends a cool-down): `sources/<source>/cooldown/`.
+pub fn cooldown_from_json(value: &serde_json::Value) -> Result<u32, Vec<FieldError>> {
+    let (map, mut errors) = object_body(value, &["seconds"], "it takes seconds")?;
+    let seconds = match map.get("seconds") {
+        Some(v) => bounded("seconds", v, 0, MAX_WINDOW_SECS)
+            .map_err(|e| errors.push(e))
+            .ok(),
+        None => {
+            errors.push(FieldError::new("seconds", "seconds is required"));
+            None
+        }
+    };
+    match seconds {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(errors),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +924,7 @@ mod tests {
             sync_type: "all".into(),
             parameters: TaskParameters::default(),
             priority: 5,
+            tenant: Some("acme-1".into()),
         };
         assert!(ok.validate().is_ok());
         let bad = SubmitRequest {
@@ -525,11 +935,12 @@ mod tests {
                 ..TaskParameters::default()
             },
             priority: 101,
+            tenant: Some("a b".into()),
         };
         let typed = bad.validate().unwrap_err();
         let from_json = SubmitRequest::from_json(&serde_json::to_value(&bad).unwrap()).unwrap_err();
         assert_eq!(typed, from_json, "the same fields, the same sentences");
-        assert_eq!(typed.len(), 4);
+        assert_eq!(typed.len(), 5);
         assert_eq!(validate_max_workers(0).unwrap_err().field, "max_workers");
         assert_eq!(validate_priority(-100).unwrap(), -100);
     }

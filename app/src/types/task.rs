@@ -144,6 +144,83 @@ pub struct WorkerTask {
     /// Why it was last sent again, in a sentence.
     #[serde(default)]
     pub resend_reason: Option<String>,
+    /// The customer or account the sync is for, when the submitter named one.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// While queued: why it waits (a rule that holds it, or `queue`: it may start, behind
+    /// others). `None` once it runs or ended.
+    #[serde(default)]
+    pub blocked_by: Option<BlockedBy>,
+}
+
+/// Why a queued task has not started.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedBy {
+    /// Every slot of the pool is taken.
+    GlobalLimit,
+    /// Its source runs as many tasks as its limit allows.
+    SourceLimit,
+    /// Its tenant runs as many of the source's tasks as the per-tenant limit allows.
+    TenantLimit,
+    /// Its source used its rate budget for the current window.
+    RateLimit,
+    /// Its source cools down after a provider refused it.
+    Cooldown,
+    /// The pool or its source is paused.
+    Paused,
+    /// Nothing holds it: it starts once the tasks ahead of it have.
+    Queue,
+}
+
+impl BlockedBy {
+    /// The name used on the wire and in Redis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockedBy::GlobalLimit => "global_limit",
+            BlockedBy::SourceLimit => "source_limit",
+            BlockedBy::TenantLimit => "tenant_limit",
+            BlockedBy::RateLimit => "rate_limit",
+            BlockedBy::Cooldown => "cooldown",
+            BlockedBy::Paused => "paused",
+            BlockedBy::Queue => "queue",
+        }
+    }
+
+    /// Every reason.
+    pub const ALL: [BlockedBy; 7] = [
+        BlockedBy::GlobalLimit,
+        BlockedBy::SourceLimit,
+        BlockedBy::TenantLimit,
+        BlockedBy::RateLimit,
+        BlockedBy::Cooldown,
+        BlockedBy::Paused,
+        BlockedBy::Queue,
+    ];
+
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            BlockedBy::GlobalLimit => "all slots taken",
+            BlockedBy::SourceLimit => "source at its limit",
+            BlockedBy::TenantLimit => "tenant at its limit",
+            BlockedBy::RateLimit => "rate budget used",
+            BlockedBy::Cooldown => "source cooling down",
+            BlockedBy::Paused => "paused",
+            BlockedBy::Queue => "next in line",
+        }
+    }
+}
+
+impl std::str::FromStr for BlockedBy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BlockedBy::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("unknown blocked_by {s:?}"))
+    }
 }
 
 impl WorkerTask {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{WorkerTask, MAX_WORKERS, MIN_WORKERS};
+use super::{SourceRules, WorkerTask, MAX_WORKERS, MIN_WORKERS};
+use std::collections::BTreeMap;
 
 /// The seed's three pool states.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,51 @@ pub struct PoolStatus {
     /// When this state was last read from the store.
     #[serde(default)]
     pub fresh_at: Option<DateTime<Utc>>,
+    /// True while the whole pool is paused: nothing new starts.
+    #[serde(default)]
+    pub paused: bool,
+    /// Every source: what runs and waits, its rules and their use.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceStatus>,
+}
+
+/// One source in `GET status/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct SourceStatus {
+    /// Its tasks holding a slot.
+    pub running: u64,
+    /// Its tasks waiting.
+    pub queued: u64,
+    /// Its limit, if any.
+    pub limit: Option<u32>,
+    /// Its per-tenant limit, if any.
+    pub tenant_limit: Option<u32>,
+    /// Its rate budget and how much of the current window is used, if it has one.
+    pub rate: Option<RateUse>,
+    /// Until when it cools down, while it does.
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// True while it is paused.
+    pub paused: bool,
+}
+
+/// A rate budget and its use.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RateUse {
+    /// Starts allowed per window.
+    pub starts: u32,
+    /// The window, in seconds.
+    pub per_seconds: u32,
+    /// Starts in the last window.
+    pub used: u64,
+}
+
+/// `GET limits/`: the global limit and every source's rules.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Limits {
+    /// The global limit.
+    pub max_workers: u32,
+    /// Every source of the registry, with its rules (`null` where it has none).
+    pub sources: BTreeMap<String, SourceRules>,
 }
 
 impl PoolStatus {
@@ -103,6 +149,8 @@ impl PoolStatus {
             queued_tasks,
             stale: false,
             fresh_at: None,
+            paused: false,
+            sources: BTreeMap::new(),
         }
     }
 

@@ -6,8 +6,10 @@
 //!   next queued task's message arriving in the broker list, against a running server.
 //! - `capacity`: submit → dispatch → complete cycles per second of the scheduler against the
 //!   real Redis, completions simulated.
-//! - `depth`: latency of status, submit, cancel and position lookup with 1k…1M queued tasks,
-//!   and Redis memory per queued task.
+//! - `depth`: latency of status, submit, cancel and position lookup with 1k…1M queued tasks
+//!   spread over 50 tenants, and Redis memory per queued task.
+//! - `blocked`: with 1M tasks of a source held at its limit, how fast a task of another source
+//!   is dispatched, against the same on an empty pool.
 
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use worker_pool::celery::protocol::{ResultMeta, ResultState};
 use worker_pool::celery::RedisBroker;
 use worker_pool::scheduler::{Scheduler, Settings};
-use worker_pool::store::{NewTask, RedisStore, Store, Submitted};
+use worker_pool::store::{NewTask, RedisStore, RuleChange, Store, Submitted};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +62,19 @@ enum Command {
         /// Concurrent submitters (and the limit).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Spread the tasks over the five sources and 50 tenants, each source with a limit, a
+        /// per-tenant limit and a rate budget that all leave room: the cost of checking them.
+        #[arg(long)]
+        with_rules: bool,
+    },
+    /// Dispatch of one source's task while another source holds a million queued tasks.
+    Blocked {
+        /// Held tasks queued behind their source's limit.
+        #[arg(long, default_value_t = 1_000_000)]
+        size: usize,
+        /// Samples.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
     },
     /// Latency against queue depth, and memory per queued task.
     Depth {
@@ -88,7 +103,12 @@ fn main() -> anyhow::Result<()> {
                 limit,
                 n,
             } => refill(&cli.redis, &url, &queue, limit, n).await,
-            Command::Capacity { n, concurrency } => capacity(&cli.redis, n, concurrency).await,
+            Command::Capacity {
+                n,
+                concurrency,
+                with_rules,
+            } => capacity(&cli.redis, n, concurrency, with_rules).await,
+            Command::Blocked { size, samples } => blocked(&cli.redis, size, samples).await,
             Command::Depth {
                 sizes,
                 samples,
@@ -262,28 +282,57 @@ async fn delete_prefix(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The five task types of the default registry, as (source, type).
+const TYPES: [(&str, &str); 5] = [
+    ("five9", "contacts"),
+    ("genius", "marketsharp_contacts"),
+    ("hubspot", "all"),
+    ("genius", "all"),
+    ("arrivy", "all"),
+];
+
 async fn capacity(
     redis_url: &str,
     n: usize,
     concurrency: usize,
+    with_rules: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let prefix = format!("wp-bench-cap-{}", std::process::id());
     let queue = format!("{prefix}:celery");
     let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
     store.seed_max_workers(concurrency.min(64) as u32).await?;
+    if with_rules {
+        let mut changes = Vec::new();
+        for src in ["five9", "genius", "hubspot", "arrivy"] {
+            changes.push((src.to_string(), RuleChange::Limit(Some(64))));
+            changes.push((src.to_string(), RuleChange::TenantLimit(Some(64))));
+            let rate = app::types::Rate {
+                starts: 100_000,
+                per_seconds: 1,
+            };
+            changes.push((src.to_string(), RuleChange::Rate(Some(rate))));
+        }
+        store.set_rules(&changes, false).await?;
+    }
     let per = n / concurrency;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for worker in 0..concurrency {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            for _ in 0..per {
+            for i in 0..per {
+                let (src, typ) = if with_rules {
+                    TYPES[(worker + i) % TYPES.len()]
+                } else {
+                    ("hubspot", "all")
+                };
                 let t = s
                     .submit(app::types::SubmitRequest {
-                        crm_source: "hubspot".into(),
-                        sync_type: "all".into(),
+                        crm_source: src.into(),
+                        sync_type: typ.into(),
                         parameters: Default::default(),
                         priority: 0,
+                        tenant: with_rules.then(|| format!("t{}", (worker * per + i) % 50)),
                     })
                     .await?;
                 s.on_result(&ResultMeta {
@@ -307,6 +356,7 @@ async fn capacity(
     delete_prefix(redis_url, &prefix).await?;
     Ok(serde_json::json!({
         "cycles": cycles,
+        "with_rules": with_rules,
         "concurrency": concurrency,
         "seconds": elapsed,
         "cycles_per_s": cycles as f64 / elapsed,
@@ -366,6 +416,7 @@ async fn depth(
                                 task_name: "hubspot.all".into(),
                                 parameters: Default::default(),
                                 priority: ((done + i) % 201) as i32 - 100,
+                                tenant: Some(format!("t{}", (done + i) % 50)),
                             },
                             None,
                         )
@@ -410,6 +461,7 @@ async fn depth(
                         task_name: "hubspot.all".into(),
                         parameters: Default::default(),
                         priority: 0,
+                        tenant: Some(format!("t{}", i % 50)),
                     },
                     None,
                 )
@@ -437,4 +489,93 @@ async fn depth(
         }));
     }
     Ok(serde_json::json!({ "depth": results }))
+}
+
+/// Fills `size` tasks of one source whose limit is reached (they wait), then measures how long
+/// a task of another source takes from submit to dispatched, and the same on an empty pool.
+async fn blocked(
+    redis_url: &str,
+    size: usize,
+    samples: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (label, held) in [("empty", 0), ("held", size)] {
+        let prefix = format!("wp-bench-blocked-{}-{label}", std::process::id());
+        let queue = format!("{prefix}:celery");
+        let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
+        store.seed_max_workers(8).await?;
+        let limit = [("hubspot".to_string(), RuleChange::Limit(Some(1)))];
+        store.set_rules(&limit, false).await?;
+        let new_task = |id: String, src: &str| NewTask {
+            id,
+            crm_source: src.into(),
+            sync_type: "all".into(),
+            task_name: format!("{src}.all"),
+            parameters: Default::default(),
+            priority: 100,
+            tenant: None,
+        };
+        if held > 0 {
+            // One runs, the rest wait behind the source's limit.
+            s.submit(app::types::SubmitRequest {
+                crm_source: "hubspot".into(),
+                sync_type: "all".into(),
+                parameters: Default::default(),
+                priority: 0,
+                tenant: None,
+            })
+            .await?;
+            let mut done = 0;
+            while done < held {
+                let batch = 2_000.min(held - done);
+                let futs = (0..batch).map(|_| {
+                    let store = store.clone();
+                    let t = new_task(uuid::Uuid::new_v4().to_string(), "hubspot");
+                    async move { store.submit(&t, None).await }
+                });
+                for r in futures::future::join_all(futs).await {
+                    anyhow::ensure!(r? != Submitted::Duplicate, "submit refused");
+                }
+                done += batch;
+            }
+            // The held source's group is parked at the first pass that meets it.
+            s.dispatch_pass().await?;
+        }
+        let mut lat = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let t = Instant::now();
+            let task = s
+                .submit(app::types::SubmitRequest {
+                    crm_source: "arrivy".into(),
+                    sync_type: "all".into(),
+                    parameters: Default::default(),
+                    priority: -100,
+                    tenant: None,
+                })
+                .await?;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(
+                task.status == app::types::TaskStatus::Running,
+                "the other source's task started at once"
+            );
+            s.on_result(&ResultMeta {
+                task_id: task.task_id,
+                state: ResultState::Success,
+            })
+            .await?;
+        }
+        let queued = store.snapshot(0, &[]).await?.queued_count;
+        anyhow::ensure!(
+            queued as usize >= held.saturating_sub(1),
+            "the held tasks wait"
+        );
+        delete_prefix(redis_url, &prefix).await?;
+        let mut st = stats_ms(lat);
+        st.as_object_mut().unwrap().remove("samples_ms");
+        out.insert(
+            label.into(),
+            serde_json::json!({"held_queued": held, "submit_to_dispatch": st}),
+        );
+    }
+    Ok(serde_json::json!({ "blocked": out }))
 }

@@ -108,6 +108,49 @@ pub enum Command {
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i64,
     },
+    /// Show the limits, or change them: the global one and each source's rules.
+    #[command(
+        after_help = "Examples:\n  worker-pool limits\n  worker-pool limits --source five9=1 --source hubspot=3 --tenant-limit hubspot=1 --rate arrivy=10/1m\n  worker-pool limits --source hubspot=none   # removes the rule"
+    )]
+    Limits {
+        /// The global limit (1 to 64).
+        #[arg(long, value_name = "N")]
+        max_workers: Option<i64>,
+        /// A source's limit, SOURCE=N, or SOURCE=none to remove it. Repeatable.
+        #[arg(long = "source", value_name = "SOURCE=N")]
+        source: Vec<String>,
+        /// A source's per-tenant limit, SOURCE=N or SOURCE=none. Repeatable.
+        #[arg(long = "tenant-limit", value_name = "SOURCE=N")]
+        tenant_limit: Vec<String>,
+        /// A source's rate budget, SOURCE=STARTS/WINDOW (10/1m, 100/1h) or SOURCE=none.
+        #[arg(long, value_name = "SOURCE=N/WINDOW")]
+        rate: Vec<String>,
+    },
+    /// Pause the pool, or one source: nothing new starts; running tasks go on.
+    #[command(after_help = "Examples:\n  worker-pool pause\n  worker-pool pause --source hubspot")]
+    Pause {
+        /// Only this source.
+        #[arg(long, value_name = "S")]
+        source: Option<String>,
+    },
+    /// Resume the pool, or one source.
+    #[command(
+        after_help = "Examples:\n  worker-pool resume\n  worker-pool resume --source hubspot"
+    )]
+    Resume {
+        /// Only this source.
+        #[arg(long, value_name = "S")]
+        source: Option<String>,
+    },
+    /// Cool a source down: none of its tasks starts for SECONDS (0 ends a cool-down).
+    #[command(after_help = "Example:\n  worker-pool cooldown arrivy --seconds 300")]
+    Cooldown {
+        /// The source.
+        source: String,
+        /// How long, from now (0 to 86400).
+        #[arg(long, value_name = "SECONDS")]
+        seconds: i64,
+    },
     /// Show one task.
     #[command(
         after_help = "Example:\n  worker-pool task 1b4e28ba-2fa1-4d2b-883f-0016b3a8c1f2 --json"

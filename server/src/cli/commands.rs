@@ -25,6 +25,82 @@ fn param(kv: &str) -> anyhow::Result<(String, Value)> {
     Ok((k.to_string(), value))
 }
 
+/// The body of `POST limits/` from the command line's changes; `None` when there are none.
+fn limits_update(
+    max_workers: Option<i64>,
+    source: &[String],
+    tenant_limit: &[String],
+    rate: &[String],
+) -> anyhow::Result<Option<Value>> {
+    let mut sources = serde_json::Map::new();
+    let mut set = |flag: &str,
+                   pairs: &[String],
+                   key: &str,
+                   read: &dyn Fn(&str) -> anyhow::Result<Value>|
+     -> anyhow::Result<()> {
+        for pair in pairs {
+            let (src, v) = pair
+                .split_once('=')
+                .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--{flag} takes SOURCE=VALUE, got {pair:?}"))?;
+            let value = if v == "none" { Value::Null } else { read(v)? };
+            let entry = sources
+                .entry(src.to_string())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            entry[key] = value;
+        }
+        Ok(())
+    };
+    let number = |v: &str| -> anyhow::Result<Value> {
+        v.parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| anyhow::anyhow!("{v:?} is not a whole number (or none)"))
+    };
+    set("source", source, "limit", &number)?;
+    set("tenant-limit", tenant_limit, "tenant_limit", &number)?;
+    set("rate", rate, "rate", &|v| {
+        let r = app::types::Rate::parse(v).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(serde_json::to_value(r)?)
+    })?;
+    if max_workers.is_none() && sources.is_empty() {
+        return Ok(None);
+    }
+    let mut body = serde_json::Map::new();
+    if let Some(m) = max_workers {
+        body.insert("max_workers".into(), Value::from(m));
+    }
+    if !sources.is_empty() {
+        body.insert("sources".into(), Value::Object(sources));
+    }
+    Ok(Some(Value::Object(body)))
+}
+
+async fn pause_or_resume(
+    client: &Client,
+    style: Style,
+    json: bool,
+    source: Option<&str>,
+    pausing: bool,
+) -> Result<(), Failure> {
+    let body = client
+        .post(
+            if pausing { "/pause/" } else { "/resume/" },
+            match source {
+                Some(s) => serde_json::json!({ "source": s }),
+                None => serde_json::json!({}),
+            },
+        )
+        .await?;
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let what = source.unwrap_or("the pool");
+    println!("{} {what}.", if pausing { "Paused" } else { "Resumed" });
+    print!("{}", output::summary(style, &parse(&body)?));
+    Ok(())
+}
+
 /// Runs one command, printing its answer.
 pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
     let client = Client::new(opts).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -179,6 +255,48 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                 Some(p) => println!("Queued {} ({}) at position {p}.", t.task_id, t.task_name),
                 None => println!("Submitted {} ({}): {}.", t.task_id, t.task_name, t.status),
             }
+        }
+        Command::Limits {
+            max_workers,
+            source,
+            tenant_limit,
+            rate,
+        } => {
+            let update = limits_update(max_workers, &source, &tenant_limit, &rate)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let body = match update {
+                Some(u) => client.post("/limits/", u).await?,
+                None => client.get("/limits/").await?,
+            };
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            print!("{}", output::limits(style, &parse(&body)?));
+        }
+        Command::Pause { source } => {
+            pause_or_resume(&client, style, json, source.as_deref(), true).await?
+        }
+        Command::Resume { source } => {
+            pause_or_resume(&client, style, json, source.as_deref(), false).await?
+        }
+        Command::Cooldown { source, seconds } => {
+            let body = client
+                .post(
+                    &format!("/sources/{}/cooldown/", segment(&source)),
+                    serde_json::json!({ "seconds": seconds }),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            if seconds == 0 {
+                println!("{source} is no longer cooling down.");
+            } else {
+                println!("{source} cools down for {seconds} s.");
+            }
+            print!("{}", output::summary(style, &parse(&body)?));
         }
         Command::Task { id } => {
             let body = client.get(&format!("/tasks/{}/", segment(&id))).await?;

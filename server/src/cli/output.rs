@@ -146,15 +146,36 @@ pub fn summary(style: Style, s: &PoolStatus) -> String {
     let _ = writeln!(out, "  Queued:      {}", s.queued_count);
     let _ = writeln!(out, "  Available:   {}", s.available_workers);
     let _ = writeln!(out, "  Utilization: {}", bar(style, s.utilization, 30));
-    if s.active_count > s.max_workers as u64 {
+    if s.draining() > 0 {
         let _ = writeln!(
             out,
             "  {}",
-            style.yellow(&format!(
-                "Draining: {} above the limit",
-                s.active_count - s.max_workers as u64
-            ))
+            style.yellow(&format!("Draining: {} above the limit", s.draining()))
         );
+    }
+    if s.paused {
+        let _ = writeln!(out, "  {}", style.yellow("Paused: nothing new starts"));
+    }
+    let rows: Vec<Vec<String>> = s
+        .sources
+        .iter()
+        .filter(|(_, x)| {
+            x.running + x.queued > 0
+                || x.limit.is_some()
+                || x.tenant_limit.is_some()
+                || x.rate.is_some()
+                || x.cooldown_until.is_some()
+                || x.paused
+        })
+        .map(|(src, x)| source_row(style, src, x))
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&table(
+            style,
+            &["SOURCE", "RUNNING", "QUEUED", "PER TENANT", "RATE", "STATE"],
+            &rows,
+        ));
     }
     if s.stale {
         let _ = writeln!(
@@ -163,6 +184,62 @@ pub fn summary(style: Style, s: &PoolStatus) -> String {
             style.red("Stale: the server cannot reach its store; this is the last state it saw.")
         );
     }
+    out
+}
+
+/// One source of `status`: running against its limit, queued, its per-tenant limit, rate use,
+/// and whether it is paused or cooling down.
+fn source_row(style: Style, src: &str, x: &app::types::SourceStatus) -> Vec<String> {
+    let of = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let state = match (x.paused, x.cooldown_until) {
+        (true, _) => style.yellow("paused"),
+        (false, Some(t)) => style.yellow(&format!("cooling down until {}", t.format("%H:%M:%S"))),
+        _ => style.green("open"),
+    };
+    vec![
+        src.to_string(),
+        format!("{} / {}", x.running, of(x.limit)),
+        x.queued.to_string(),
+        of(x.tenant_limit),
+        x.rate
+            .map(|r| format!("{} of {}/{}", r.used, r.starts, window(r.per_seconds)))
+            .unwrap_or_else(|| "-".into()),
+        state,
+    ]
+}
+
+/// A rate window in words: `1m`, `90s`, `1h`.
+pub fn window(secs: u32) -> String {
+    match secs {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The limits: the global one, then each source's rules.
+pub fn limits(style: Style, l: &app::types::Limits) -> String {
+    let mut out = format!("{}  max_workers {}\n", style.bold("Limits"), l.max_workers);
+    let of = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = l
+        .sources
+        .iter()
+        .map(|(src, r)| {
+            vec![
+                src.clone(),
+                of(r.limit),
+                of(r.tenant_limit),
+                r.rate
+                    .map(|r| format!("{}/{}", r.starts, window(r.per_seconds)))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        style,
+        &["SOURCE", "LIMIT", "PER TENANT", "RATE"],
+        &rows,
+    ));
     out
 }
 

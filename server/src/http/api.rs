@@ -9,7 +9,8 @@ use super::state::AppState;
 use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
-    ConfigUpdate, PriorityUpdate, SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
+    cooldown_from_json, pause_target_from_json, ConfigUpdate, LimitsUpdate, PriorityUpdate,
+    SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -110,6 +111,10 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/tasks/{task_id}/priority/", post(set_priority));
     r = both(r, "/process-queue/", post(process_queue));
     r = both(r, "/task-types/", get(task_types));
+    r = both(r, "/limits/", get(get_limits).post(set_limits));
+    r = both(r, "/pause/", post(pause));
+    r = both(r, "/resume/", post(resume));
+    r = both(r, "/sources/{source}/cooldown/", post(cooldown));
     let r = r
         .fallback(|| async {
             ApiError(AppError::NotFound {
@@ -134,6 +139,8 @@ async fn index() -> impl IntoResponse {
             "GET status/", "POST submit/", "GET config/", "POST config/", "GET tasks/",
             "GET tasks/<task_id>/", "POST tasks/<task_id>/cancel/",
             "POST tasks/<task_id>/priority/", "POST process-queue/", "GET task-types/",
+            "GET limits/", "POST limits/", "POST pause/", "POST resume/",
+            "POST sources/<source>/cooldown/",
         ]
     }))
 }
@@ -231,6 +238,45 @@ async fn set_priority(
 
 async fn process_queue(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.process_queue().await?))
+}
+
+async fn get_limits(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.backend.limits().await?))
+}
+
+async fn set_limits(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let update = LimitsUpdate::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.set_limits(update).await?))
+}
+
+async fn pause(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let source = pause_target_from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.pause(source, true).await?))
+}
+
+async fn resume(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let source = pause_target_from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.pause(source, false).await?))
+}
+
+async fn cooldown(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let Path(source) =
+        path.map_err(|_| AppError::bad_request("The source in the URL cannot be read."))?;
+    let seconds = cooldown_from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.cooldown(source, seconds).await?))
 }
 
 async fn task_types(State(s): State<AppState>) -> impl IntoResponse {

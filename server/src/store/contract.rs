@@ -1,7 +1,8 @@
 //! The store's contract: the [`Store`] trait, what each transition takes and answers, and why
 //! the store could not answer ([`StoreError`]).
 
-use app::types::{TaskParameters, TaskStatus, WorkerTask};
+use app::types::{Rate, SourceRules, SourceStatus, TaskParameters, TaskStatus, WorkerTask};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Why the store could not answer.
@@ -46,6 +47,8 @@ pub struct NewTask {
     pub parameters: TaskParameters,
     /// -100..=100.
     pub priority: i32,
+    /// The customer or account it is for (per-tenant limits count by it).
+    pub tenant: Option<String>,
 }
 
 /// What [`Store::submit`] did.
@@ -125,8 +128,10 @@ pub enum DispatchStop {
     /// No slot is free any more.
     Full,
     /// The queue changed since the peek (another replica dispatched, or a task with a higher
-    /// priority arrived): peek again.
+    /// priority arrived), or a rule now holds the candidate: peek again.
     Moved,
+    /// The pool is paused.
+    Paused,
 }
 
 /// The end of a running task, on evidence.
@@ -171,8 +176,10 @@ pub struct FinishReport {
     pub dispatched: Vec<Dispatched>,
     /// Why the refill stopped.
     pub stop: DispatchStop,
-    /// The head of the queue after the refill (at most `want_head`).
+    /// The tasks next in line after the refill (at most `want_head`).
     pub head: Vec<Candidate>,
+    /// The ended task's source ("" when nothing ended).
+    pub source: String,
 }
 
 impl FinishReport {
@@ -346,10 +353,35 @@ pub struct Snapshot {
     pub running: Vec<WorkerTask>,
     /// The fencing data of the running tasks, same order.
     pub running_entries: Vec<RunningEntry>,
-    /// The head of the queue, in dispatch order (positions filled in).
+    /// The head of the queue, in dispatch order (positions and `blocked_by` filled in).
     pub queued: Vec<WorkerTask>,
     /// The length of the whole queue.
     pub queued_count: u64,
+    /// True while the whole pool is paused.
+    pub paused: bool,
+    /// The sources asked about: use, rules, cool-down, pause.
+    pub sources: BTreeMap<String, SourceStatus>,
+}
+
+/// A change to one flow-control rule of a source; `None` removes the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleChange {
+    /// The source's limit.
+    Limit(Option<u32>),
+    /// Its per-tenant limit.
+    TenantLimit(Option<u32>),
+    /// Its rate budget.
+    Rate(Option<Rate>),
+}
+
+/// A change to a source's cool-down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cooldown {
+    /// Cool down for this long from now (zero ends a cool-down).
+    For(Duration),
+    /// A task failed with a rate-limit error: `base` the first time, doubling on each further
+    /// one after the last ended, up to `max` (see `lua/cooldown.lua`).
+    Auto { base: Duration, max: Duration },
 }
 
 /// The pool's state. Every method is one atomic step.
@@ -416,8 +448,29 @@ pub trait Store: Send + Sync + 'static {
         priority: i32,
     ) -> Result<ReprioritizeOutcome, StoreError>;
 
-    /// The pool: limit, running tasks, the first `queue_limit` queued tasks, queue length.
-    async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError>;
+    /// The pool: limit, running tasks, the first `queue_limit` queued tasks (with why they
+    /// wait), queue length, and the use and rules of `sources`.
+    async fn snapshot(&self, queue_limit: u32, sources: &[String]) -> Result<Snapshot, StoreError>;
+
+    /// Changes flow-control rules, all in one step (`seed_only`: only on a store whose rules
+    /// were never set; returns whether they were applied).
+    async fn set_rules(
+        &self,
+        changes: &[(String, RuleChange)],
+        seed_only: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Every source's rules.
+    async fn rules(&self) -> Result<BTreeMap<String, SourceRules>, StoreError>;
+
+    /// Pauses (`paused`) or resumes the pool (`None`) or a source; returns whether it changed.
+    async fn pause(&self, source: Option<&str>, paused: bool) -> Result<bool, StoreError>;
+
+    /// Changes a source's cool-down; returns when it ends (ms, the store's clock), if it does.
+    async fn cooldown(&self, source: &str, change: Cooldown) -> Result<Option<i64>, StoreError>;
+
+    /// Files tasks queued by a version without flow control into their groups (once).
+    async fn migrate(&self) -> Result<u64, StoreError>;
 
     /// One task, with its position while queued.
     async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError>;

@@ -28,6 +28,7 @@ pub const RESENDS: &str = "rsn";
 pub const RESENT: &str = "rsa";
 pub const RESEND_REASON: &str = "rsw";
 pub const LOST_SINCE: &str = "lsa";
+pub const TENANT: &str = "tn";
 
 /// Parameters as stored: `full,batch_size,dry_run` as `0,1000,0` (a million queued tasks
 /// each save the 40 bytes JSON would take).
@@ -127,6 +128,8 @@ pub fn task(
         },
         resent_at: ms(map, RESENT)?,
         resend_reason: map.get(RESEND_REASON).cloned(),
+        tenant: map.get(TENANT).cloned(),
+        blocked_by: None,
     })
 }
 

@@ -1,5 +1,7 @@
-//! Every Redis key name the pool uses, built in one place under one prefix
-//! (`WORKER_POOL_PREFIX`, default `worker_pool`), so several pools or test runs share a Redis.
+//! Every Redis key name the pool uses, under one prefix (`WORKER_POOL_PREFIX`, default
+//! `worker_pool`), so several pools or test runs share a Redis. The Lua scripts name their keys
+//! from the prefix in `lua/common.lua` (`K`); this table documents both, and `Keys` builds the
+//! ones Rust reads or writes itself.
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -15,7 +17,20 @@
 //! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |
 //! | `<p>:workers:offline` | HASH | hostname → `<last worker-offline time>:<tasks it still ran>` |
 //! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
-//! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled` |
+//! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns` |
+//! | `<p>:q:<group>` | ZSET | the queued tasks of one group, a (source, tenant) pair joined by `\x1f`, scored like the queue |
+//! | `<p>:groups:<source>` | SET | a source's groups with queued tasks |
+//! | `<p>:sources` | SET | every source that ever had a queued task, a rule, a pause or a cool-down |
+//! | `<p>:ready` | ZSET | groups whose head may start, scored by that head's score |
+//! | `<p>:parked` | HASH | blocked group → why (`source_limit`, `tenant_limit`, `rate_limit`, `cooldown`, `paused`) |
+//! | `<p>:wake` | ZSET | parked group → when its block ends by itself (cool-down, rate window) |
+//! | `<p>:rules` | HASH | `s:<source>` → limit, `t:<source>` → per-tenant limit, `r:<source>` → `<starts>/<window ms>` |
+//! | `<p>:paused` | HASH | `*` (the pool) or a source → paused since (ms) |
+//! | `<p>:cool` | HASH | source → end of its cool-down (ms) |
+//! | `<p>:coolx` | HASH | source → the length of its last automatic cool-down (ms), doubling |
+//! | `<p>:run:s:<source>` | SET | a source's running task ids |
+//! | `<p>:run:t:<group>` | SET | a (source, tenant)'s running task ids |
+//! | `<p>:rate:<source>` | ZSET | starts of a source with a rate budget (`<id>:<token>` → ms), the last window |
 //! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
 
@@ -24,6 +39,10 @@
 pub struct Keys {
     /// The prefix itself.
     pub prefix: String,
+    /// `<p>:`, what every script takes as KEYS[1].
+    pub base: String,
+    /// `<p>:rules`.
+    pub rules: String,
     /// `<p>:config`.
     pub config: String,
     /// `<p>:seq`.
@@ -58,6 +77,8 @@ impl Keys {
         let k = |s: &str| format!("{prefix}:{s}");
         Keys {
             prefix: prefix.to_string(),
+            base: format!("{prefix}:"),
+            rules: k("rules"),
             config: k("config"),
             seq: k("seq"),
             token: k("token"),

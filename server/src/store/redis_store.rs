@@ -2,17 +2,18 @@
 //! arguments and decodes the replies ([`Reply`]); every rule is in the scripts.
 
 use super::contract::{
-    CancelOutcome, Candidate, DispatchStop, Dispatched, Finish, FinishReport, Finished, NewTask,
-    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome,
-    Snapshot, StartedOutcome, Store, StoreError, StoredMessage, Submitted, SUPERSEDED_FOR,
+    CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish, FinishReport, Finished,
+    NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend,
+    ResendOutcome, RuleChange, Snapshot, StartedOutcome, Store, StoreError, StoredMessage,
+    Submitted, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::connection::Redis;
-use app::types::{TaskStatus, WorkerTask};
+use app::types::{BlockedBy, Rate, RateUse, SourceRules, SourceStatus, TaskStatus, WorkerTask};
 use redis::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,6 +159,7 @@ impl<'a> Reply<'a> {
             "done" => Ok(DispatchStop::Done),
             "full" => Ok(DispatchStop::Full),
             "moved" => Ok(DispatchStop::Moved),
+            "paused" => Ok(DispatchStop::Paused),
             other => Err(StoreError::Corrupt(format!(
                 "{}: stop {other:?}",
                 self.what
@@ -210,6 +212,55 @@ fn string(v: &Value) -> Option<String> {
     }
 }
 
+/// `blocked_by` as the scripts write it ("" when the task is not queued).
+fn blocked_by(text: &str) -> Result<Option<BlockedBy>, StoreError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(StoreError::Corrupt)
+}
+
+/// A rate rule as stored: `<starts>/<window ms>`.
+fn rate_of(text: &str) -> Option<Rate> {
+    let (starts, ms) = text.split_once('/')?;
+    let ms: u64 = ms.parse().ok()?;
+    Some(Rate {
+        starts: starts.parse().ok()?,
+        per_seconds: u32::try_from(ms / 1000).ok()?,
+    })
+}
+
+/// A source's row of snapshot.lua: {source, running, queued, limit, tenant limit, rate
+/// starts, rate window ms, rate used, cooling until ms, paused}; '' for a missing rule.
+fn source_status(row: &Reply<'_>) -> Result<SourceStatus, StoreError> {
+    let opt = |i: usize| -> Result<Option<i64>, StoreError> {
+        let t = row.text_or_empty(i);
+        if t.is_empty() {
+            Ok(None)
+        } else {
+            row.int(i).map(Some)
+        }
+    };
+    let rate = match (opt(5)?, opt(6)?) {
+        (Some(starts), Some(ms)) => Some(RateUse {
+            starts: starts as u32,
+            per_seconds: (ms / 1000) as u32,
+            used: row.int(7)?.max(0) as u64,
+        }),
+        _ => None,
+    };
+    Ok(SourceStatus {
+        running: row.int(1)?.max(0) as u64,
+        queued: row.int(2)?.max(0) as u64,
+        limit: opt(3)?.map(|n| n as u32),
+        tenant_limit: opt(4)?.map(|n| n as u32),
+        rate,
+        cooldown_until: opt(8)?
+            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single()),
+        paused: row.int(9)? == 1,
+    })
+}
+
 /// Appends prepared dispatches to a script's arguments, five per task (see `dispatch.lua`).
 fn push_prepared(inv: &mut redis::ScriptInvocation<'_>, batch: &[Prepared]) {
     for p in batch {
@@ -247,13 +298,7 @@ impl Store for RedisStore {
     async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError> {
         let prev: String = self
             .redis
-            .invoke(
-                self.scripts
-                    .set_max
-                    .key(&self.keys.config)
-                    .key(&self.keys.events)
-                    .arg(value),
-            )
+            .invoke(self.scripts.set_max.key(&self.keys.base).arg(value))
             .await?;
         Ok(prev.parse().ok())
     }
@@ -268,13 +313,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .submit
-                    .key(&self.keys.queue)
-                    .key(&self.keys.seq)
-                    .key(self.keys.task(&task.id))
-                    .key(&self.keys.events)
-                    .key(&self.keys.config)
-                    .key(&self.keys.running)
-                    .key(&self.keys.token)
+                    .key(&self.keys.base)
                     .arg(&task.id)
                     .arg(&task.crm_source)
                     .arg(&task.sync_type)
@@ -285,7 +324,8 @@ impl Store for RedisStore {
                     .arg(dispatch.map(|p| p.message.as_str()).unwrap_or(""))
                     .arg(dispatch.map(|p| p.list.as_str()).unwrap_or(""))
                     .arg(self.inline())
-                    .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or("")),
+                    .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or(""))
+                    .arg(task.tenant.as_deref().unwrap_or("")),
             )
             .await?;
         let r = Reply::of("submit", &reply)?;
@@ -310,15 +350,7 @@ impl Store for RedisStore {
     async fn peek(&self, max: u32) -> Result<Peek, StoreError> {
         let reply: Value = self
             .redis
-            .invoke(
-                self.scripts
-                    .peek
-                    .key(&self.keys.config)
-                    .key(&self.keys.running)
-                    .key(&self.keys.queue)
-                    .key(&self.keys.task_prefix)
-                    .arg(max.max(1)),
-            )
+            .invoke(self.scripts.peek.key(&self.keys.base).arg(max.max(1)))
             .await?;
         let r = Reply::of("peek", &reply)?;
         Ok(Peek {
@@ -335,13 +367,7 @@ impl Store for RedisStore {
             return Ok((Vec::new(), DispatchStop::Done));
         }
         let mut inv = self.scripts.dispatch.prepare_invoke();
-        inv.key(&self.keys.config)
-            .key(&self.keys.running)
-            .key(&self.keys.queue)
-            .key(&self.keys.task_prefix)
-            .key(&self.keys.token)
-            .key(&self.keys.events)
-            .arg(self.inline());
+        inv.key(&self.keys.base).arg(self.inline());
         push_prepared(&mut inv, batch);
         let reply: Value = self.redis.invoke(&inv).await?;
         let r = Reply::of("dispatch", &reply)?;
@@ -351,7 +377,7 @@ impl Store for RedisStore {
     async fn confirm_published(&self, id: &str, token: u64) -> Result<bool, StoreError> {
         let n: i64 = self
             .redis
-            .invoke(self.scripts.confirm.key(self.keys.task(id)).arg(token))
+            .invoke(self.scripts.confirm.key(&self.keys.base).arg(id).arg(token))
             .await?;
         Ok(n == 1)
     }
@@ -368,13 +394,12 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .started
-                    .key(self.keys.task(id))
-                    .key(&self.keys.events)
-                    .key(&self.keys.superseded)
+                    .key(&self.keys.base)
                     .arg(celery_id)
                     .arg(worker.unwrap_or(""))
                     .arg(pid.map(|p| p.to_string()).unwrap_or_default())
-                    .arg(self.inline()),
+                    .arg(self.inline())
+                    .arg(id),
             )
             .await?;
         Ok(match n {
@@ -392,14 +417,7 @@ impl Store for RedisStore {
         want_head: u32,
     ) -> Result<FinishReport, StoreError> {
         let mut inv = self.scripts.finish.prepare_invoke();
-        inv.key(&self.keys.running)
-            .key(&self.keys.finished)
-            .key(self.keys.task(&finish.id))
-            .key(&self.keys.events)
-            .key(&self.keys.config)
-            .key(&self.keys.queue)
-            .key(&self.keys.task_prefix)
-            .key(&self.keys.token)
+        inv.key(&self.keys.base)
             .arg(&finish.id)
             .arg(finish.celery_id.as_deref().unwrap_or(""))
             .arg(finish.token.map(|t| t.to_string()).unwrap_or_default())
@@ -420,6 +438,7 @@ impl Store for RedisStore {
             stop: r.stop(1)?,
             dispatched: r.nested(2)?.dispatched(0)?,
             head: r.nested(3)?.candidates(0)?,
+            source: r.text_or_empty(4),
         })
     }
 
@@ -429,11 +448,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .cancel
-                    .key(&self.keys.queue)
-                    .key(&self.keys.running)
-                    .key(&self.keys.finished)
-                    .key(self.keys.task(id))
-                    .key(&self.keys.events)
+                    .key(&self.keys.base)
                     .arg(id)
                     .arg(retention.as_millis() as u64)
                     .arg(self.inline()),
@@ -466,9 +481,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .reprioritize
-                    .key(&self.keys.queue)
-                    .key(self.keys.task(id))
-                    .key(&self.keys.events)
+                    .key(&self.keys.base)
                     .arg(id)
                     .arg(priority),
             )
@@ -486,19 +499,13 @@ impl Store for RedisStore {
         }
     }
 
-    async fn snapshot(&self, queue_limit: u32) -> Result<Snapshot, StoreError> {
-        let reply: Value = self
-            .redis
-            .invoke(
-                self.scripts
-                    .snapshot
-                    .key(&self.keys.config)
-                    .key(&self.keys.running)
-                    .key(&self.keys.queue)
-                    .key(&self.keys.task_prefix)
-                    .arg(queue_limit),
-            )
-            .await?;
+    async fn snapshot(&self, queue_limit: u32, sources: &[String]) -> Result<Snapshot, StoreError> {
+        let mut inv = self.scripts.snapshot.prepare_invoke();
+        inv.key(&self.keys.base).arg(queue_limit);
+        for src in sources {
+            inv.arg(src);
+        }
+        let reply: Value = self.redis.invoke(&inv).await?;
         let r = Reply::of("snapshot", &reply)?;
         let running_raw = r.tasks(2)?;
         let mut running = Vec::with_capacity(running_raw.len());
@@ -513,32 +520,34 @@ impl Store for RedisStore {
             running.push(fields::task(id, map, None)?);
             running_entries.push(fields::running_entry(id, map)?);
         }
-        let queued = r
-            .tasks(3)?
-            .iter()
-            .zip(1..)
-            .filter(|((_, map), _)| !map.is_empty())
-            .map(|((id, map), position)| fields::task(id, map, Some(position)))
-            .collect::<Result<_, _>>()?;
+        let mut queued = Vec::new();
+        for (row, position) in r.nested(3)?.rows(0)?.into_iter().zip(1..) {
+            let map = row.nested(1)?.map()?;
+            if !map.is_empty() {
+                let mut task = fields::task(&row.text(0)?, &map, Some(position))?;
+                task.blocked_by = blocked_by(&row.text(2)?)?;
+                queued.push(task);
+            }
+        }
+        let mut stats = BTreeMap::new();
+        for row in r.nested(5)?.rows(0)? {
+            stats.insert(row.text(0)?, source_status(&row)?);
+        }
         Ok(Snapshot {
             max_workers: r.int(0)?.max(0) as u32,
             running,
             running_entries,
             queued,
             queued_count: r.int(1)?.max(0) as u64,
+            paused: r.int(4)? == 1,
+            sources: stats,
         })
     }
 
     async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError> {
         let reply: Value = self
             .redis
-            .invoke(
-                self.scripts
-                    .get
-                    .key(&self.keys.queue)
-                    .key(self.keys.task(id))
-                    .arg(id),
-            )
+            .invoke(self.scripts.get.key(&self.keys.base).arg(id))
             .await?;
         let r = Reply::of("get", &reply)?;
         if r.items.is_empty() {
@@ -546,7 +555,88 @@ impl Store for RedisStore {
         }
         let rank = r.int(1).unwrap_or(-1);
         let position = (rank >= 0).then(|| rank as u64 + 1);
-        fields::task(id, &r.nested(0)?.map()?, position).map(Some)
+        let mut task = fields::task(id, &r.nested(0)?.map()?, position)?;
+        task.blocked_by = blocked_by(&r.text_or_empty(2))?;
+        Ok(Some(task))
+    }
+
+    async fn set_rules(
+        &self,
+        changes: &[(String, RuleChange)],
+        seed_only: bool,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.rules.prepare_invoke();
+        inv.key(&self.keys.base)
+            .arg(if seed_only { "1" } else { "0" });
+        for (src, change) in changes {
+            let (rule, value) = match change {
+                RuleChange::Limit(v) => ("s", v.map(|n| n.to_string())),
+                RuleChange::TenantLimit(v) => ("t", v.map(|n| n.to_string())),
+                RuleChange::Rate(v) => (
+                    "r",
+                    v.map(|r| format!("{}/{}", r.starts, r.per_seconds as u64 * 1000)),
+                ),
+            };
+            inv.arg(src).arg(rule).arg(value.unwrap_or_default());
+        }
+        let n: i64 = self.redis.invoke(&inv).await?;
+        Ok(n == 1)
+    }
+
+    async fn rules(&self) -> Result<BTreeMap<String, SourceRules>, StoreError> {
+        let raw: HashMap<String, String> = self
+            .redis
+            .query(redis::cmd("HGETALL").arg(&self.keys.rules))
+            .await?;
+        let mut out: BTreeMap<String, SourceRules> = BTreeMap::new();
+        for (key, value) in raw {
+            let bad = || StoreError::Corrupt(format!("rule {key}={value:?}"));
+            let (rule, src) = key.split_once(':').ok_or_else(bad)?;
+            let rules = out.entry(src.to_string()).or_default();
+            match rule {
+                "s" => rules.limit = Some(value.parse().map_err(|_| bad())?),
+                "t" => rules.tenant_limit = Some(value.parse().map_err(|_| bad())?),
+                "r" => rules.rate = Some(rate_of(&value).ok_or_else(bad)?),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn pause(&self, source: Option<&str>, paused: bool) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .redis
+            .invoke(
+                self.scripts
+                    .pause
+                    .key(&self.keys.base)
+                    .arg(source.unwrap_or("*"))
+                    .arg(if paused { "1" } else { "0" }),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn cooldown(&self, source: &str, change: Cooldown) -> Result<Option<i64>, StoreError> {
+        let mut inv = self.scripts.cooldown.prepare_invoke();
+        inv.key(&self.keys.base).arg(source);
+        match change {
+            Cooldown::For(d) => inv.arg("set").arg(d.as_millis() as u64),
+            Cooldown::Auto { base, max } => inv
+                .arg("auto")
+                .arg(base.as_millis() as u64)
+                .arg(max.as_millis() as u64),
+        };
+        let ends: i64 = self.redis.invoke(&inv).await?;
+        Ok((ends > 0).then_some(ends))
+    }
+
+    async fn migrate(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .redis
+            .invoke(&self.scripts.migrate.key(&self.keys.base))
+            .await?;
+        Ok(n.max(0) as u64)
     }
 
     async fn history(
@@ -559,8 +649,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .history
-                    .key(&self.keys.finished)
-                    .key(&self.keys.task_prefix)
+                    .key(&self.keys.base)
                     .arg(status.map(TaskStatus::as_str).unwrap_or(""))
                     .arg(limit)
                     .arg(10_000),
@@ -587,9 +676,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .worker_event
-                    .key(&self.keys.workers_seen)
-                    .key(&self.keys.workers_proc)
-                    .key(&self.keys.workers_offline)
+                    .key(&self.keys.base)
                     .arg(kind)
                     .arg(hostname)
                     .arg(pid.map(|p| p.to_string()).unwrap_or_default())
@@ -606,8 +693,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .roster
-                    .key(&self.keys.workers_seen)
-                    .key(&self.keys.workers_offline)
+                    .key(&self.keys.base)
                     .arg(timeout.as_millis() as u64),
             )
             .await?)
@@ -624,9 +710,10 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .lost_note
-                    .key(self.keys.task(id))
+                    .key(&self.keys.base)
                     .arg(celery_id)
-                    .arg(if lost { "1" } else { "0" }),
+                    .arg(if lost { "1" } else { "0" })
+                    .arg(id),
             )
             .await?;
         Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
@@ -643,13 +730,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .resend
-                    .key(self.keys.task(&resend.id))
-                    .key(&self.keys.running)
-                    .key(&self.keys.token)
-                    .key(&self.keys.finished)
-                    .key(&self.keys.events)
-                    .key(&self.keys.superseded)
-                    .key(&self.keys.stats)
+                    .key(&self.keys.base)
                     .arg(&resend.id)
                     .arg(&resend.celery_id)
                     .arg(resend.token)
@@ -717,15 +798,7 @@ impl Store for RedisStore {
             .invoke(
                 self.scripts
                     .reap
-                    .key(&self.keys.running)
-                    .key(&self.keys.queue)
-                    .key(&self.keys.finished)
-                    .key(&self.keys.task_prefix)
-                    .key(&self.keys.workers_seen)
-                    .key(&self.keys.workers_proc)
-                    .key(&self.keys.workers_offline)
-                    .key(&self.keys.events)
-                    .key(&self.keys.superseded)
+                    .key(&self.keys.base)
                     .arg(policy.heartbeat_timeout.as_millis() as u64)
                     .arg(match policy.on_lost {
                         OnWorkerLost::Fail => "fail",

@@ -1,6 +1,6 @@
 //! The Lua scripts, loaded from `lua/*.lua` with `include_str!`. Each script is prefixed with
-//! `lua/common.lua` (number formatting, the server clock, the terminal transition), so the one
-//! way a task ends is written once.
+//! `lua/common.lua` (the key names, the server clock, taking and freeing a slot, the
+//! flow-control rules, the terminal transition), so each rule is written once.
 
 use redis::Script;
 
@@ -29,6 +29,10 @@ pub struct Scripts {
     pub lost_note: Script,
     pub resend: Script,
     pub roster: Script,
+    pub rules: Script,
+    pub pause: Script,
+    pub cooldown: Script,
+    pub migrate: Script,
 }
 
 impl Scripts {
@@ -52,6 +56,10 @@ impl Scripts {
             lost_note: load(include_str!("lua/lost_note.lua")),
             resend: load(include_str!("lua/resend.lua")),
             roster: load(include_str!("lua/roster.lua")),
+            rules: load(include_str!("lua/rules.lua")),
+            pause: load(include_str!("lua/pause.lua")),
+            cooldown: load(include_str!("lua/cooldown.lua")),
+            migrate: load(include_str!("lua/migrate.lua")),
         }
     }
 }

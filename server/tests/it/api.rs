@@ -397,3 +397,119 @@ async fn seed_routes_answer_with_and_without_trailing_slash() {
     assert!(body["error"].is_string(), "{body}");
     s.stop(&[]).await;
 }
+
+#[tokio::test]
+async fn flow_control_input_is_checked_and_bad_input_changes_nothing() {
+    let s = TestServer::start(&[("WORKER_POOL_SOURCE_LIMITS", "five9=1")]).await;
+    let (code, limits) = s.get("/limits/").await;
+    assert_eq!(code, 200);
+    assert_eq!(limits["sources"]["five9"]["limit"], 1, "seeded");
+    assert!(limits["sources"]["hubspot"]["limit"].is_null());
+    for (body, field) in [
+        (
+            json!({"sources": {"nosuch": {"limit": 1}}}),
+            "sources.nosuch",
+        ),
+        (
+            json!({"sources": {"five9": {"limit": -1}}}),
+            "sources.five9.limit",
+        ),
+        (
+            json!({"sources": {"five9": {"limit": 65}}}),
+            "sources.five9.limit",
+        ),
+        (
+            json!({"sources": {"five9": {"tenant_limit": "2"}}}),
+            "sources.five9.tenant_limit",
+        ),
+        (
+            json!({"sources": {"arrivy": {"rate": {"starts": 10, "per_seconds": 0}}}}),
+            "sources.arrivy.rate.per_seconds",
+        ),
+        (
+            json!({"sources": {"arrivy": {"rate": {"starts": 10}}}}),
+            "sources.arrivy.rate.per_seconds",
+        ),
+        (
+            json!({"sources": {"five9": {"limti": 1}}}),
+            "sources.five9.limti",
+        ),
+        (json!({"max_workers": 0}), "max_workers"),
+        (json!({"sources": []}), "sources"),
+    ] {
+        let (code, err) = s.post("/limits/", body.clone()).await;
+        assert_eq!(code, 422, "{body} -> {err}");
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{body}: {fields:?}");
+    }
+    let (_, after) = s.get("/limits/").await;
+    assert_eq!(after, limits, "nothing changed");
+    // A valid change answers the whole; null removes; unnamed sources are left as they are.
+    let (code, l) = s
+        .post(
+            "/limits/",
+            json!({"sources": {"hubspot": {"limit": 3, "rate": {"starts": 5, "per_seconds": 60}}}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{l}");
+    assert_eq!(
+        (
+            l["sources"]["hubspot"]["limit"].as_u64(),
+            l["sources"]["five9"]["limit"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    let (_, l) = s
+        .post("/limits/", json!({"sources": {"hubspot": {"rate": null}}}))
+        .await;
+    assert!(l["sources"]["hubspot"]["rate"].is_null());
+    assert_eq!(l["sources"]["hubspot"]["limit"], 3);
+    // Tenants: validated on submit, carried by the task.
+    for bad in [json!("a b"), json!(""), json!(7), json!("x".repeat(65))] {
+        let (code, err) = s
+            .post(
+                "/submit/",
+                json!({"crm_source": "hubspot", "sync_type": "all", "tenant": bad}),
+            )
+            .await;
+        assert_eq!(code, 422, "{err}");
+        assert_eq!(err["fields"][0]["field"], "tenant", "{err}");
+    }
+    let (code, t) = s
+        .post(
+            "/submit/",
+            json!({"crm_source": "hubspot", "sync_type": "all", "tenant": "acme:eu-1"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    assert_eq!(t["tenant"], "acme:eu-1");
+    // Pause and cool-down targets.
+    let (code, err) = s.post("/pause/", json!({"source": "nosuch"})).await;
+    assert_eq!(
+        (code, err["kind"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
+    let (code, _) = s.post("/pause/", json!({"source": 5})).await;
+    assert_eq!(code, 422);
+    let (code, _) = s
+        .post("/sources/five9/cooldown/", json!({"seconds": 86401}))
+        .await;
+    assert_eq!(code, 422);
+    let (code, _) = s
+        .post("/sources/nosuch/cooldown/", json!({"seconds": 5}))
+        .await;
+    assert_eq!(code, 404);
+    let (code, st) = s
+        .post("/sources/five9/cooldown/", json!({"seconds": 30}))
+        .await;
+    assert_eq!(code, 200);
+    assert!(st["sources"]["five9"]["cooldown_until"].is_string(), "{st}");
+    let id = t["task_id"].as_str().unwrap().to_string();
+    s.stop(&[id]).await;
+}

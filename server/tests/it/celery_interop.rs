@@ -528,3 +528,161 @@ fn concurrency_from_records() {
     ];
     assert_eq!(max_concurrency(&recs, 9.0), 3);
 }
+
+/// The most of `ids`' runs (by start and end record) that overlapped at any instant.
+fn max_overlap(records: &[(String, String, f64)], ids: &[String]) -> usize {
+    let mine: Vec<(String, String, f64)> = records
+        .iter()
+        .filter(|r| {
+            ids.iter()
+                .any(|id| r.0.split('~').next() == Some(id.as_str()))
+        })
+        .cloned()
+        .collect();
+    max_concurrency(&mine, f64::MAX)
+}
+
+fn start_of(records: &[(String, String, f64)], id: &str) -> f64 {
+    records
+        .iter()
+        .find(|r| r.1 == "start" && r.0.split('~').next() == Some(id))
+        .unwrap_or_else(|| panic!("{id} started"))
+        .2
+}
+
+fn end_of(records: &[(String, String, f64)], id: &str) -> f64 {
+    records
+        .iter()
+        .find(|r| r.1 == "end" && r.0.split('~').next() == Some(id))
+        .unwrap_or_else(|| panic!("{id} ended"))
+        .2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_control_holds_each_source_and_never_delays_the_others() {
+    let s = TestServer::start(&[
+        ("MAX_SYNC_WORKERS", "4"),
+        ("WORKER_POOL_SOURCE_LIMITS", "five9=1"),
+        ("WORKER_POOL_COOLDOWN_PATTERN", "simulated failure"),
+        ("WORKER_POOL_COOLDOWN", "3s"),
+    ])
+    .await;
+    let (code, limits) = s
+        .post(
+            "/limits/",
+            json!({"sources": {"hubspot": {"tenant_limit": 1},
+                               "arrivy": {"rate": {"starts": 2, "per_seconds": 3}}}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{limits}");
+    assert_eq!(
+        limits["sources"]["five9"]["limit"], 1,
+        "seeded from the environment"
+    );
+    let w = Worker::start(&s.queue, 4);
+    let submit = |src: &'static str, typ: &'static str, ms: u64, tenant: Option<&'static str>| {
+        let s = &s;
+        async move {
+            let (code, t) = s
+                .post(
+                    "/submit/",
+                    json!({"crm_source": src, "sync_type": typ,
+                           "parameters": {"batch_size": ms}, "tenant": tenant}),
+                )
+                .await;
+            assert_eq!(code, 201, "{t}");
+            id(&t)
+        }
+    };
+    // five9 first (limit 1), then a tenant's HubSpot syncs (1 per tenant), an Arrivy burst
+    // (2 starts per 3 s), and Genius tasks last: they must not wait behind the held ones.
+    let f: Vec<String> =
+        futures::future::join_all((0..3).map(|_| submit("five9", "contacts", 800, None))).await;
+    let acme = vec![
+        submit("hubspot", "all", 800, Some("acme")).await,
+        submit("hubspot", "all", 800, Some("acme")).await,
+    ];
+    let bolt = submit("hubspot", "all", 300, Some("bolt")).await;
+    let mut arrivy = Vec::new();
+    for _ in 0..3 {
+        arrivy.push(submit("arrivy", "all", 100, None).await);
+    }
+    let genius = submit("genius", "all", 200, None).await;
+    let (_, queued) = s.get(&format!("/tasks/{}/", f[2])).await;
+    assert!(
+        ["source_limit", "queue", "global_limit"].contains(&queued["blocked_by"].as_str().unwrap()),
+        "{queued}"
+    );
+    let all: Vec<String> = f
+        .iter()
+        .chain(&acme)
+        .chain([&bolt])
+        .chain(&arrivy)
+        .chain([&genius])
+        .cloned()
+        .collect();
+    for t in &all {
+        s.wait_status(t, "completed", 60).await;
+    }
+    let r = w.records();
+    assert_eq!(max_overlap(&r, &f), 1, "five9: never two at once");
+    assert_eq!(
+        max_overlap(&r, &acme),
+        1,
+        "acme's HubSpot syncs: one at a time"
+    );
+    let arrivy_starts: Vec<f64> = arrivy.iter().map(|id| start_of(&r, id)).collect();
+    for (i, a) in arrivy_starts.iter().enumerate() {
+        let in_window = arrivy_starts
+            .iter()
+            .filter(|b| **b >= *a && **b < *a + 3.0)
+            .count();
+        assert!(
+            in_window <= 2,
+            "arrivy start {i}: {in_window} starts within 3 s"
+        );
+    }
+    assert!(
+        start_of(&r, &genius) < end_of(&r, &f[1]),
+        "genius did not wait for the held five9 tasks"
+    );
+    assert!(
+        start_of(&r, &bolt) < end_of(&r, &acme[0]),
+        "another tenant did not wait for acme"
+    );
+
+    // Pause: nothing new starts, the queue keeps it; resume starts it.
+    let (code, st) = s.post("/pause/", json!({})).await;
+    assert_eq!((code, st["paused"].as_bool()), (200, Some(true)), "{st}");
+    let held = submit("genius", "all", 100, None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, t) = s.get(&format!("/tasks/{held}/")).await;
+    assert_eq!(
+        (t["status"].as_str(), t["blocked_by"].as_str()),
+        (Some("queued"), Some("paused"))
+    );
+    s.post("/resume/", json!({})).await;
+    s.wait_status(&held, "completed", 30).await;
+
+    // A failure that matches the pattern cools its source down; its next task waits.
+    let failing = submit("genius", "all", 213, None).await;
+    s.wait_status(&failing, "failed", 30).await;
+    let next = submit("genius", "all", 100, None).await;
+    let (_, st) = s.get("/status/").await;
+    assert!(
+        st["sources"]["genius"]["cooldown_until"].is_string(),
+        "{st}"
+    );
+    let (_, t) = s.get(&format!("/tasks/{next}/")).await;
+    assert_eq!(t["blocked_by"], "cooldown", "{t}");
+    s.wait_status(&next, "completed", 30).await;
+    let r = w.records();
+    assert!(
+        start_of(&r, &next) >= end_of(&r, &failing) + 2.5,
+        "it waited for the cool-down"
+    );
+    let mut ids = all.clone();
+    ids.extend([held, failing, next]);
+    drop(w);
+    s.stop(&ids).await;
+}

@@ -289,3 +289,67 @@ async fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[tokio::test]
+async fn limits_pause_resume_and_cooldown() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "2")]).await;
+    let (code, out, err) = run(
+        &s.base,
+        &[
+            "limits",
+            "--max-workers",
+            "4",
+            "--source",
+            "five9=1",
+            "--tenant-limit",
+            "hubspot=1",
+            "--rate",
+            "arrivy=10/1m",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max_workers 4"), "{out}");
+    assert!(out.contains("10/1m"), "{out}");
+    let (_, out, _) = run(&s.base, &["limits", "--json"]).await;
+    let v = json(&out);
+    assert_eq!(v["sources"]["five9"]["limit"], 1);
+    assert_eq!(v["sources"]["hubspot"]["tenant_limit"], 1);
+    assert_eq!(v["sources"]["arrivy"]["rate"]["per_seconds"], 60);
+    // none removes a rule; a malformed one is a usage error, refused before anything is sent.
+    let (code, _, _) = run(&s.base, &["limits", "--source", "five9=none"]).await;
+    assert_eq!(code, 0);
+    let (_, out, _) = run(&s.base, &["limits", "--json"]).await;
+    assert!(json(&out)["sources"]["five9"]["limit"].is_null());
+    let (code, _, err) = run(&s.base, &["limits", "--rate", "arrivy=10/0s"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("per_seconds"), "{err}");
+    let (code, _, err) = run(&s.base, &["limits", "--source", "nosuch=1"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown source"), "{err}");
+
+    let (code, out, err) = run(&s.base, &["pause", "--source", "hubspot"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Paused hubspot"), "{out}");
+    assert!(out.contains("paused"), "{out}");
+    let (code, out, _) = run(&s.base, &["pause", "--json"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["paused"], true);
+    let (code, _, _) = run(&s.base, &["resume"]).await;
+    assert_eq!(code, 0);
+    let (code, _, _) = run(&s.base, &["resume", "--source", "hubspot"]).await;
+    assert_eq!(code, 0);
+    let (code, out, err) = run(&s.base, &["cooldown", "arrivy", "--seconds", "120"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("arrivy cools down for 120 s"), "{out}");
+    assert!(out.contains("cooling down until"), "{out}");
+    let (code, _, err) = run(&s.base, &["cooldown", "arrivy", "--seconds", "90000"]).await;
+    assert_eq!(code, 1, "{err}");
+    let (code, _, _) = run(&s.base, &["cooldown", "arrivy", "--seconds", "0"]).await;
+    assert_eq!(code, 0);
+    let (_, out, _) = run(&s.base, &["status", "--json"]).await;
+    let st = json(&out);
+    assert_eq!(st["paused"], false);
+    assert!(st["sources"]["arrivy"]["cooldown_until"].is_null());
+    s.stop(&[]).await;
+}

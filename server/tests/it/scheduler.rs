@@ -148,6 +148,7 @@ fn req(priority: i32) -> SubmitRequest {
         sync_type: "all".into(),
         parameters: TaskParameters::default(),
         priority,
+        tenant: None,
     }
 }
 
@@ -252,7 +253,7 @@ async fn two_phase_publishes_then_confirms_and_republishes_when_lost() {
         "the slot is taken even if the publish failed"
     );
     assert!(t.worker.pending().await.is_empty());
-    let entry = t.store().snapshot(0).await.unwrap().running_entries[0].clone();
+    let entry = t.store().snapshot(0, &[]).await.unwrap().running_entries[0].clone();
     assert!(!entry.published);
     t.broker.fail_publish.store(false, Ordering::SeqCst);
     t.s.reconcile().await.unwrap();
@@ -261,7 +262,7 @@ async fn two_phase_publishes_then_confirms_and_republishes_when_lost() {
         1,
         "republished once proven absent"
     );
-    assert!(t.store().snapshot(0).await.unwrap().running_entries[0].published);
+    assert!(t.store().snapshot(0, &[]).await.unwrap().running_entries[0].published);
     t.s.reconcile().await.unwrap();
     assert_eq!(t.worker.pending().await.len(), 1, "never twice");
     t.done(&[]).await;
@@ -495,7 +496,7 @@ async fn a_message_that_is_anywhere_is_never_sent_again() {
         assert!(t.s.check_lost_messages().await.unwrap().is_empty());
         tokio::time::sleep(LOST_FOR / 2).await;
     }
-    let entries = t.store().snapshot(0).await.unwrap().running_entries;
+    let entries = t.store().snapshot(0, &[]).await.unwrap().running_entries;
     assert!(entries.iter().all(|e| !e.lost_noted && e.attempts == 1));
     // A live worker that does not answer may hold it: nothing is concluded.
     t.broker.workers.lock().unwrap().clear();

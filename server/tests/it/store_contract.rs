@@ -4,12 +4,14 @@
 //! fixture publishes as the scheduler would).
 
 use crate::common;
+use app::types::BlockedBy;
 use app::types::{TaskParameters, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use worker_pool::store::{
-    CancelOutcome, DispatchStop, Finish, NewTask, OnWorkerLost, Prepared, ReapPolicy, RedisStore,
-    ReprioritizeOutcome, Resend, ResendOutcome, StartedOutcome, Store, Submitted,
+    CancelOutcome, Cooldown, DispatchStop, Finish, NewTask, OnWorkerLost, Prepared, ReapPolicy,
+    RedisStore, ReprioritizeOutcome, Resend, ResendOutcome, RuleChange, StartedOutcome, Store,
+    Submitted,
 };
 
 const RETAIN: Duration = Duration::from_secs(3600);
@@ -51,16 +53,22 @@ impl Fixture {
     }
 
     async fn submit(&self, id: &str, priority: i32) {
+        self.submit_as(id, "hubspot", None, priority).await;
+    }
+
+    /// Queues a task of `source` (and `tenant`).
+    async fn submit_as(&self, id: &str, source: &str, tenant: Option<&str>, priority: i32) {
         let outcome = self
             .store
             .submit(
                 &NewTask {
                     id: id.into(),
-                    crm_source: "hubspot".into(),
+                    crm_source: source.into(),
                     sync_type: "all".into(),
-                    task_name: "hubspot.all".into(),
+                    task_name: format!("{source}.all"),
                     parameters: TaskParameters::default(),
                     priority,
+                    tenant: tenant.map(str::to_string),
                 },
                 None,
             )
@@ -141,7 +149,7 @@ impl Fixture {
 
     async fn running(&self) -> Vec<String> {
         self.store
-            .snapshot(0)
+            .snapshot(0, &[])
             .await
             .unwrap()
             .running
@@ -177,13 +185,20 @@ contract!(
     finished_tasks_expire_after_retention,
     only_an_inline_dispatch_pushes_the_message,
     a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough,
+    a_source_limit_holds_its_source_and_never_the_others,
+    a_tenant_limit_counts_per_source_and_tenant,
+    a_rate_budget_limits_starts_per_window,
+    cool_downs_and_pauses_hold_what_they_name,
+    a_blocked_group_is_parked_and_woken,
+    rules_are_seeded_once_and_read_back,
+    automatic_cool_downs_double_until_a_success,
     a_cancelled_lost_message_ends_cancelled,
     the_roster_is_the_workers_heard_from_lately,
     live_workers_keep_their_tasks_however_long,
     offline_silent_or_restarted_workers_lose_their_tasks,
     a_warm_shutdown_keeps_its_tasks_until_their_results,
     requeued_tasks_run_again_under_a_new_celery_id,
-    submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead,
+    submit_dispatches_at_once_only_when_it_is_next_and_a_slot_is_free,
     a_completion_refills_its_slot_in_the_same_step,
 );
 
@@ -250,7 +265,7 @@ async fn a_completion_refills_its_slot_in_the_same_step(f: &Fixture) {
     assert!(!r.ended() && r.dispatched.is_empty() && r.head.is_empty());
 }
 
-async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &Fixture) {
+async fn submit_dispatches_at_once_only_when_it_is_next_and_a_slot_is_free(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
     let task = |id: &str, priority: i32| NewTask {
         id: id.into(),
@@ -259,6 +274,7 @@ async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &
         task_name: "hubspot.all".into(),
         parameters: TaskParameters::default(),
         priority,
+        tenant: None,
     };
     let first = f
         .store
@@ -302,7 +318,8 @@ async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &
         "{third:?}"
     );
     assert_eq!(f.fill().await, ["second"]);
-    // Even a more urgent newcomer joins a non-empty queue; the dispatch pass places it.
+    // A more urgent newcomer is the next task that may start: it starts at once, ahead of
+    // the queue.
     f.submit("blocker", 0).await;
     f.store.set_max_workers(3).await.unwrap();
     let urgent = f
@@ -310,18 +327,9 @@ async fn submit_dispatches_at_once_only_into_a_free_slot_with_nothing_ahead(f: &
         .submit(&task("urgent", 99), Some(&f.prepared("urgent")))
         .await
         .unwrap();
-    assert!(
-        matches!(
-            urgent,
-            Submitted::Queued {
-                position: 1,
-                free: 1,
-                ..
-            }
-        ),
-        "{urgent:?}"
-    );
-    assert_eq!(f.fill().await, ["urgent"]);
+    assert!(matches!(urgent, Submitted::Running { .. }), "{urgent:?}");
+    assert_eq!(f.status("blocker").await, Some(TaskStatus::Queued));
+    assert!(f.fill().await.is_empty(), "the limit of 3 is reached");
     let dup = f.store.submit(&task("first", 0), None).await.unwrap();
     assert_eq!(dup, Submitted::Duplicate);
 }
@@ -335,7 +343,7 @@ async fn seeding_keeps_the_runtime_value(f: &Fixture) {
     );
     assert_eq!(f.store.set_max_workers(2).await.unwrap(), Some(3));
     assert_eq!(f.store.seed_max_workers(7).await.unwrap(), 2);
-    assert_eq!(f.store.snapshot(0).await.unwrap().max_workers, 2);
+    assert_eq!(f.store.snapshot(0, &[]).await.unwrap().max_workers, 2);
 }
 
 async fn priority_then_arrival_order(f: &Fixture) {
@@ -345,7 +353,7 @@ async fn priority_then_arrival_order(f: &Fixture) {
     f.submit("b", 10).await;
     f.submit("zero", 0).await;
     f.submit("top", 100).await;
-    let s = f.store.snapshot(10).await.unwrap();
+    let s = f.store.snapshot(10, &[]).await.unwrap();
     let order: Vec<_> = s.queued.iter().map(|t| t.task_id.as_str()).collect();
     assert_eq!(order, ["top", "a", "b", "zero", "low"]);
     let positions: Vec<_> = s.queued.iter().map(|t| t.position).collect();
@@ -395,7 +403,7 @@ async fn finish_is_fenced_and_happens_once(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
     f.submit("x", 0).await;
     f.fill().await;
-    let token = f.store.snapshot(0).await.unwrap().running_entries[0].token;
+    let token = f.store.snapshot(0, &[]).await.unwrap().running_entries[0].token;
     let wrong_cid = Finish {
         id: "x".into(),
         celery_id: Some("x-old-dispatch".into()),
@@ -481,7 +489,7 @@ async fn cancel_queued_and_terminal(f: &Fixture) {
         CancelOutcome::Cancelled
     );
     assert_eq!(f.status("wait").await, Some(TaskStatus::Cancelled));
-    assert_eq!(f.store.snapshot(10).await.unwrap().queued_count, 0);
+    assert_eq!(f.store.snapshot(10, &[]).await.unwrap().queued_count, 0);
     assert_eq!(
         f.store.cancel("wait", RETAIN).await.unwrap(),
         CancelOutcome::Terminal(TaskStatus::Cancelled)
@@ -530,7 +538,7 @@ async fn cancel_running_withdraws_or_asks_for_revoke(f: &Fixture) {
         Some(TaskStatus::Running),
         "the slot is held until evidence"
     );
-    let entries = f.store.snapshot(0).await.unwrap().running_entries;
+    let entries = f.store.snapshot(0, &[]).await.unwrap().running_entries;
     let taken = entries.iter().find(|e| e.id == "taken").unwrap();
     assert!(taken.cancel_requested);
 }
@@ -559,7 +567,7 @@ async fn reprioritize_reorders(f: &Fixture) {
     );
     let order: Vec<_> = f
         .store
-        .snapshot(10)
+        .snapshot(10, &[])
         .await
         .unwrap()
         .queued
@@ -572,7 +580,7 @@ async fn reprioritize_reorders(f: &Fixture) {
     f.store.reprioritize("c", 0).await.unwrap();
     let order: Vec<_> = f
         .store
-        .snapshot(10)
+        .snapshot(10, &[])
         .await
         .unwrap()
         .queued
@@ -623,7 +631,7 @@ async fn started_is_recorded_once_for_the_current_dispatch(f: &Fixture) {
     let t = f.store.get("s").await.unwrap().unwrap();
     assert_eq!(t.worker.as_deref(), Some("w1@h"));
     assert!(!t.waiting_for_worker);
-    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    let entry = f.store.snapshot(0, &[]).await.unwrap().running_entries[0].clone();
     assert_eq!(entry.worker.as_deref(), Some("w1@h"));
     assert!(entry.worker_started);
     assert_eq!(entry.attempts, 1);
@@ -703,7 +711,7 @@ async fn only_an_inline_dispatch_pushes_the_message(f: &Fixture) {
     f.submit("m", 0).await;
     let (done, _) = f.store.dispatch(&[f.prepared("m")]).await.unwrap();
     assert_eq!(done.len(), 1);
-    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    let entry = f.store.snapshot(0, &[]).await.unwrap().running_entries[0].clone();
     if f.inline {
         assert_eq!(f.listed().await, ["message-of-m"]);
         assert!(entry.published);
@@ -1013,7 +1021,7 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
 async fn resend_of(f: &Fixture, id: &str, lost_for: Duration) -> ResendOutcome {
     let entry = f
         .store
-        .snapshot(0)
+        .snapshot(0, &[])
         .await
         .unwrap()
         .running_entries
@@ -1059,7 +1067,7 @@ async fn a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough(f: &Fi
         f.store.note_lost("l", "l", true).await.unwrap(),
         Some(Duration::ZERO)
     );
-    assert!(f.store.snapshot(0).await.unwrap().running_entries[0].lost_noted);
+    assert!(f.store.snapshot(0, &[]).await.unwrap().running_entries[0].lost_noted);
     assert_eq!(
         resend_of(f, "l", long).await,
         ResendOutcome::Stale,
@@ -1079,7 +1087,7 @@ async fn a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough(f: &Fi
     tokio::time::sleep(long + Duration::from_millis(50)).await;
     let lost_for = f.store.note_lost("l", "l", true).await.unwrap().unwrap();
     assert!(lost_for >= long, "{lost_for:?}");
-    let token = f.store.snapshot(0).await.unwrap().running_entries[0].token;
+    let token = f.store.snapshot(0, &[]).await.unwrap().running_entries[0].token;
     let ResendOutcome::Resent { token: new_token } = resend_of(f, "l", long).await else {
         panic!("not resent");
     };
@@ -1087,7 +1095,7 @@ async fn a_lost_message_is_sent_again_once_it_has_looked_lost_long_enough(f: &Fi
     // Same slot: still running, nothing else admitted, the new dispatch is current.
     assert_eq!(f.running().await, ["l"]);
     assert_eq!(f.status("next").await, Some(TaskStatus::Queued));
-    let entry = f.store.snapshot(0).await.unwrap().running_entries[0].clone();
+    let entry = f.store.snapshot(0, &[]).await.unwrap().running_entries[0].clone();
     assert_eq!((entry.celery_id.as_str(), entry.token), ("l~1", new_token));
     assert!(!entry.lost_noted && !entry.worker_started);
     assert_eq!(
@@ -1250,4 +1258,289 @@ async fn started_and_finished_tasks_leave_kombus_unacked_set() {
     assert!(f.finish("s2", TaskStatus::Completed).await);
     assert!(!present(tags[1].clone()).await, "finished: dropped");
     f.done().await;
+}
+
+// --- flow control -------------------------------------------------------------------------
+
+/// Why a queued task waits, as the store reads it.
+async fn why(f: &Fixture, id: &str) -> Option<BlockedBy> {
+    f.store.get(id).await.unwrap().unwrap().blocked_by
+}
+
+async fn limit(f: &Fixture, source: &str, change: RuleChange) {
+    assert!(f
+        .store
+        .set_rules(&[(source.to_string(), change)], false)
+        .await
+        .unwrap());
+}
+
+async fn end(f: &Fixture, id: &str) {
+    assert!(f.finish(id, TaskStatus::Completed).await, "{id} ended");
+}
+
+async fn a_source_limit_holds_its_source_and_never_the_others(f: &Fixture) {
+    f.store.seed_max_workers(4).await.unwrap();
+    limit(f, "hubspot", RuleChange::Limit(Some(1))).await;
+    // A higher priority does not let a held source jump its limit, nor hold the others.
+    f.submit_as("h1", "hubspot", None, 9).await;
+    f.submit_as("h2", "hubspot", None, 9).await;
+    f.submit_as("f1", "five9", None, 0).await;
+    f.submit_as("f2", "five9", None, 0).await;
+    assert_eq!(
+        why(f, "h2").await,
+        Some(BlockedBy::Queue),
+        "not judged yet: first in line"
+    );
+    let mut started = f.fill().await;
+    started.sort();
+    assert_eq!(started, ["f1", "f2", "h1"]);
+    assert_eq!(why(f, "h2").await, Some(BlockedBy::SourceLimit));
+    let snap = f
+        .store
+        .snapshot(10, &["hubspot".into(), "five9".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            snap.sources["hubspot"].running,
+            snap.sources["hubspot"].queued
+        ),
+        (1, 1)
+    );
+    assert_eq!(snap.sources["hubspot"].limit, Some(1));
+    assert_eq!(snap.sources["five9"].limit, None);
+    assert_eq!(snap.queued[0].blocked_by, Some(BlockedBy::SourceLimit));
+    // Its slot freed: the held task is next.
+    end(f, "h1").await;
+    assert_eq!(f.fill().await, ["h2"]);
+    // Lowered below what runs: nothing is stopped; the source drains.
+    limit(f, "five9", RuleChange::Limit(Some(1))).await;
+    f.submit_as("f3", "five9", None, 0).await;
+    assert!(f.fill().await.is_empty());
+    end(f, "f1").await;
+    assert!(
+        f.fill().await.is_empty(),
+        "f2 still runs: five9 is at its limit of 1"
+    );
+    end(f, "f2").await;
+    assert_eq!(f.fill().await, ["f3"]);
+    // Removed: the global limit only.
+    limit(f, "five9", RuleChange::Limit(None)).await;
+    assert_eq!(
+        f.store
+            .rules()
+            .await
+            .unwrap()
+            .get("five9")
+            .copied()
+            .unwrap_or_default()
+            .limit,
+        None
+    );
+}
+
+async fn a_tenant_limit_counts_per_source_and_tenant(f: &Fixture) {
+    f.store.seed_max_workers(8).await.unwrap();
+    limit(f, "hubspot", RuleChange::TenantLimit(Some(1))).await;
+    f.submit_as("a1", "hubspot", Some("acme"), 0).await;
+    f.submit_as("a2", "hubspot", Some("acme"), 0).await;
+    f.submit_as("b1", "hubspot", Some("bolt"), 0).await;
+    f.submit_as("n1", "hubspot", None, 0).await;
+    f.submit_as("x1", "five9", Some("acme"), 0).await;
+    let mut started = f.fill().await;
+    started.sort();
+    assert_eq!(
+        started,
+        ["a1", "b1", "n1", "x1"],
+        "acme's second HubSpot sync waits"
+    );
+    assert_eq!(why(f, "a2").await, Some(BlockedBy::TenantLimit));
+    assert_eq!(
+        f.store.get("a1").await.unwrap().unwrap().tenant.as_deref(),
+        Some("acme")
+    );
+    end(f, "b1").await;
+    assert!(
+        f.fill().await.is_empty(),
+        "another tenant's slot does not help acme"
+    );
+    end(f, "a1").await;
+    assert_eq!(f.fill().await, ["a2"]);
+}
+
+async fn a_rate_budget_limits_starts_per_window(f: &Fixture) {
+    f.store.seed_max_workers(8).await.unwrap();
+    let rate = app::types::Rate {
+        starts: 2,
+        per_seconds: 1,
+    };
+    limit(f, "arrivy", RuleChange::Rate(Some(rate))).await;
+    for id in ["r1", "r2", "r3"] {
+        f.submit_as(id, "arrivy", None, 0).await;
+    }
+    assert_eq!(f.fill().await, ["r1", "r2"]);
+    assert_eq!(why(f, "r3").await, Some(BlockedBy::RateLimit));
+    // Ending them does not give the budget back: it counts starts, per window.
+    end(f, "r1").await;
+    end(f, "r2").await;
+    assert!(f.fill().await.is_empty());
+    let use_now = f
+        .store
+        .snapshot(0, &["arrivy".into()])
+        .await
+        .unwrap()
+        .sources["arrivy"]
+        .rate;
+    assert_eq!(
+        use_now.map(|r| (r.starts, r.per_seconds, r.used)),
+        Some((2, 1, 2))
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(f.fill().await, ["r3"], "a new window");
+}
+
+async fn cool_downs_and_pauses_hold_what_they_name(f: &Fixture) {
+    f.store.seed_max_workers(8).await.unwrap();
+    let ends = f
+        .store
+        .cooldown("five9", Cooldown::For(Duration::from_millis(400)))
+        .await
+        .unwrap();
+    assert!(ends.is_some());
+    f.submit_as("f1", "five9", None, 5).await;
+    f.submit_as("h1", "hubspot", None, 0).await;
+    assert_eq!(f.fill().await, ["h1"]);
+    assert_eq!(why(f, "f1").await, Some(BlockedBy::Cooldown));
+    assert!(f
+        .store
+        .snapshot(0, &["five9".into()])
+        .await
+        .unwrap()
+        .sources["five9"]
+        .cooldown_until
+        .is_some());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(f.fill().await, ["f1"], "the cool-down ended by itself");
+    // A source's pause.
+    assert!(f.store.pause(Some("hubspot"), true).await.unwrap());
+    assert!(
+        !f.store.pause(Some("hubspot"), true).await.unwrap(),
+        "already paused"
+    );
+    f.submit_as("h2", "hubspot", None, 0).await;
+    f.submit_as("g1", "genius", None, 0).await;
+    assert_eq!(f.fill().await, ["g1"]);
+    assert_eq!(why(f, "h2").await, Some(BlockedBy::Paused));
+    assert!(f.store.pause(Some("hubspot"), false).await.unwrap());
+    assert_eq!(f.fill().await, ["h2"]);
+    // The pool's pause: nothing starts, the queue keeps accepting.
+    assert!(f.store.pause(None, true).await.unwrap());
+    f.submit_as("g2", "genius", None, 0).await;
+    assert!(f.fill().await.is_empty());
+    assert_eq!(f.store.peek(8).await.unwrap().free, 0);
+    let snap = f.store.snapshot(5, &[]).await.unwrap();
+    assert!(snap.paused);
+    assert_eq!(snap.queued[0].blocked_by, Some(BlockedBy::Paused));
+    assert!(f.store.pause(None, false).await.unwrap());
+    assert_eq!(f.fill().await, ["g2"]);
+}
+
+async fn a_blocked_group_is_parked_and_woken(f: &Fixture) {
+    f.store.seed_max_workers(2).await.unwrap();
+    limit(f, "hubspot", RuleChange::Limit(Some(1))).await;
+    f.submit_as("h1", "hubspot", None, 0).await;
+    assert_eq!(f.fill().await, ["h1"]);
+    // Many held tasks ahead, one of another source behind them: it starts at once, and the
+    // held source's group is parked, not scanned.
+    for i in 0..50 {
+        f.submit_as(&format!("h{}", i + 2), "hubspot", None, 10)
+            .await;
+    }
+    f.submit_as("f1", "five9", None, -10).await;
+    assert_eq!(f.fill().await, ["f1"]);
+    let mut c = common::redis().await;
+    let base = f.list.trim_end_matches("broker").to_string();
+    let parked: Option<String> = redis::cmd("HGET")
+        .arg(format!("{base}parked"))
+        .arg("hubspot\x1f")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(parked.as_deref(), Some("source_limit"));
+    let peek = f.store.peek(8).await.unwrap();
+    assert!(peek.head.is_empty(), "nothing else may start: {peek:?}");
+    end(f, "h1").await;
+    assert_eq!(
+        f.fill().await,
+        ["h2"],
+        "woken by its source's free slot, in order"
+    );
+}
+
+async fn rules_are_seeded_once_and_read_back(f: &Fixture) {
+    let seed = [("five9".to_string(), RuleChange::Limit(Some(1)))];
+    assert!(f.store.set_rules(&seed, true).await.unwrap());
+    let again = [("five9".to_string(), RuleChange::Limit(Some(5)))];
+    assert!(
+        !f.store.set_rules(&again, true).await.unwrap(),
+        "seeded once"
+    );
+    let rate = app::types::Rate {
+        starts: 10,
+        per_seconds: 60,
+    };
+    limit(f, "arrivy", RuleChange::Rate(Some(rate))).await;
+    limit(f, "hubspot", RuleChange::TenantLimit(Some(2))).await;
+    let rules = f.store.rules().await.unwrap();
+    assert_eq!(rules["five9"].limit, Some(1));
+    assert_eq!(rules["arrivy"].rate, Some(rate));
+    assert_eq!(rules["hubspot"].tenant_limit, Some(2));
+    assert_eq!(f.store.migrate().await.unwrap(), 0, "nothing older to file");
+}
+
+async fn automatic_cool_downs_double_until_a_success(f: &Fixture) {
+    f.store.seed_max_workers(4).await.unwrap();
+    let auto = Cooldown::Auto {
+        base: Duration::from_millis(200),
+        max: Duration::from_millis(500),
+    };
+    let len = |ends: Option<i64>, now: i64| ends.unwrap() - now;
+    let now = || chrono::Utc::now().timestamp_millis();
+    let t = now();
+    let first = f.store.cooldown("arrivy", auto).await.unwrap();
+    assert!((150..=300).contains(&len(first, t)), "{first:?}");
+    assert_eq!(
+        f.store.cooldown("arrivy", auto).await.unwrap(),
+        first,
+        "a burst is one event"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let t = now();
+    let second = f.store.cooldown("arrivy", auto).await.unwrap();
+    assert!((350..=500).contains(&len(second, t)), "doubled: {second:?}");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let t = now();
+    let third = f.store.cooldown("arrivy", auto).await.unwrap();
+    assert!((450..=600).contains(&len(third, t)), "capped: {third:?}");
+    // A success of the source resets it.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    f.submit_as("ok", "arrivy", None, 0).await;
+    assert_eq!(f.fill().await, ["ok"]);
+    end(f, "ok").await;
+    let t = now();
+    let again = f.store.cooldown("arrivy", auto).await.unwrap();
+    assert!(
+        (150..=300).contains(&len(again, t)),
+        "back to the base: {again:?}"
+    );
+    assert_eq!(f.store.counters().await.unwrap()["cooldowns"], 4);
+    // Set by hand, and ended.
+    assert_eq!(
+        f.store
+            .cooldown("arrivy", Cooldown::For(Duration::ZERO))
+            .await
+            .unwrap(),
+        None
+    );
 }

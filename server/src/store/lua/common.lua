@@ -1,7 +1,20 @@
 -- Helpers prepended to every script (see store/scripts.rs). Not a script on its own.
 --
+-- Every script gets the pool's key prefix as KEYS[1] ('<prefix>:') and names its keys from it
+-- through K (the same names as store/keys.rs, which documents them).
+--
 -- Numbers: Lua's tostring() keeps only 14 significant digits, so every number written to Redis
 -- goes through fmt(), which prints integers exactly (all ours are below 2^53).
+
+local P = KEYS[1]
+local K = {
+  config = P .. 'config', seq = P .. 'seq', token = P .. 'token', queue = P .. 'queue',
+  running = P .. 'running', finished = P .. 'finished', events = P .. 'events',
+  task = P .. 'task:', superseded = P .. 'superseded', stats = P .. 'stats',
+  seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
+  ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
+  paused = P .. 'paused', cool = P .. 'cool', coolx = P .. 'coolx', sources = P .. 'sources',
+}
 
 local function fmt(n)
   return string.format('%.0f', n)
@@ -11,6 +24,10 @@ end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function tkey(id)
+  return K.task .. id
 end
 
 -- The queue score: higher priority first, then arrival order (seq). priority is -100..100,
@@ -26,37 +43,15 @@ local function seq_of_score(score)
   return tonumber(score) % SEQ_SPAN
 end
 
+local function max_workers()
+  return tonumber(redis.call('HGET', K.config, 'max_workers') or '1')
+end
+
 -- A running task's Celery message lives beside its hash, under <task key>:msg: a 1 KB value
 -- inside the hash would turn Redis' compact encoding of every running task's hash into a
 -- full hash table.
-local function msg_key(tkey)
-  return tkey .. ':msg'
-end
-
--- Takes a slot for a task (a queued one already removed from the queue, or a new one): the
--- one place a task starts running. Inline, its message is pushed to the broker list in the
--- same step. `new_fields`: a new task's own fields, written in the same HSET (its attempt
--- count is 1); otherwise the attempt count is incremented. Returns the fencing token.
-local function take_slot(tkey, id, seq, cid, msg, list, tag, inline, running_key, token_key, now, new_fields)
-  local tok = redis.call('INCR', token_key)
-  redis.call('ZADD', running_key, fmt(tok), id)
-  local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-    'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
-  redis.call('SET', msg_key(tkey), msg)
-  if new_fields then
-    for _, v in ipairs(new_fields) do
-      table.insert(f, v)
-    end
-    table.insert(f, 'att')
-    table.insert(f, '1')
-  else
-    redis.call('HINCRBY', tkey, 'att', 1)
-  end
-  redis.call('HSET', tkey, unpack(f))
-  if inline then
-    redis.call('LPUSH', list, msg)
-  end
-  return tok
+local function msg_key(t)
+  return t .. ':msg'
 end
 
 -- Drops a message from kombu's unacked set (in this database: inline mode only), so kombu
@@ -69,18 +64,353 @@ local function forget_unacked(tag)
   end
 end
 
--- Ends a running or queued task: the single place a task becomes terminal.
--- tkey: the task's hash; status: completed | failed | cancelled.
-local function make_terminal(tkey, id, status, err, finished_key, retention_ms, now)
-  if err ~= nil and err ~= '' then
-    redis.call('HSET', tkey, 'st', status, 'fa', fmt(now), 'err', err)
-  else
-    redis.call('HSET', tkey, 'st', status, 'fa', fmt(now))
+-- --- Flow control ---------------------------------------------------------------------------
+-- A queued task sits in the global queue (its position, the listings) and in its group's
+-- queue, a group being a (source, tenant) pair: K.ready indexes the groups whose head may
+-- start, scored by that head's score, so the next task to start is the head of the first
+-- ready group. A group found blocked (its source paused, cooling down, out of rate budget or
+-- at its limit, or its tenant at its limit) is parked: it leaves K.ready and costs nothing
+-- until something that could unblock it happens (a slot of its source frees, a rule changes,
+-- a resume, or the time in K.wake comes). Every rule is checked here, in blocked(), by the
+-- same scripts that take slots; the listings explain a wait with the same function.
+
+-- Source and tenant are joined by a control character, which neither may contain.
+local GSEP = '\31'
+
+local function group_of(src, tn)
+  return src .. GSEP .. (tn or '')
+end
+
+local function split_group(g)
+  local i = string.find(g, GSEP, 1, true)
+  return string.sub(g, 1, i - 1), string.sub(g, i + 1)
+end
+
+local function gqueue(g)
+  return P .. 'q:' .. g
+end
+
+local function groups_of(src)
+  return P .. 'groups:' .. src
+end
+
+local function run_src(src)
+  return P .. 'run:s:' .. src
+end
+
+local function run_group(g)
+  return P .. 'run:t:' .. g
+end
+
+local function rate_log(src)
+  return P .. 'rate:' .. src
+end
+
+-- A source's rules: its limit, its per-tenant limit, and its rate budget (starts, window ms).
+local function rules_of(src)
+  local r = redis.call('HMGET', K.rules, 's:' .. src, 't:' .. src, 'r:' .. src)
+  local starts, win = nil, nil
+  if r[3] then
+    starts, win = string.match(r[3], '^(%d+)/(%d+)$')
   end
-  redis.call('HDEL', tkey, 'bl', 'dt', 'pub', 'cr', 'lsa')
-  redis.call('DEL', msg_key(tkey))
-  redis.call('ZADD', finished_key, fmt(now), id)
-  redis.call('PEXPIRE', tkey, retention_ms)
+  return tonumber(r[1]), tonumber(r[2]), tonumber(starts), tonumber(win)
+end
+
+-- Why the next task of group g (source src, tenant tn) cannot start now, and until when for
+-- the blocks that end by themselves; nil when it may. plan: starts this call has already
+-- planned but not made (peek), or nil.
+local function blocked(src, g, tn, now, plan)
+  if redis.call('HEXISTS', K.paused, src) == 1 then
+    return 'paused', nil
+  end
+  local cool = tonumber(redis.call('HGET', K.cool, src) or '0')
+  if cool > now then
+    return 'cooldown', cool
+  end
+  local limit, tlimit, starts, win = rules_of(src)
+  local ps, pt = 0, 0
+  if plan then
+    ps, pt = plan.src[src] or 0, plan.grp[g] or 0
+  end
+  if starts then
+    local used = redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - win), '+inf') + ps
+    if used >= starts then
+      local first = redis.call('ZRANGEBYSCORE', rate_log(src), '(' .. fmt(now - win), '+inf',
+        'WITHSCORES', 'LIMIT', 0, 1)
+      local free_at = first[2] and (tonumber(first[2]) + win) or (now + win)
+      return 'rate_limit', free_at
+    end
+  end
+  if limit and redis.call('SCARD', run_src(src)) + ps >= limit then
+    return 'source_limit', nil
+  end
+  if tlimit and tn ~= '' and redis.call('SCARD', run_group(g)) + pt >= tlimit then
+    return 'tenant_limit', nil
+  end
+  return nil, nil
+end
+
+local function pool_paused()
+  return redis.call('HEXISTS', K.paused, '*') == 1
+end
+
+-- After a change to a group's queue: its entry in K.ready follows its head (or it goes).
+local function refresh_group(g)
+  local head = redis.call('ZRANGE', gqueue(g), 0, 0, 'WITHSCORES')
+  if #head == 0 then
+    redis.call('ZREM', K.ready, g)
+    redis.call('HDEL', K.parked, g)
+    redis.call('ZREM', K.wake, g)
+    local src = split_group(g)
+    redis.call('SREM', groups_of(src), g)
+  elseif redis.call('HEXISTS', K.parked, g) == 0 then
+    redis.call('ZADD', K.ready, head[2], g)
+  end
+end
+
+-- Puts a task in the queue (global and group) with its score.
+local function enqueue(id, src, tn, score)
+  local g = group_of(src, tn)
+  redis.call('ZADD', K.queue, fmt(score), id)
+  redis.call('ZADD', gqueue(g), fmt(score), id)
+  redis.call('SADD', groups_of(src), g)
+  redis.call('SADD', K.sources, src)
+  refresh_group(g)
+end
+
+-- Takes a task out of the queue (global and group).
+local function dequeue(id, src, tn)
+  local g = group_of(src, tn)
+  redis.call('ZREM', K.queue, id)
+  redis.call('ZREM', gqueue(g), id)
+  refresh_group(g)
+end
+
+local function park(g, why, until_ms)
+  redis.call('ZREM', K.ready, g)
+  redis.call('HSET', K.parked, g, why)
+  if until_ms then
+    redis.call('ZADD', K.wake, fmt(until_ms), g)
+  end
+end
+
+local function unpark(g)
+  redis.call('HDEL', K.parked, g)
+  redis.call('ZREM', K.wake, g)
+  refresh_group(g)
+end
+
+-- Unparks the groups of a source parked for `why` (every reason when nil): a rule changed, a
+-- slot of the source freed, or it resumed.
+local function unpark_source(src, why)
+  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
+    local reason = redis.call('HGET', K.parked, g)
+    if reason and (not why or reason == why) then
+      unpark(g)
+    end
+  end
+end
+
+-- Unparks every group parked for `why` (a pool-wide change: a rule of every source).
+local function unpark_all()
+  for _, src in ipairs(redis.call('SMEMBERS', K.sources)) do
+    unpark_source(src, nil)
+  end
+end
+
+-- The next task that may start, in priority-then-arrival order among the groups that are not
+-- blocked: parks every blocked group it meets, wakes the ones whose time has come. Returns
+-- the task id and its group, or nil.
+local function next_ready(now)
+  for _, g in ipairs(redis.call('ZRANGEBYSCORE', K.wake, '-inf', fmt(now))) do
+    unpark(g)
+  end
+  while true do
+    local head = redis.call('ZRANGE', K.ready, 0, 0)
+    if #head == 0 then
+      return nil, nil
+    end
+    local g = head[1]
+    local src, tn = split_group(g)
+    local why, until_ms = blocked(src, g, tn, now, nil)
+    if not why then
+      return redis.call('ZRANGE', gqueue(g), 0, 0)[1], g
+    end
+    park(g, why, until_ms)
+  end
+end
+
+-- Up to n tasks in the order admit() will take them, as far as the state now tells (peek and
+-- the refill a completion prepares): the heads of the ready groups, taking several from a
+-- group while its rules leave room, counting what it has planned. Read-only, except that it
+-- wakes the groups whose time has come. Returns {{id, group}, ...}.
+local function plan_next(n, now)
+  for _, g in ipairs(redis.call('ZRANGEBYSCORE', K.wake, '-inf', fmt(now))) do
+    unpark(g)
+  end
+  local out = {}
+  local plan = {src = {}, grp = {}}
+  local seen = {}      -- group -> {idx = next index in its queue, score = that task's score}
+  local cursor = 0     -- the next group of K.ready not looked at yet
+  while #out < n do
+    local best, best_score = nil, nil
+    for g, s in pairs(seen) do
+      if s.score and (not best_score or s.score < best_score) then
+        best, best_score = g, s.score
+      end
+    end
+    local nxt = redis.call('ZRANGE', K.ready, cursor, cursor, 'WITHSCORES')
+    if #nxt > 0 and (not best_score or tonumber(nxt[2]) < best_score) then
+      best = nxt[1]
+      seen[best] = {idx = 0, score = tonumber(nxt[2])}
+      cursor = cursor + 1
+    end
+    if not best then
+      break
+    end
+    local s = seen[best]
+    local src, tn = split_group(best)
+    if blocked(src, best, tn, now, plan) then
+      s.score = nil
+    else
+      local item = redis.call('ZRANGE', gqueue(best), s.idx, s.idx)
+      table.insert(out, {item[1], best})
+      plan.src[src] = (plan.src[src] or 0) + 1
+      plan.grp[best] = (plan.grp[best] or 0) + 1
+      s.idx = s.idx + 1
+      local after = redis.call('ZRANGE', gqueue(best), s.idx, s.idx, 'WITHSCORES')
+      s.score = after[2] and tonumber(after[2]) or nil
+    end
+  end
+  return out
+end
+
+-- Takes a slot for a task (a queued one already out of the queue, or a new one): the one
+-- place a task starts running. It joins the running set and its source's and tenant's,
+-- counts against its source's rate budget, and (inline) its message is pushed to the broker
+-- list in the same step. `new_fields`: a new task's own fields, written in the same HSET (its
+-- attempt count is 1); otherwise the attempt count is incremented. Returns the fencing token.
+local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, new_fields)
+  local tok = redis.call('INCR', K.token)
+  redis.call('ZADD', K.running, fmt(tok), id)
+  redis.call('SADD', run_src(src), id)
+  if tn ~= '' then
+    redis.call('SADD', run_group(group_of(src, tn)), id)
+  end
+  local _, _, starts, win = rules_of(src)
+  if starts then
+    redis.call('ZADD', rate_log(src), fmt(now), id .. ':' .. fmt(tok))
+    redis.call('ZREMRANGEBYSCORE', rate_log(src), '-inf', '(' .. fmt(now - win))
+  end
+  local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
+    'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
+  redis.call('SET', msg_key(t), msg)
+  if new_fields then
+    for _, v in ipairs(new_fields) do
+      table.insert(f, v)
+    end
+    table.insert(f, 'att')
+    table.insert(f, '1')
+  else
+    redis.call('HINCRBY', t, 'att', 1)
+  end
+  redis.call('HSET', t, unpack(f))
+  if inline then
+    redis.call('LPUSH', list, msg)
+  end
+  return tok
+end
+
+-- Frees a running task's slot: it leaves the running set and its source's and tenant's, and
+-- the groups that were waiting for that room may start again. Returns its source.
+local function release_slot(id, t)
+  redis.call('ZREM', K.running, id)
+  local f = redis.call('HMGET', t, 'src', 'tn')
+  local src, tn = f[1] or '', f[2] or ''
+  redis.call('SREM', run_src(src), id)
+  if tn ~= '' then
+    local g = group_of(src, tn)
+    redis.call('SREM', run_group(g), id)
+    if redis.call('HGET', K.parked, g) == 'tenant_limit' then
+      unpark(g)
+    end
+  end
+  unpark_source(src, 'source_limit')
+  return src
+end
+
+-- Moves the prepared candidates (groups of 5 in `args` from index i: id, celery id, message,
+-- broker list, delivery tag) into slots, in order, while each is the next task that may start
+-- and a slot is free: what dispatch.lua and finish.lua's refill share. Returns the reason it
+-- stopped ('done', 'full', 'moved', 'paused') and {{id, token}, ...}.
+local function admit(args, i, inline, now)
+  local out = {}
+  local max = max_workers()
+  while i + 4 <= #args do
+    local id, cid, msg, list, tag = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
+    i = i + 5
+    if pool_paused() then
+      return 'paused', out
+    end
+    if redis.call('ZCARD', K.running) >= max then
+      return 'full', out
+    end
+    if next_ready(now) ~= id then
+      return 'moved', out
+    end
+    local t = tkey(id)
+    local f = redis.call('HMGET', t, 'st', 'src', 'tn')
+    local seq = seq_of_score(redis.call('ZSCORE', K.queue, id))
+    dequeue(id, f[2] or '', f[3] or '')
+    if f[1] == 'queued' then
+      local tok = take_slot(t, id, f[2], f[3] or '', seq, cid, msg, list, tag, inline, now)
+      table.insert(out, {id, fmt(tok)})
+    end
+    -- A queue entry without a queued task (expired or corrupted hash) is dropped, never run.
+  end
+  return 'done', out
+end
+
+-- The candidates plan_next() names, with what a message needs: {id, name ('' when it is
+-- <crm_source>.<sync_type>), parameters, attempts so far, crm_source, sync_type}.
+local function candidates(n, now)
+  local out = {}
+  for _, c in ipairs(plan_next(n, now)) do
+    local h = redis.call('HMGET', tkey(c[1]), 'name', 'par', 'att', 'src', 'typ')
+    table.insert(out, {c[1], h[1] or '', h[2] or '', h[3] or '0', h[4] or '', h[5] or ''})
+  end
+  return out
+end
+
+-- Why a queued task waits: a rule of its group (the same blocked() that admission uses), the
+-- pool's pause or global limit, or 'queue' (it may start, behind others).
+local function blocked_by(src, tn, now)
+  if pool_paused() then
+    return 'paused'
+  end
+  local g = group_of(src, tn)
+  local why = redis.call('HGET', K.parked, g) or blocked(src, g, tn, now, nil)
+  if why then
+    return why
+  end
+  if redis.call('ZCARD', K.running) >= max_workers() then
+    return 'global_limit'
+  end
+  return 'queue'
+end
+
+-- Ends a running or queued task: the single place a task becomes terminal.
+-- t: the task's hash; status: completed | failed | cancelled.
+local function make_terminal(t, id, status, err, retention_ms, now)
+  if err ~= nil and err ~= '' then
+    redis.call('HSET', t, 'st', status, 'fa', fmt(now), 'err', err)
+  else
+    redis.call('HSET', t, 'st', status, 'fa', fmt(now))
+  end
+  redis.call('HDEL', t, 'bl', 'dt', 'pub', 'cr', 'lsa')
+  redis.call('DEL', msg_key(t))
+  redis.call('ZADD', K.finished, fmt(now), id)
+  redis.call('PEXPIRE', t, retention_ms)
   -- (The index entries of expired tasks are pruned by Store::prune_finished, periodically:
   -- off the hot path, and readers skip them meanwhile.)
 end

@@ -4,12 +4,13 @@
 -- by every live worker). One such check proves nothing (a message can be in flight inside a
 -- worker between two of those places); resend.lua acts only once it has looked lost, check
 -- after check, for a while. A check that finds the message anywhere clears the note.
--- KEYS[1] the task's hash
+-- KEYS[1] the pool's prefix
 -- ARGV[1] celery id of the dispatch checked   ARGV[2] '1': it looked lost; '0': it did not
+-- ARGV[3] the task's id
 -- Returns how long (ms, by the Redis clock) it has looked lost: 0 at the first check that
 -- saw it; -1 when it does not (any more), or when the check no longer applies (another
 -- dispatch, started, ended).
-local t = KEYS[1]
+local t = tkey(ARGV[3])
 local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'lsa')
 if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] then
   return -1

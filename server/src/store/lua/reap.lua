@@ -8,9 +8,7 @@
 -- reported STARTED for is never reaped (it waits for a worker), nor is a task whose worker is
 -- unknown here (never heard from: its heartbeats cannot be judged). Being long is never a
 -- reason.
--- KEYS[1] running   KEYS[2] queue   KEYS[3] finished   KEYS[4] task prefix
--- KEYS[5] last heard (HASH)   KEYS[6] process (HASH, see worker_event.lua)   KEYS[7] offline (HASH)
--- KEYS[8] events   KEYS[9] superseded (ZSET celery id -> ms)
+-- KEYS[1] the pool's prefix (it reads K.seen, K.proc and K.offline: see worker_event.lua)
 -- ARGV[1] heartbeat timeout ms   ARGV[2] 'fail' | 'requeue'   ARGV[3] retention ms
 -- ARGV[4] restart guard ms (a new process whose `since` is this long after STARTED cannot have
 --         started the task)   ARGV[6] offline grace ms
@@ -21,16 +19,16 @@
 local now = now_ms()
 local timeout, guard, grace_off = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[6])
 local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local t = KEYS[4] .. id
+for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
+  local t = tkey(id)
   local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid')
   local worker, ws = f[1], tonumber(f[2])
   if worker and ws then
-    local seen = tonumber(redis.call('HGET', KEYS[5], worker))
-    local proc = redis.call('HGET', KEYS[6], worker)
+    local seen = tonumber(redis.call('HGET', K.seen, worker))
+    local proc = redis.call('HGET', K.proc, worker)
     local since = proc and tonumber(string.match(proc, ':(%-?%d+)$'))
     local restarted = since and since > ws + guard
-    local off = redis.call('HGET', KEYS[7], worker)
+    local off = redis.call('HGET', K.offline, worker)
     local offline = off and tonumber(string.match(off, '^(%d+)'))
     local draining = off and tonumber(string.match(off, ':(%d+)$')) or 0
     local quiet = offline and offline >= ws and (not seen or offline > seen)
@@ -59,30 +57,31 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
         -- again outside the pool's count.
         forget_unacked(tag)
       end
-      redis.call('ZREM', KEYS[1], id)
+      release_slot(id, t)
       local outcome
       if f[4] then
         outcome = 'cancelled'
-        make_terminal(t, id, 'cancelled', reason, KEYS[3], tonumber(ARGV[3]), now)
+        make_terminal(t, id, 'cancelled', reason, tonumber(ARGV[3]), now)
       elseif ARGV[2] == 'requeue' then
         outcome = 'requeued'
         if f[7] then
-          redis.call('ZADD', KEYS[9], fmt(now), f[7])
-          redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
+          redis.call('ZADD', K.superseded, fmt(now), f[7])
+          redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
         end
         redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa')
         redis.call('DEL', msg_key(t))
         redis.call('HSET', t, 'st', 'queued')
-        redis.call('ZADD', KEYS[2], fmt(queue_score(f[5], f[6])), id)
+        local h = redis.call('HMGET', t, 'src', 'tn')
+        enqueue(id, h[1] or '', h[2] or '', queue_score(f[5], f[6]))
       else
         outcome = 'failed'
-        make_terminal(t, id, 'failed', reason, KEYS[3], tonumber(ARGV[3]), now)
+        make_terminal(t, id, 'failed', reason, tonumber(ARGV[3]), now)
       end
       table.insert(out, {id, outcome, reason, tag})
     end
   end
 end
 if #out > 0 then
-  redis.call('PUBLISH', KEYS[8], 'reap')
+  redis.call('PUBLISH', K.events, 'reap')
 end
 return out

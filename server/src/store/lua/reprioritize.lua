@@ -1,20 +1,25 @@
 -- reprioritize: changes a queued task's priority; it keeps its arrival order among equals.
--- KEYS[1] queue   KEYS[2] the task's hash   KEYS[3] events
+-- KEYS[1] the pool's prefix
 -- ARGV[1] id   ARGV[2] new priority (-100..100)
 -- Returns {'ok', 0-based rank} | {'missing'} | {'not_queued', status}
-local t = KEYS[2]
-local st = redis.call('HGET', t, 'st')
-if not st then
+local id = ARGV[1]
+local t = tkey(id)
+local f = redis.call('HMGET', t, 'st', 'src', 'tn')
+if not f[1] then
   return {'missing'}
 end
-if st ~= 'queued' then
-  return {'not_queued', st}
+if f[1] ~= 'queued' then
+  return {'not_queued', f[1]}
 end
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local score = redis.call('ZSCORE', K.queue, id)
 if not score then
   return {'missing'}
 end
-redis.call('ZADD', KEYS[1], 'XX', fmt(queue_score(ARGV[2], seq_of_score(score))), ARGV[1])
+local new = fmt(queue_score(ARGV[2], seq_of_score(score)))
+local g = group_of(f[2] or '', f[3] or '')
+redis.call('ZADD', K.queue, 'XX', new, id)
+redis.call('ZADD', gqueue(g), 'XX', new, id)
+refresh_group(g)
 redis.call('HSET', t, 'pri', ARGV[2])
-redis.call('PUBLISH', KEYS[3], 'priority ' .. ARGV[1])
-return {'ok', redis.call('ZRANK', KEYS[1], ARGV[1])}
+redis.call('PUBLISH', K.events, 'priority ' .. id)
+return {'ok', redis.call('ZRANK', K.queue, id)}

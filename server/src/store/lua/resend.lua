@@ -6,8 +6,7 @@
 -- so the task never ran and sending it again cannot run it twice. The old Celery id joins the
 -- superseded set: the caller revokes it, and a STARTED from it is revoked again.
 -- A task whose cancel was pending is not sent again: it ends `cancelled`.
--- KEYS[1] the task's hash   KEYS[2] running   KEYS[3] token counter   KEYS[4] finished
--- KEYS[5] events   KEYS[6] superseded (ZSET celery id -> ms)   KEYS[7] stats (HASH)
+-- KEYS[1] the pool's prefix
 -- ARGV[1] id   ARGV[2] celery id of the lost dispatch   ARGV[3] its fencing token
 -- ARGV[4] new celery id   ARGV[5] new message   ARGV[6] broker list   ARGV[7] new delivery tag
 -- ARGV[8] inline (1: check the old message's absence and push the new one here)
@@ -16,7 +15,7 @@
 -- Returns {'stale'} (nothing changed: another dispatch, started, ended, or not judged lost
 -- for long enough) | {'present'} (inline: the old message is in the list or unacked after
 -- all; the note is cleared) | {'cancelled'} (slot freed) | {'resent', new token}
-local t = KEYS[1]
+local t = tkey(ARGV[1])
 local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'ws', 'lsa', 'cr', 'bl', 'dt')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] or f[3] ~= ARGV[3] or f[4] then
   return {'stale'}
@@ -34,18 +33,19 @@ if inline then
     return {'present'}
   end
 end
-redis.call('ZADD', KEYS[6], fmt(now), ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. fmt(now - tonumber(ARGV[12])))
+redis.call('ZADD', K.superseded, fmt(now), ARGV[2])
+redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - tonumber(ARGV[12])))
 if f[6] then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  make_terminal(t, ARGV[1], 'cancelled', 'Cancelled; its message was lost before any worker took it, so it never ran.',
-    KEYS[4], tonumber(ARGV[11]), now)
-  redis.call('HINCRBY', KEYS[7], 'lost_messages_cancelled', 1)
-  redis.call('PUBLISH', KEYS[5], 'cancel ' .. ARGV[1])
+  release_slot(ARGV[1], t)
+  make_terminal(t, ARGV[1], 'cancelled',
+    'Cancelled; its message was lost before any worker took it, so it never ran.',
+    tonumber(ARGV[11]), now)
+  redis.call('HINCRBY', K.stats, 'lost_messages_cancelled', 1)
+  redis.call('PUBLISH', K.events, 'cancel ' .. ARGV[1])
   return {'cancelled'}
 end
-local tok = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[2], 'XX', fmt(tok), ARGV[1])
+local tok = redis.call('INCR', K.token)
+redis.call('ZADD', K.running, 'XX', fmt(tok), ARGV[1])
 redis.call('SET', msg_key(t), ARGV[5])
 redis.call('HINCRBY', t, 'att', 1)
 redis.call('HINCRBY', t, 'rsn', 1)
@@ -55,6 +55,6 @@ redis.call('HSET', t, 'cid', ARGV[4], 'tok', fmt(tok), 'bl', ARGV[6], 'dt', ARGV
 if inline then
   redis.call('LPUSH', ARGV[6], ARGV[5])
 end
-redis.call('HINCRBY', KEYS[7], 'messages_resent', 1)
-redis.call('PUBLISH', KEYS[5], 'resend ' .. ARGV[1])
+redis.call('HINCRBY', K.stats, 'messages_resent', 1)
+redis.call('PUBLISH', K.events, 'resend ' .. ARGV[1])
 return {'resent', fmt(tok)}

@@ -1,21 +1,44 @@
 -- snapshot: the pool as one consistent read: the limit, the running tasks, the head of the
--- queue and its length. Read-only; cost independent of the queue's length beyond ARGV[1].
--- KEYS[1] config   KEYS[2] running   KEYS[3] queue   KEYS[4] task prefix
--- ARGV[1] how many queued tasks to include
--- Returns {max_workers, queued_count, {running: id, fields...}, {queued: id, fields...}}
--- where each task is {id, {field, value, ...}} (HGETALL), in order.
-local function tasks(ids)
-  local out = {}
-  for _, id in ipairs(ids) do
-    table.insert(out, {id, redis.call('HGETALL', KEYS[4] .. id)})
-  end
-  return out
+-- queue (each with why it waits) and its length, and every source's rules and use.
+-- Read-only; its cost does not grow with the queue's length beyond ARGV[1], nor with the
+-- tasks of a source (only with its groups).
+-- KEYS[1] the pool's prefix
+-- ARGV[1] how many queued tasks to include   ARGV[2..] the sources to report on
+-- Returns {max_workers, queued_count, {running: {id, {field, value, ...}}, ...},
+-- {queued: {id, {field, value, ...}, blocked_by}, ...}, pool paused (0/1),
+-- {{source, running, queued, limit, tenant_limit, rate starts, rate window ms, rate used,
+-- cooling until ms, paused (0/1)}, ...}}, in order; a missing rule is ''.
+local now = now_ms()
+local running = {}
+for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
+  table.insert(running, {id, redis.call('HGETALL', tkey(id))})
 end
-local max = redis.call('HGET', KEYS[1], 'max_workers') or '1'
-local running = redis.call('ZRANGE', KEYS[2], 0, -1)
 local queued = {}
 local limit = tonumber(ARGV[1])
 if limit > 0 then
-  queued = redis.call('ZRANGE', KEYS[3], 0, limit - 1)
+  for _, id in ipairs(redis.call('ZRANGE', K.queue, 0, limit - 1)) do
+    local h = redis.call('HGETALL', tkey(id))
+    local src, tn = '', ''
+    for i = 1, #h, 2 do
+      if h[i] == 'src' then src = h[i + 1] elseif h[i] == 'tn' then tn = h[i + 1] end
+    end
+    table.insert(queued, {id, h, blocked_by(src, tn, now)})
+  end
 end
-return {max, redis.call('ZCARD', KEYS[3]), tasks(running), tasks(queued)}
+local sources = {}
+for i = 2, #ARGV do
+  local src = ARGV[i]
+  local queued_n = 0
+  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
+    queued_n = queued_n + redis.call('ZCARD', gqueue(g))
+  end
+  local lim, tlim, starts, win = rules_of(src)
+  local used = starts and redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - win), '+inf') or 0
+  local cool = tonumber(redis.call('HGET', K.cool, src) or '0')
+  table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued_n,
+    lim and fmt(lim) or '', tlim and fmt(tlim) or '', starts and fmt(starts) or '',
+    win and fmt(win) or '', used, cool > now and fmt(cool) or '',
+    redis.call('HEXISTS', K.paused, src)})
+end
+return {max_workers(), redis.call('ZCARD', K.queue), running, queued,
+  pool_paused() and 1 or 0, sources}

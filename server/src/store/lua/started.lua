@@ -1,15 +1,15 @@
 -- started: records a worker's STARTED report for the current dispatch. No slot changes.
--- KEYS[1] the task's hash   KEYS[2] events channel   KEYS[3] superseded (ZSET)
+-- KEYS[1] the pool's prefix
 -- ARGV[1] celery id   ARGV[2] worker hostname (may be empty)   ARGV[3] worker pid (may be empty)
 -- ARGV[4] inline (1: drop the message from kombu's unacked set: the task started, and an ack
---         lost to a Redis outage must not make kombu run it again)
+--         lost to a Redis outage must not make kombu run it again)   ARGV[5] the task's id
 -- Returns 1 when recorded, 0 when it does not apply (not running, already known, unknown
 -- dispatch), -1 when the Celery id is one the pool replaced by another dispatch of the task
 -- (a stale copy of a re-sent or requeued message is running somewhere: revoke it).
-local t = KEYS[1]
+local t = tkey(ARGV[5])
 local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt')
 if f[2] ~= ARGV[1] then
-  if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  if redis.call('ZSCORE', K.superseded, ARGV[1]) then
     return -1
   end
   return 0
@@ -28,5 +28,5 @@ end
 if ARGV[3] ~= '' then
   redis.call('HSET', t, 'wpid', ARGV[3])
 end
-redis.call('PUBLISH', KEYS[2], 'started')
+redis.call('PUBLISH', K.events, 'started')
 return 1

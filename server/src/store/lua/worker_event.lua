@@ -1,7 +1,7 @@
 -- worker_event: records what a Celery worker said about itself (every replica hears every
 -- event; the writes are idempotent). Times come from the Redis clock.
--- KEYS[1] last heard (HASH hostname -> ms)   KEYS[2] process (HASH hostname -> '<pid>:<since ms>')
--- KEYS[3] last offline (HASH hostname -> '<ms>:<tasks it still runs>')
+-- KEYS[1] the pool's prefix. It writes K.seen (hostname -> last heard, ms), K.proc
+-- (hostname -> '<pid>:<since ms>') and K.offline (hostname -> '<ms>:<tasks it still runs>').
 -- ARGV[1] worker-heartbeat | worker-online | worker-offline   ARGV[2] hostname
 -- ARGV[3] the worker's main-process pid (may be empty)   ARGV[4] heartbeat interval ms
 -- ARGV[5] the event's `active`: tasks the worker is executing (may be empty)
@@ -15,12 +15,12 @@
 local now = now_ms()
 local host, pid = ARGV[2], ARGV[3]
 if ARGV[1] == 'worker-offline' then
-  redis.call('HSET', KEYS[3], host, fmt(now) .. ':' .. (tonumber(ARGV[5]) and ARGV[5] or '0'))
+  redis.call('HSET', K.offline, host, fmt(now) .. ':' .. (tonumber(ARGV[5]) and ARGV[5] or '0'))
 else
-  redis.call('HSET', KEYS[1], host, fmt(now))
+  redis.call('HSET', K.seen, host, fmt(now))
 end
 if pid ~= '' then
-  local cur = redis.call('HGET', KEYS[2], host)
+  local cur = redis.call('HGET', K.proc, host)
   local known = cur and string.match(cur, '^([^:]*):')
   if known ~= pid then
     local since = 0
@@ -29,7 +29,7 @@ if pid ~= '' then
     elseif cur then
       since = now - math.floor(tonumber(ARGV[4]) * 1.25)
     end
-    redis.call('HSET', KEYS[2], host, pid .. ':' .. fmt(since))
+    redis.call('HSET', K.proc, host, pid .. ':' .. fmt(since))
     return 2
   end
 end
