@@ -23,11 +23,9 @@
 //! | `<p>:sources` | SET | every source that ever had a queued task, a rule, a pause or a cool-down |
 //! | `<p>:ready` | ZSET | groups whose head may start, scored by that head's score |
 //! | `<p>:parked` | HASH | blocked group → why (`source_limit`, `tenant_limit`, `rate_limit`, `cooldown`, `paused`) |
+//! | `<p>:parked:<source>` | SET | a source's parked groups (what its free slot, a rule change or a resume wakes) |
 //! | `<p>:wake` | ZSET | parked group → when its block ends by itself (cool-down, rate window) |
-//! | `<p>:rules` | HASH | `s:<source>` → limit, `t:<source>` → per-tenant limit, `r:<source>` → `<starts>/<window ms>` |
-//! | `<p>:paused` | HASH | `*` (the pool) or a source → paused since (ms) |
-//! | `<p>:cool` | HASH | source → end of its cool-down (ms) |
-//! | `<p>:coolx` | HASH | source → the length of its last automatic cool-down (ms), doubling |
+//! | `<p>:rules` | HASH | `s:<source>` → limit, `t:<source>` → per-tenant limit, `r:<source>` → `<starts>/<window ms>`; and their state: `p:<source>` (or `p:*`, the pool) → paused since (ms), `c:<source>` → end of its cool-down (ms), `x:<source>` → the length of its last automatic cool-down (ms), doubling |
 //! | `<p>:run:s:<source>` | SET | a source's running task ids |
 //! | `<p>:run:t:<group>` | SET | a (source, tenant)'s running task ids |
 //! | `<p>:rate:<source>` | ZSET | starts of a source with a rate budget (`<id>:<token>` → ms), the last window |

@@ -592,6 +592,9 @@ impl Store for RedisStore {
         for (key, value) in raw {
             let bad = || StoreError::Corrupt(format!("rule {key}={value:?}"));
             let (rule, src) = key.split_once(':').ok_or_else(bad)?;
+            if matches!(rule, "p" | "c" | "x") {
+                continue;
+            }
             let rules = out.entry(src.to_string()).or_default();
             match rule {
                 "s" => rules.limit = Some(value.parse().map_err(|_| bad())?),

@@ -13,7 +13,7 @@ local K = {
   task = P .. 'task:', superseded = P .. 'superseded', stats = P .. 'stats',
   seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
-  paused = P .. 'paused', cool = P .. 'cool', coolx = P .. 'coolx', sources = P .. 'sources',
+  sources = P .. 'sources',
 }
 
 local function fmt(n)
@@ -106,62 +106,85 @@ local function rate_log(src)
   return P .. 'rate:' .. src
 end
 
--- A source's rules: its limit, its per-tenant limit, and its rate budget (starts, window ms).
+-- The parked groups of a source: what a free slot of it, a rule change or a resume wakes.
+local function parked_of(src)
+  return P .. 'parked:' .. src
+end
+
+-- A source's rules and state, from one HMGET of K.rules (remembered for the rest of the
+-- script: nothing changes them meanwhile but the scripts that set them): its limit, its
+-- per-tenant limit, its rate budget (starts, window ms), whether it is paused, and the end of
+-- its cool-down (ms, 0 when none). Fields: 's:', 't:', 'r:' ('<starts>/<window ms>'), 'p:'
+-- (paused since) and 'c:' (cooling until), then the source; 'x:' the length of its last
+-- automatic cool-down; 'p:*' the pool's pause.
+local RULES = {}
 local function rules_of(src)
-  local r = redis.call('HMGET', K.rules, 's:' .. src, 't:' .. src, 'r:' .. src)
-  local starts, win = nil, nil
-  if r[3] then
-    starts, win = string.match(r[3], '^(%d+)/(%d+)$')
+  local r = RULES[src]
+  if not r then
+    local f = redis.call('HMGET', K.rules, 's:' .. src, 't:' .. src, 'r:' .. src, 'p:' .. src,
+      'c:' .. src)
+    local starts, win = nil, nil
+    if f[3] then
+      starts, win = string.match(f[3], '^(%d+)/(%d+)$')
+    end
+    r = {limit = tonumber(f[1]), tlimit = tonumber(f[2]), starts = tonumber(starts),
+      win = tonumber(win), paused = f[4] and true or false, cool = tonumber(f[5] or '0')}
+    RULES[src] = r
   end
-  return tonumber(r[1]), tonumber(r[2]), tonumber(starts), tonumber(win)
+  return r
 end
 
 -- Why the next task of group g (source src, tenant tn) cannot start now, and until when for
 -- the blocks that end by themselves; nil when it may. plan: starts this call has already
 -- planned but not made (peek), or nil.
 local function blocked(src, g, tn, now, plan)
-  if redis.call('HEXISTS', K.paused, src) == 1 then
+  local r = rules_of(src)
+  if r.paused then
     return 'paused', nil
   end
-  local cool = tonumber(redis.call('HGET', K.cool, src) or '0')
-  if cool > now then
-    return 'cooldown', cool
+  if r.cool > now then
+    return 'cooldown', r.cool
   end
-  local limit, tlimit, starts, win = rules_of(src)
   local ps, pt = 0, 0
   if plan then
     ps, pt = plan.src[src] or 0, plan.grp[g] or 0
   end
-  if starts then
-    local used = redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - win), '+inf') + ps
-    if used >= starts then
-      local first = redis.call('ZRANGEBYSCORE', rate_log(src), '(' .. fmt(now - win), '+inf',
-        'WITHSCORES', 'LIMIT', 0, 1)
-      local free_at = first[2] and (tonumber(first[2]) + win) or (now + win)
-      return 'rate_limit', free_at
+  if r.starts then
+    -- The log holds the starts since it was last pruned: it is pruned to the window only when
+    -- it could be full, so it never grows much past the budget, and a start under the budget
+    -- costs one ZCARD.
+    local log = rate_log(src)
+    if redis.call('ZCARD', log) + ps >= r.starts then
+      redis.call('ZREMRANGEBYSCORE', log, '-inf', fmt(now - r.win))
+      if redis.call('ZCARD', log) + ps >= r.starts then
+        local first = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+        local free_at = first[2] and (tonumber(first[2]) + r.win) or (now + r.win)
+        return 'rate_limit', free_at
+      end
     end
   end
-  if limit and redis.call('SCARD', run_src(src)) + ps >= limit then
+  if r.limit and redis.call('SCARD', run_src(src)) + ps >= r.limit then
     return 'source_limit', nil
   end
-  if tlimit and tn ~= '' and redis.call('SCARD', run_group(g)) + pt >= tlimit then
+  if r.tlimit and tn ~= '' and redis.call('SCARD', run_group(g)) + pt >= r.tlimit then
     return 'tenant_limit', nil
   end
   return nil, nil
 end
 
 local function pool_paused()
-  return redis.call('HEXISTS', K.paused, '*') == 1
+  return redis.call('HEXISTS', K.rules, 'p:*') == 1
 end
 
 -- After a change to a group's queue: its entry in K.ready follows its head (or it goes).
 local function refresh_group(g)
   local head = redis.call('ZRANGE', gqueue(g), 0, 0, 'WITHSCORES')
   if #head == 0 then
+    local src = split_group(g)
     redis.call('ZREM', K.ready, g)
     redis.call('HDEL', K.parked, g)
+    redis.call('SREM', parked_of(src), g)
     redis.call('ZREM', K.wake, g)
-    local src = split_group(g)
     redis.call('SREM', groups_of(src), g)
   elseif redis.call('HEXISTS', K.parked, g) == 0 then
     redis.call('ZADD', K.ready, head[2], g)
@@ -189,6 +212,7 @@ end
 local function park(g, why, until_ms)
   redis.call('ZREM', K.ready, g)
   redis.call('HSET', K.parked, g, why)
+  redis.call('SADD', parked_of(split_group(g)), g)
   if until_ms then
     redis.call('ZADD', K.wake, fmt(until_ms), g)
   end
@@ -196,6 +220,7 @@ end
 
 local function unpark(g)
   redis.call('HDEL', K.parked, g)
+  redis.call('SREM', parked_of(split_group(g)), g)
   redis.call('ZREM', K.wake, g)
   refresh_group(g)
 end
@@ -203,18 +228,11 @@ end
 -- Unparks the groups of a source parked for `why` (every reason when nil): a rule changed, a
 -- slot of the source freed, or it resumed.
 local function unpark_source(src, why)
-  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
+  for _, g in ipairs(redis.call('SMEMBERS', parked_of(src))) do
     local reason = redis.call('HGET', K.parked, g)
     if reason and (not why or reason == why) then
       unpark(g)
     end
-  end
-end
-
--- Unparks every group parked for `why` (a pool-wide change: a rule of every source).
-local function unpark_all()
-  for _, src in ipairs(redis.call('SMEMBERS', K.sources)) do
-    unpark_source(src, nil)
   end
 end
 
@@ -297,10 +315,8 @@ local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, 
   if tn ~= '' then
     redis.call('SADD', run_group(group_of(src, tn)), id)
   end
-  local _, _, starts, win = rules_of(src)
-  if starts then
+  if rules_of(src).starts then
     redis.call('ZADD', rate_log(src), fmt(now), id .. ':' .. fmt(tok))
-    redis.call('ZREMRANGEBYSCORE', rate_log(src), '-inf', '(' .. fmt(now - win))
   end
   local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
     'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
@@ -328,14 +344,19 @@ local function release_slot(id, t)
   local f = redis.call('HMGET', t, 'src', 'tn')
   local src, tn = f[1] or '', f[2] or ''
   redis.call('SREM', run_src(src), id)
+  local g = nil
   if tn ~= '' then
-    local g = group_of(src, tn)
+    g = group_of(src, tn)
     redis.call('SREM', run_group(g), id)
-    if redis.call('HGET', K.parked, g) == 'tenant_limit' then
-      unpark(g)
+  end
+  -- Wake what waited for this room: its source's groups held by the source's limit, and its
+  -- own group if its tenant's limit held it.
+  for _, pg in ipairs(redis.call('SMEMBERS', parked_of(src))) do
+    local why = redis.call('HGET', K.parked, pg)
+    if why == 'source_limit' or (pg == g and why == 'tenant_limit') then
+      unpark(pg)
     end
   end
-  unpark_source(src, 'source_limit')
   return src
 end
 

@@ -9,31 +9,31 @@
 -- to the base (finish.lua).
 -- Returns the end of the cool-down (ms), 0 when none.
 local src, now = ARGV[1], now_ms()
-local cur = tonumber(redis.call('HGET', K.cool, src) or '0')
+local cur = tonumber(redis.call('HGET', K.rules, 'c:' .. src) or '0')
 local ends
 if ARGV[2] == 'set' then
   local ms = tonumber(ARGV[3])
   if ms <= 0 then
-    redis.call('HDEL', K.cool, src)
-    redis.call('HDEL', K.coolx, src)
+    redis.call('HDEL', K.rules, 'c:' .. src)
+    redis.call('HDEL', K.rules, 'x:' .. src)
     ends = 0
   else
     ends = now + ms
-    redis.call('HSET', K.cool, src, fmt(ends))
+    redis.call('HSET', K.rules, 'c:' .. src, fmt(ends))
   end
 else
   if cur > now then
     return cur
   end
-  local len = tonumber(redis.call('HGET', K.coolx, src) or '0')
+  local len = tonumber(redis.call('HGET', K.rules, 'x:' .. src) or '0')
   if len == 0 then
     len = tonumber(ARGV[3])
   else
     len = math.min(len * 2, tonumber(ARGV[4]))
   end
-  redis.call('HSET', K.coolx, src, fmt(len))
+  redis.call('HSET', K.rules, 'x:' .. src, fmt(len))
   ends = now + len
-  redis.call('HSET', K.cool, src, fmt(ends))
+  redis.call('HSET', K.rules, 'c:' .. src, fmt(ends))
   redis.call('HINCRBY', K.stats, 'cooldowns', 1)
 end
 redis.call('SADD', K.sources, src)

@@ -39,7 +39,7 @@ end
 make_terminal(t, id, ARGV[4], ARGV[5], tonumber(ARGV[6]), now)
 if ARGV[4] == 'completed' then
   -- A success ends the doubling of its source's automatic cool-downs.
-  redis.call('HDEL', K.coolx, src)
+  redis.call('HDEL', K.rules, 'x:' .. src)
 end
 redis.call('PUBLISH', K.events, 'finish ' .. id)
 

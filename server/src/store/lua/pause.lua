@@ -6,14 +6,14 @@
 -- Returns 1 when it changed something, 0 when it was already so.
 local now = now_ms()
 if ARGV[2] == '1' then
-  if redis.call('HSETNX', K.paused, ARGV[1], fmt(now)) == 0 then
+  if redis.call('HSETNX', K.rules, 'p:' .. ARGV[1], fmt(now)) == 0 then
     return 0
   end
   if ARGV[1] ~= '*' then
     redis.call('SADD', K.sources, ARGV[1])
   end
 else
-  if redis.call('HDEL', K.paused, ARGV[1]) == 0 then
+  if redis.call('HDEL', K.rules, 'p:' .. ARGV[1]) == 0 then
     return 0
   end
   if ARGV[1] ~= '*' then

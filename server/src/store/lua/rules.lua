@@ -1,6 +1,6 @@
 -- rules: changes the flow-control rules of sources, all in one step. The groups of a changed
 -- source are unparked: the next admission judges them by the new rules.
--- KEYS[1] the pool's prefix
+-- KEYS[1] the pool's prefix (it writes the 's:', 't:' and 'r:' fields of K.rules)
 -- ARGV[1] '1': only seed an empty store (nothing happens once rules were ever set or seeded)
 -- ARGV[2..] groups of 3: source, rule ('s' limit | 't' per-tenant limit | 'r' rate budget),
 --           value ('' removes it; a limit is a number; a rate is '<starts>/<window ms>')

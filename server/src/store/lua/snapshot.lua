@@ -32,13 +32,12 @@ for i = 2, #ARGV do
   for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
     queued_n = queued_n + redis.call('ZCARD', gqueue(g))
   end
-  local lim, tlim, starts, win = rules_of(src)
-  local used = starts and redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - win), '+inf') or 0
-  local cool = tonumber(redis.call('HGET', K.cool, src) or '0')
-  table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued_n,
-    lim and fmt(lim) or '', tlim and fmt(tlim) or '', starts and fmt(starts) or '',
-    win and fmt(win) or '', used, cool > now and fmt(cool) or '',
-    redis.call('HEXISTS', K.paused, src)})
+  local r = rules_of(src)
+  local used = r.starts and redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - r.win), '+inf') or 0
+  local opt = function(n) return n and fmt(n) or '' end
+  table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued_n, opt(r.limit),
+    opt(r.tlimit), opt(r.starts), opt(r.win), used, r.cool > now and fmt(r.cool) or '',
+    r.paused and 1 or 0})
 end
 return {max_workers(), redis.call('ZCARD', K.queue), running, queued,
   pool_paused() and 1 or 0, sources}
