@@ -363,12 +363,23 @@ async fn capacity(
     }))
 }
 
+/// Redis' `used_memory`, read once the background frees of earlier `UNLINK`s are done (they
+/// would otherwise shrink it while a measurement runs).
 async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<i64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(c).await?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no used_memory in INFO"))
+    let field = |info: &str, name: &str| -> anyhow::Result<i64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no {name} in INFO"))
+    };
+    for _ in 0..600 {
+        let info: String = redis::cmd("INFO").arg("memory").query_async(c).await?;
+        if field(&info, "lazyfree_pending_objects")? == 0 {
+            return field(&info, "used_memory");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("Redis still frees earlier keys after 60 s")
 }
 
 async fn depth(
