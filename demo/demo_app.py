@@ -15,6 +15,10 @@ parameters, which are only full, batch_size and dry_run):
 * ``full=True`` doubles the time;
 * a ``batch_size`` that ends in 13 (13, 113, 1013, ...) fails with ``SyncError`` half way,
   as a CRM API rejecting a batch would;
+* one that ends in 17 asks Celery to retry it (``self.retry``, 1 s countdown) on its first two
+  runs, then works: Celery's own retries, which keep the task's id;
+* one that ends in 19 raises ``RetryableSyncError`` every time, which ``autoretry_for``
+  retries once before the task fails for good;
 * with $DEMO_RECORD_FILE set, it appends one JSON line when it starts and one when it ends
   (task id, time, pid, worker, and at the end its outcome, ok or error): independent evidence
   of what ran when, for the tests and the chaos harness.
@@ -61,6 +65,15 @@ class SyncError(Exception):
     """A CRM API refused a batch."""
 
 
+class RetryableSyncError(SyncError):
+    """A refusal Celery retries by itself (``autoretry_for``)."""
+
+
+# Every sync task: Celery retries a RetryableSyncError once, a second later.
+SYNC = dict(bind=True, autoretry_for=(RetryableSyncError,),
+            retry_kwargs={"max_retries": 1, "countdown": 1})
+
+
 def _record(event, task, outcome=None):
     if not RECORD:
         return
@@ -86,7 +99,15 @@ def _record(event, task, outcome=None):
 def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
     _record("start", task)
     outcome = "error"
+    attempt = task.request.retries + 1
     try:
+        tail = str(batch_size)[-2:]
+        if tail == "17" and task.request.retries < 2:
+            outcome = "retry"
+            raise task.retry(countdown=1, max_retries=2,
+                             exc=SyncError(f"simulated transient failure (run {attempt})"))
+        if tail == "19":
+            raise RetryableSyncError(f"simulated failure Celery retries once (run {attempt})")
         total = batch_size / 1000.0 * SPEED * (2 if full else 1)
         steps = 10
         for step in range(steps):
@@ -108,31 +129,31 @@ def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
         _record("end", task, outcome)
 
 
-@app.task(name="five9.contacts", bind=True)
+@app.task(name="five9.contacts", **SYNC)
 def five9_contacts(self, full=False, batch_size=1000, dry_run=False):
     """Five9 contact synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="genius.marketsharp_contacts", bind=True)
+@app.task(name="genius.marketsharp_contacts", **SYNC)
 def genius_marketsharp_contacts(self, full=False, batch_size=1000, dry_run=False):
     """MarketSharp contact sync."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="hubspot.all", bind=True)
+@app.task(name="hubspot.all", **SYNC)
 def hubspot_all(self, full=False, batch_size=1000, dry_run=False):
     """HubSpot data synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="genius.all", bind=True)
+@app.task(name="genius.all", **SYNC)
 def genius_all(self, full=False, batch_size=1000, dry_run=False):
     """All Genius CRM data."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="arrivy.all", bind=True)
+@app.task(name="arrivy.all", **SYNC)
 def arrivy_all(self, full=False, batch_size=1000, dry_run=False):
     """Arrivy data synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)

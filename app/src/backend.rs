@@ -7,7 +7,8 @@
 use crate::errors::AppError;
 use crate::types::{
     ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport,
-    ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView, WorkerTask,
+    RetryFilter, RetryReport, ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView,
+    WorkerTask,
 };
 use leptos::prelude::use_context;
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn cancel(&self, id: String) -> Result<WorkerTask, AppError>;
     /// Changes a queued task's priority (`POST tasks/<id>/priority/`).
     async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError>;
+    /// Submits a failed or cancelled task again, linked to it (`POST tasks/<id>/retry/`).
+    async fn retry(&self, id: String) -> Result<WorkerTask, AppError>;
+    /// Retries the finished tasks a filter names (`POST tasks/retry/`).
+    async fn retry_many(&self, filter: RetryFilter) -> Result<RetryReport, AppError>;
     /// One reconciliation and dispatch pass (`POST process-queue/`).
     async fn process_queue(&self) -> Result<ProcessReport, AppError>;
     /// The task types the pool accepts (`GET task-types/`).

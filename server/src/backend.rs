@@ -11,8 +11,8 @@ use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
     validate_task_id, ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus,
-    ProcessReport, Rate, ServerInfo, SourceRules, SubmitRequest, TaskList, TaskQuery, TaskType,
-    TaskView, WorkerTask, DASHBOARD_HISTORY,
+    ProcessReport, Rate, RetryFilter, RetryReport, ServerInfo, SourceRules, SubmitRequest,
+    TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -260,6 +260,20 @@ impl ServerBackend {
         }
     }
 
+    /// Revokes tasks past their type's max_runtime and ends queued ones past their
+    /// max_queue_wait (see the scheduler), while the store answers and results are heard.
+    pub async fn enforce_time_bounds(&self) {
+        if !self.scheduler.results_subscribed() || !self.store_ok() {
+            return;
+        }
+        if let Err(e) = self.scheduler.check_time_limits().await {
+            tracing::warn!(error = %e, "checking max_runtime failed");
+        }
+        if let Err(e) = self.scheduler.expire_queued().await {
+            tracing::warn!(error = %e, "checking max_queue_wait failed");
+        }
+    }
+
     /// Reaps lost workers' tasks when the worker events can be trusted; returns the ids.
     pub async fn reap_if_safe(&self) -> Vec<String> {
         if !self.events_trusted() {
@@ -491,6 +505,23 @@ impl PoolBackend for ServerBackend {
         self.guard_write()?;
         self.scheduler
             .set_priority(&id, priority)
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    async fn retry(&self, id: String) -> Result<WorkerTask, AppError> {
+        check_id(&id)?;
+        self.guard_write()?;
+        self.scheduler
+            .retry(&id)
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    async fn retry_many(&self, filter: RetryFilter) -> Result<RetryReport, AppError> {
+        self.guard_write()?;
+        self.scheduler
+            .retry_many(&filter)
             .await
             .map_err(|e| self.write_error(e))
     }

@@ -66,6 +66,31 @@ pub struct Config {
     /// `WORKER_POOL_COOLDOWN`: the first automatic cool-down (default 60 s; doubling on each
     /// further one, up to 30 min).
     pub cooldown: Duration,
+    /// `WORKER_POOL_PRIORITY_AGING` (`1m`: each minute waited counts as one priority point;
+    /// default `off`, the seed's strict order).
+    pub aging: Option<Duration>,
+}
+
+/// The longest `WORKER_POOL_PRIORITY_AGING`: a point per day.
+const AGING_MAX: Duration = Duration::from_secs(86_400);
+
+/// `WORKER_POOL_PRIORITY_AGING`: `off` (or unset, or 0), or a duration from 1 ms to 1 day.
+fn aging(env: &impl Lookup) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = env.get("WORKER_POOL_PRIORITY_AGING") else {
+        return Ok(None);
+    };
+    let v = value.trim();
+    if v.is_empty() || v == "off" || v == "0" {
+        return Ok(None);
+    }
+    match parse_duration(v) {
+        Some(d) if !d.is_zero() && d <= AGING_MAX => Ok(Some(d)),
+        _ => Err(ConfigError {
+            name: "WORKER_POOL_PRIORITY_AGING",
+            value,
+            reason: "expected off, or the wait worth one priority point, from 1ms to 1d, such as 1m or 30s".into(),
+        }),
+    }
 }
 
 /// The default `WORKER_POOL_COOLDOWN_PATTERN`.
@@ -144,6 +169,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         None => (t, "s"),
     };
     let n: u64 = num.parse().ok()?;
+    if unit.trim() == "ms" {
+        return Some(Duration::from_millis(n));
+    }
     let secs = match unit.trim() {
         "s" | "sec" => n,
         "m" | "min" => n.checked_mul(60)?,
@@ -334,6 +362,7 @@ impl Config {
             reason: format!("expected a regular expression ({e})"),
         })?;
         let cooldown = duration(env, "WORKER_POOL_COOLDOWN", "60s", Duration::from_secs(1))?;
+        let aging = aging(env)?;
         let on_worker_lost = match env
             .get("WORKER_POOL_ON_WORKER_LOST")
             .as_deref()
@@ -424,6 +453,7 @@ impl Config {
             source_limits,
             cooldown_pattern,
             cooldown,
+            aging,
         })
     }
 }
@@ -526,10 +556,38 @@ mod tests {
     }
 
     #[test]
+    fn priority_aging() {
+        assert_eq!(check(&[]).unwrap().aging, None);
+        assert_eq!(
+            check(&[("WORKER_POOL_PRIORITY_AGING", "off")])
+                .unwrap()
+                .aging,
+            None
+        );
+        assert_eq!(
+            check(&[("WORKER_POOL_PRIORITY_AGING", "1m")])
+                .unwrap()
+                .aging,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            check(&[("WORKER_POOL_PRIORITY_AGING", "50ms")])
+                .unwrap()
+                .aging,
+            Some(Duration::from_millis(50))
+        );
+        for bad in ["2d", "soon", "-1m", "0ms"] {
+            let e = check(&[("WORKER_POOL_PRIORITY_AGING", bad)]).unwrap_err();
+            assert_eq!(e.name, "WORKER_POOL_PRIORITY_AGING", "{bad}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
         assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration(""), None);
     }
 

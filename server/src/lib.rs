@@ -27,6 +27,8 @@ pub mod celery;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod eta;
+pub mod forecast;
 pub mod http;
 pub mod registry;
 pub mod scheduler;
@@ -69,6 +71,8 @@ const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250
 const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often running tasks that no worker has started are checked for a lost message.
 const LOST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often max_runtime and max_queue_wait are checked.
+const TIME_BOUNDS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
 pub struct Pool {
     /// What the HTTP layer serves.
@@ -114,6 +118,7 @@ impl Pool {
                 base: config.cooldown,
                 max: scheduler::COOLDOWN_MAX.max(config.cooldown),
             },
+            aging: config.aging,
             ..defaults
         };
         let events_channel = store.keys().events.clone();
@@ -164,6 +169,10 @@ impl Pool {
         tasks.push(spawn_every(
             every(LOST_CHECK_INTERVAL, false),
             |b| async move { b.check_lost_if_safe().await },
+        ));
+        tasks.push(spawn_every(
+            every(TIME_BOUNDS_INTERVAL, false),
+            |b| async move { b.enforce_time_bounds().await },
         ));
 
         tracing::info!(

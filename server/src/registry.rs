@@ -8,7 +8,10 @@
 //!  {"crm_source": "five9", "sync_type": "contacts", "task_name": "crm.five9.sync_contacts"}]
 //! ```
 //!
-//! `task_name` defaults to `<crm_source>.<sync_type>`.
+//! `task_name` defaults to `<crm_source>.<sync_type>`. A type may also bound its tasks' time:
+//! `max_runtime` (the pool revokes a task that runs longer; it ends failed) and
+//! `max_queue_wait` (a task that waited longer ends cancelled without running), each a number
+//! of seconds or a duration such as `"90m"` or `"2h"`.
 
 use app::types::{TaskType, MAX_NAME_LEN};
 use serde::Deserialize;
@@ -43,8 +46,28 @@ struct Entry {
     task_name: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    max_runtime: Option<serde_json::Value>,
+    #[serde(default)]
+    max_queue_wait: Option<serde_json::Value>,
 }
 
+/// A time bound of a registry entry: a whole number of seconds or a duration text, from 1 s
+/// to 30 days.
+fn bound(v: Option<&serde_json::Value>, what: &str, key: &str) -> Result<Option<u64>, String> {
+    let secs = match v {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(t)) => crate::config::parse_duration(t).map(|d| d.as_secs()),
+        Some(_) => None,
+    };
+    match secs {
+        Some(s) if (1..=30 * 86_400).contains(&s) => Ok(Some(s)),
+        _ => Err(format!(
+            "{what}: {key} must be a number of seconds or a duration such as \"90m\", from 1 s to 30 days"
+        )),
+    }
+}
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN
@@ -66,6 +89,8 @@ impl Default for Registry {
             sync_type: typ.into(),
             task_name: format!("{src}.{typ}"),
             description: desc.into(),
+            max_runtime: None,
+            max_queue_wait: None,
         };
         Registry {
             types: vec![
@@ -119,7 +144,12 @@ impl Registry {
             {
                 return Err(format!("{}.{} is listed twice", e.crm_source, e.sync_type));
             }
+            let what = format!("{}.{}", e.crm_source, e.sync_type);
+            let max_runtime = bound(e.max_runtime.as_ref(), &what, "max_runtime")?;
+            let max_queue_wait = bound(e.max_queue_wait.as_ref(), &what, "max_queue_wait")?;
             types.push(TaskType {
+                max_runtime,
+                max_queue_wait,
                 description: e.description.unwrap_or_else(|| task_name.clone()),
                 crm_source: e.crm_source,
                 sync_type: e.sync_type,
@@ -186,6 +216,12 @@ mod tests {
         let r = Registry::from_json(r#"[{"crm_source":"a","sync_type":"b","task_name":"x.y"}]"#)
             .unwrap();
         assert_eq!(r.lookup("a", "b").unwrap().task_name, "x.y");
+        let r = Registry::from_json(
+            r#"[{"crm_source":"a","sync_type":"b","max_runtime":"2h","max_queue_wait":90}]"#,
+        )
+        .unwrap();
+        let t = r.lookup("a", "b").unwrap();
+        assert_eq!((t.max_runtime, t.max_queue_wait), (Some(7200), Some(90)));
         for bad in [
             "[]",
             "{}",
@@ -193,6 +229,10 @@ mod tests {
             r#"[{"crm_source":"a","sync_type":"b","extra":1}]"#,
             r#"[{"crm_source":"a","sync_type":"b"},{"crm_source":"a","sync_type":"b"}]"#,
             r#"[{"crm_source":"a","sync_type":"b","task_name":"x y"}]"#,
+            r#"[{"crm_source":"a","sync_type":"b","max_runtime":0}]"#,
+            r#"[{"crm_source":"a","sync_type":"b","max_runtime":"soon"}]"#,
+            r#"[{"crm_source":"a","sync_type":"b","max_queue_wait":-5}]"#,
+            r#"[{"crm_source":"a","sync_type":"b","max_queue_wait":true}]"#,
         ] {
             assert!(Registry::from_json(bad).is_err(), "{bad}");
         }

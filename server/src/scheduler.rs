@@ -7,20 +7,22 @@
 
 use crate::celery::protocol::{self, ResultMeta, ResultState, TaskSpec};
 use crate::celery::{Broker, BrokerError};
+use crate::forecast::Forecaster;
 use crate::registry::Registry;
 use crate::store::{
     CancelOutcome, Cooldown, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Resend, ResendOutcome, RuleChange, RunningEntry, StartedOutcome, Store,
-    StoreError, Submitted,
+    ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, RunningEntry,
+    StartedOutcome, Store, StoreError, Submitted,
 };
 use app::types::{
-    validate_cooldown, validate_max_workers, FieldError, Limits, LimitsUpdate, PoolConfig,
-    PoolStatus, ProcessReport, SubmitRequest, TaskQuery, TaskStatus, WorkerTask,
-    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    validate_cooldown, validate_max_workers, Dedupe, FieldError, Limits, LimitsUpdate, PoolConfig,
+    PoolStatus, ProcessReport, RetryFilter, RetryReport, SubmitRequest, TaskQuery, TaskStatus,
+    TaskType, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Why a scheduler operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,8 @@ pub struct Settings {
     pub lost: LostPolicy,
     /// When a failure cools its source down.
     pub cooldown: CooldownPolicy,
+    /// Priority aging: the wait worth one priority point (`None`: the seed's strict order).
+    pub aging: Option<Duration>,
 }
 
 /// When a failure cools its source down, and for how long.
@@ -118,6 +122,7 @@ impl Settings {
                 base: Duration::from_secs(60),
                 max: COOLDOWN_MAX,
             },
+            aging: None,
         }
     }
 }
@@ -173,7 +178,16 @@ pub struct Scheduler {
     /// Messages prepared for the head of the queue as last seen: a completion hands them to
     /// `finish.lua`, which refills the freed slot in the same step (and reports the new head).
     refill: std::sync::Mutex<Vec<Prepared>>,
+    /// Estimated start and finish times.
+    forecast: Forecaster,
+    /// When this process last revoked each task that ran past its max_runtime.
+    limit_revokes: Mutex<HashMap<String, Instant>>,
 }
+
+/// A task that ran past its max_runtime is revoked again this often while it still runs.
+const TIME_LIMIT_REVOKE_EVERY: Duration = Duration::from_secs(30);
+/// The most queued tasks ended past their max_queue_wait in one check.
+const EXPIRE_BATCH: u32 = 200;
 
 /// How many head tasks a completion asks `finish.lua` to report, to prepare the next refills.
 const REFILL_AHEAD: u32 = 4;
@@ -188,6 +202,8 @@ impl Scheduler {
     /// A scheduler over `store` and `broker`.
     pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, settings: Settings) -> Self {
         Scheduler {
+            forecast: Forecaster::new(store.clone(), &settings.registry),
+            limit_revokes: Mutex::new(HashMap::new()),
             store,
             broker,
             settings,
@@ -220,32 +236,112 @@ impl Scheduler {
 
     // --- submit ------------------------------------------------------------------------------
 
-    /// Accepts a task: validated, queued, and dispatched at once if a slot is free.
+    /// Accepts a task: validated, queued, and dispatched at once if a slot is free. With
+    /// `dedupe`, a task of the same source, type and tenant may be returned instead
+    /// (`deduplicated`).
     pub async fn submit(&self, req: SubmitRequest) -> Result<WorkerTask, PoolError> {
         req.validate().map_err(PoolError::Invalid)?;
-        let Some(task_type) = self
-            .settings
-            .registry
-            .lookup(&req.crm_source, &req.sync_type)
-        else {
-            return Err(PoolError::Invalid(vec![FieldError::new(
-                "sync_type",
-                format!(
-                    "unknown task type {}; the pool runs {}",
-                    req.type_key(),
-                    self.settings.registry.names()
-                ),
-            )]));
-        };
+        let task_type = self.task_type(&req.crm_source, &req.sync_type)?;
         let task = NewTask {
             id: uuid::Uuid::new_v4().to_string(),
-            crm_source: req.crm_source.clone(),
-            sync_type: req.sync_type.clone(),
+            crm_source: req.crm_source,
+            sync_type: req.sync_type,
             task_name: task_type.task_name.clone(),
             parameters: req.parameters,
             priority: req.priority,
-            tenant: req.tenant.clone(),
+            tenant: req.tenant,
+            dedupe: req.dedupe,
+            retry_of: None,
+            max_queue_wait: task_type.max_queue_wait.map(Duration::from_secs),
         };
+        self.accept(task).await
+    }
+
+    fn task_type(&self, crm_source: &str, sync_type: &str) -> Result<&TaskType, PoolError> {
+        self.settings
+            .registry
+            .lookup(crm_source, sync_type)
+            .ok_or_else(|| {
+                PoolError::Invalid(vec![FieldError::new(
+                    "sync_type",
+                    format!(
+                        "unknown task type {crm_source}.{sync_type}; the pool runs {}",
+                        self.settings.registry.names()
+                    ),
+                )])
+            })
+    }
+
+    /// Submits a failed or cancelled task again, as a new task with the same source, type,
+    /// tenant, parameters and priority, linked both ways (`retry_of`, `retried_by`). A task is
+    /// retried once; to try again, retry the retry.
+    pub async fn retry(&self, id: &str) -> Result<WorkerTask, PoolError> {
+        let old = self.task(id).await?;
+        if !matches!(old.status, TaskStatus::Failed | TaskStatus::Cancelled) {
+            return Err(PoolError::Conflict(format!(
+                "Task {id} is {}; only a failed or cancelled task can be retried.",
+                old.status
+            )));
+        }
+        let task_type = self
+            .settings
+            .registry
+            .lookup(&old.crm_source, &old.sync_type)
+            .ok_or_else(|| {
+                PoolError::Conflict(format!(
+                    "Task {id} is of type {}.{}, which this pool no longer runs.",
+                    old.crm_source, old.sync_type
+                ))
+            })?;
+        let task = NewTask {
+            id: uuid::Uuid::new_v4().to_string(),
+            task_name: task_type.task_name.clone(),
+            max_queue_wait: task_type.max_queue_wait.map(Duration::from_secs),
+            crm_source: old.crm_source,
+            sync_type: old.sync_type,
+            parameters: old.parameters,
+            priority: old.priority,
+            tenant: old.tenant,
+            dedupe: Dedupe::None,
+            retry_of: Some(id.to_string()),
+        };
+        self.accept(task).await
+    }
+
+    /// Retries every finished task that matches `filter` and was not retried yet, newest
+    /// first, up to its limit.
+    pub async fn retry_many(&self, filter: &RetryFilter) -> Result<RetryReport, PoolError> {
+        let mut report = RetryReport::default();
+        let mut seen = 0;
+        for t in self
+            .store
+            .history(Some(filter.status), MAX_LIST_LIMIT)
+            .await?
+        {
+            if report.retried.len() as u32 >= filter.limit {
+                break;
+            }
+            if !filter.matches(&t) {
+                continue;
+            }
+            seen += 1;
+            if t.retried_by.is_some() {
+                report.already_retried.push(t.task_id);
+                continue;
+            }
+            match self.retry(&t.task_id).await {
+                Ok(new) => report.retried.push(new),
+                // Retried meanwhile (another client, another replica), or no longer runnable.
+                Err(PoolError::Conflict(why)) => report.skipped.push((t.task_id, why)),
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(matched = seen, retried = report.retried.len(), "bulk retry");
+        Ok(report)
+    }
+
+    /// Hands a new task to the store: queued, dispatched at once, deduplicated, or refused.
+    async fn accept(&self, task: NewTask) -> Result<WorkerTask, PoolError> {
         // Dispatched in the same step when a slot is free and nothing waits ahead of it; never
         // before result notifications are subscribed.
         let prepared = self
@@ -258,6 +354,28 @@ impl Scheduler {
                 return Err(PoolError::Conflict(
                     "A task with this id already exists; submit again.".into(),
                 ));
+            }
+            Submitted::NotRetryable(why) => {
+                let id = task.retry_of.unwrap_or_default();
+                return Err(match why {
+                    RetryRefusal::Missing => PoolError::NotFound(id),
+                    RetryRefusal::NotEnded(st) => PoolError::Conflict(format!(
+                        "Task {id} is {st}; only a failed or cancelled task can be retried."
+                    )),
+                    RetryRefusal::Retried(by) => PoolError::Conflict(format!(
+                        "Task {id} was already retried by {by}; retry that one instead."
+                    )),
+                });
+            }
+            Submitted::Deduplicated { id, replaced } => {
+                tracing::info!(task_id = %id, dedupe = task.dedupe.as_str(), replaced, "submit deduplicated");
+                if replaced {
+                    // Its priority may have changed: it may now be the next to start.
+                    self.dispatch_after("replace").await;
+                }
+                let mut existing = self.task(&id).await?;
+                existing.deduplicated = true;
+                return Ok(existing);
             }
             Submitted::Running { created_ms, token } => {
                 (created_ms, TaskStatus::Running, None, Some(token))
@@ -274,11 +392,7 @@ impl Scheduler {
                         tracing::warn!(error = %e, "dispatch after submit failed; the task stays queued");
                     }
                     tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, "task accepted");
-                    return self
-                        .store
-                        .get(&task.id)
-                        .await?
-                        .ok_or_else(|| PoolError::NotFound(task.id.clone()));
+                    return self.task(&task.id).await;
                 }
                 (created_ms, TaskStatus::Queued, Some(position), None)
             }
@@ -292,7 +406,7 @@ impl Scheduler {
         let created = chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, created_ms)
             .single()
             .unwrap_or_else(chrono::Utc::now);
-        Ok(WorkerTask {
+        let mut accepted = WorkerTask {
             task_id: task.id,
             crm_source: task.crm_source,
             sync_type: task.sync_type,
@@ -303,17 +417,15 @@ impl Scheduler {
             position,
             created_at: created,
             started_at: (status == TaskStatus::Running).then_some(created),
-            finished_at: None,
-            error: None,
-            worker: None,
-            worker_started_at: None,
             waiting_for_worker: status == TaskStatus::Running,
-            resends: 0,
-            resent_at: None,
-            resend_reason: None,
-            tenant: req.tenant,
-            blocked_by: None,
-        })
+            tenant: task.tenant,
+            retry_of: task.retry_of,
+            ..WorkerTask::default()
+        };
+        self.forecast
+            .fill(std::slice::from_mut(&mut accepted))
+            .await;
+        Ok(accepted)
     }
 
     // --- dispatch ----------------------------------------------------------------------------
@@ -1085,6 +1197,9 @@ impl Scheduler {
         if moved > 0 {
             tracing::info!(moved, "queued tasks filed into their groups' queues");
         }
+        if let Some(n) = self.store.set_aging(self.settings.aging).await? {
+            tracing::info!(aging = ?self.settings.aging, reordered = n, "priority aging changed; the queue is ordered by the new rule");
+        }
         Ok(())
     }
 
@@ -1107,19 +1222,25 @@ impl Scheduler {
                 &self.settings.registry.sources(),
             )
             .await?;
-        let mut status = PoolStatus::from_parts(s.max_workers, s.running, s.queued, s.queued_count);
+        let (mut running, mut queued) = (s.running, s.queued);
+        self.forecast.fill(&mut running).await;
+        self.forecast.fill(&mut queued).await;
+        let mut status = PoolStatus::from_parts(s.max_workers, running, queued, s.queued_count);
         status.fresh_at = Some(chrono::Utc::now());
         status.paused = s.paused;
         status.sources = s.sources;
         Ok(status)
     }
 
-    /// One task.
+    /// One task, with its estimates.
     pub async fn task(&self, id: &str) -> Result<WorkerTask, PoolError> {
-        self.store
+        let mut t = self
+            .store
             .get(id)
             .await?
-            .ok_or_else(|| PoolError::NotFound(id.to_string()))
+            .ok_or_else(|| PoolError::NotFound(id.to_string()))?;
+        self.forecast.fill(std::slice::from_mut(&mut t)).await;
+        Ok(t)
     }
 
     /// Tasks: running first, then queued in dispatch order, then finished, newest first.
@@ -1149,7 +1270,79 @@ impl Scheduler {
             out.extend(self.store.history(query.status, rest).await?);
         }
         out.truncate(limit);
+        self.forecast.fill(&mut out).await;
         Ok(out)
+    }
+
+    // --- time bounds -------------------------------------------------------------------------
+
+    /// Revokes (terminate) the running tasks that have run on a worker longer than their
+    /// type's max_runtime; each ends failed, saying so, when the worker confirms (or by the
+    /// lost-worker rules). Time alone never frees a slot. Returns the ids revoked now.
+    pub async fn check_time_limits(&self) -> Result<Vec<String>, PoolError> {
+        let types = self.settings.registry.types();
+        if types.iter().all(|t| t.max_runtime.is_none()) {
+            return Ok(Vec::new());
+        }
+        let s = self.store.snapshot(0, &[]).await?;
+        let now = chrono::Utc::now();
+        let mut revoked = Vec::new();
+        let mut last = self
+            .limit_revokes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        last.retain(|id, _| s.running.iter().any(|t| &t.task_id == id));
+        for (t, entry) in s.running.iter().zip(&s.running_entries) {
+            let Some(max) = self
+                .settings
+                .registry
+                .lookup(&t.crm_source, &t.sync_type)
+                .and_then(|ty| ty.max_runtime)
+            else {
+                continue;
+            };
+            let Some(started) = t.worker_started_at else {
+                continue;
+            };
+            if (now - started).num_milliseconds() < max as i64 * 1000
+                || last
+                    .get(&t.task_id)
+                    .is_some_and(|at| at.elapsed() < TIME_LIMIT_REVOKE_EVERY)
+            {
+                continue;
+            }
+            let error = format!(
+                "Ran longer than its type allows (max_runtime {}); revoked by the pool.",
+                app::dashboard::format::duration(max as f64)
+            );
+            let Some(celery_id) = self
+                .store
+                .time_limit(&t.task_id, entry.token, &error)
+                .await?
+            else {
+                continue;
+            };
+            let heard = self.broker.revoke(&[celery_id]).await?;
+            tracing::warn!(task_id = %t.task_id, max_runtime_s = max, subscribers = heard, "task ran past its max_runtime; revoked (terminate)");
+            last.insert(t.task_id.clone(), Instant::now());
+            revoked.push(t.task_id.clone());
+        }
+        *self.limit_revokes.lock().unwrap_or_else(|e| e.into_inner()) = last;
+        Ok(revoked)
+    }
+
+    /// Ends (cancelled, never run) the queued tasks that waited longer than their type's
+    /// max_queue_wait. Returns their ids.
+    pub async fn expire_queued(&self) -> Result<Vec<String>, PoolError> {
+        let ended = self
+            .store
+            .expire_queued(self.settings.retention, EXPIRE_BATCH)
+            .await?;
+        for id in &ended {
+            tracing::warn!(task_id = %id, "task waited past its max_queue_wait; cancelled");
+        }
+        Ok(ended)
     }
 }
 

@@ -32,6 +32,17 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// An estimate's span in words: `under a minute`, `about 4 min`, `about 2 h 10 min`.
+pub fn about(secs: f64) -> String {
+    let mins = (secs.max(0.0) / 60.0).round() as u64;
+    match mins {
+        0 => "under a minute".into(),
+        m if m < 60 => format!("about {m} min"),
+        m if m % 60 == 0 => format!("about {} h", m / 60),
+        m => format!("about {} h {} min", m / 60, m % 60),
+    }
+}
+
 /// Seconds from `from` to `to` (never negative).
 pub fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     ((to - from).num_milliseconds().max(0) as f64) / 1000.0
@@ -112,6 +123,10 @@ mod tests {
         assert_eq!(duration(-3.0), "0.0s");
         assert_eq!(duration(9.96), "10.0s");
         assert_eq!(tenths(27.04), "27.0");
+        assert_eq!(about(20.0), "under a minute");
+        assert_eq!(about(250.0), "about 4 min");
+        assert_eq!(about(7200.0), "about 2 h");
+        assert_eq!(about(7830.0), "about 2 h 11 min");
         assert_eq!(percent(66.66), 67);
         assert_eq!(percent(150.0), 100);
     }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::{TaskParameters, TaskStatus};
+use super::{Dedupe, TaskParameters, TaskStatus, WorkerTask};
 
 /// The smallest and largest `max_workers` the pool accepts.
 pub const MIN_WORKERS: u32 = 1;
@@ -251,7 +251,7 @@ fn max_workers_error(what: impl fmt::Display) -> FieldError {
 }
 
 /// A validated request to run a task: `POST submit/`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct SubmitRequest {
     /// `hubspot`.
     pub crm_source: String,
@@ -264,6 +264,9 @@ pub struct SubmitRequest {
     /// The customer or account the sync is for (per-tenant limits count by it).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// What to do when a task of the same source, sync type and tenant exists.
+    #[serde(default)]
+    pub dedupe: Dedupe,
 }
 
 /// The longest `crm_source` or `sync_type` accepted.
@@ -343,8 +346,9 @@ impl SubmitRequest {
                 "parameters",
                 "priority",
                 "tenant",
+                "dedupe",
             ],
-            "a submit request has crm_source, sync_type, parameters, priority and tenant",
+            "a submit request has crm_source, sync_type, parameters, priority, tenant and dedupe",
         )?;
         let crm_source = name_field(map, "crm_source", &mut errors);
         let sync_type = name_field(map, "sync_type", &mut errors);
@@ -377,6 +381,23 @@ impl SubmitRequest {
                 None
             }
         };
+        let dedupe = match map.get("dedupe") {
+            None | Some(serde_json::Value::Null) => Dedupe::None,
+            Some(serde_json::Value::String(d)) => d.parse().unwrap_or_else(|e: String| {
+                errors.push(FieldError::new("dedupe", e));
+                Dedupe::None
+            }),
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "dedupe",
+                    format!(
+                        "dedupe must be a string (none, queued, active or replace), not {}",
+                        json_type_name(other)
+                    ),
+                ));
+                Dedupe::None
+            }
+        };
         if errors.is_empty() {
             Ok(SubmitRequest {
                 crm_source,
@@ -384,6 +405,7 @@ impl SubmitRequest {
                 parameters,
                 priority,
                 tenant,
+                dedupe,
             })
         } else {
             Err(errors)
@@ -469,6 +491,112 @@ impl PriorityUpdate {
             (Some(priority), true) => Ok(PriorityUpdate { priority }),
             _ => Err(errors),
         }
+    }
+}
+
+/// Which finished tasks `POST tasks/retry/` retries.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RetryFilter {
+    /// `failed` (the default) or `cancelled`.
+    pub status: TaskStatus,
+    /// Only this source's tasks.
+    pub crm_source: Option<String>,
+    /// Only this sync type's tasks.
+    pub sync_type: Option<String>,
+    /// Only this tenant's tasks.
+    pub tenant: Option<String>,
+    /// At most this many retries (default 100, at most 1000).
+    pub limit: u32,
+}
+
+impl Default for RetryFilter {
+    fn default() -> Self {
+        RetryFilter {
+            status: TaskStatus::Failed,
+            crm_source: None,
+            sync_type: None,
+            tenant: None,
+            limit: DEFAULT_LIST_LIMIT,
+        }
+    }
+}
+
+impl RetryFilter {
+    /// Reads `{"status"?, "crm_source"?, "sync_type"?, "tenant"?, "limit"?}`; unknown keys
+    /// are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(
+            value,
+            &["status", "crm_source", "sync_type", "tenant", "limit"],
+            "a retry filter has status, crm_source, sync_type, tenant and limit",
+        )?;
+        let mut f = RetryFilter::default();
+        match map.get("status") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(s)) if s == "failed" => {}
+            Some(serde_json::Value::String(s)) if s == "cancelled" => {
+                f.status = TaskStatus::Cancelled
+            }
+            Some(_) => errors.push(FieldError::new(
+                "status",
+                "status must be failed or cancelled: only those can be retried",
+            )),
+        }
+        for key in ["crm_source", "sync_type", "tenant"] {
+            let v = match map.get(key) {
+                None | Some(serde_json::Value::Null) => continue,
+                Some(serde_json::Value::String(v)) => v.clone(),
+                Some(other) => {
+                    errors.push(FieldError::new(
+                        key,
+                        format!("{key} must be a string, not {}", json_type_name(other)),
+                    ));
+                    continue;
+                }
+            };
+            let check = if key == "tenant" {
+                validate_tenant(&v)
+            } else {
+                validate_name(key, &v)
+            };
+            if let Err(e) = check {
+                errors.push(e);
+            }
+            match key {
+                "crm_source" => f.crm_source = Some(v),
+                "sync_type" => f.sync_type = Some(v),
+                _ => f.tenant = Some(v),
+            }
+        }
+        match map.get("limit") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(v) => match v
+                .as_u64()
+                .filter(|n| (1..=MAX_LIST_LIMIT as u64).contains(n))
+            {
+                Some(n) => f.limit = n as u32,
+                None => errors.push(FieldError::new(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}"),
+                )),
+            },
+        }
+        if errors.is_empty() {
+            Ok(f)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// True when a finished task is one this filter names.
+    pub fn matches(&self, t: &WorkerTask) -> bool {
+        t.status == self.status
+            && self.crm_source.as_ref().is_none_or(|s| *s == t.crm_source)
+            && self.sync_type.as_ref().is_none_or(|s| *s == t.sync_type)
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|s| Some(s) == t.tenant.as_ref())
     }
 }
 
@@ -918,6 +1046,36 @@ mod tests {
     }
 
     #[test]
+    fn dedupe_and_retry_filters_are_read_strictly() {
+        let req = |d: serde_json::Value| {
+            SubmitRequest::from_json(&json!({"crm_source": "a", "sync_type": "b", "dedupe": d}))
+        };
+        assert_eq!(req(json!("replace")).unwrap().dedupe, Dedupe::Replace);
+        assert_eq!(req(json!(null)).unwrap().dedupe, Dedupe::None);
+        assert!(req(json!("Queued")).is_err());
+        let f = RetryFilter::from_json(&json!({})).unwrap();
+        assert_eq!(
+            (f.status, f.limit),
+            (TaskStatus::Failed, DEFAULT_LIST_LIMIT)
+        );
+        let f =
+            RetryFilter::from_json(&json!({"status": "cancelled", "tenant": "acme", "limit": 5}))
+                .unwrap();
+        assert_eq!(
+            (f.status, f.tenant.as_deref(), f.limit),
+            (TaskStatus::Cancelled, Some("acme"), 5)
+        );
+        for bad in [
+            json!({"status": "completed"}),
+            json!({"limit": 1001}),
+            json!({"crm_source": 3}),
+            json!({"x": 1}),
+        ] {
+            assert!(RetryFilter::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn typed_requests_are_checked_like_json_ones() {
         let ok = SubmitRequest {
             crm_source: "hubspot".into(),
@@ -925,6 +1083,7 @@ mod tests {
             parameters: TaskParameters::default(),
             priority: 5,
             tenant: Some("acme-1".into()),
+            ..Default::default()
         };
         assert!(ok.validate().is_ok());
         let bad = SubmitRequest {
@@ -936,6 +1095,7 @@ mod tests {
             },
             priority: 101,
             tenant: Some("a b".into()),
+            ..Default::default()
         };
         let typed = bad.validate().unwrap_err();
         let from_json = SubmitRequest::from_json(&serde_json::to_value(&bad).unwrap()).unwrap_err();

@@ -8,10 +8,13 @@ use super::DEFAULT_BATCH_SIZE;
 
 /// Where a task is in its life. The first two hold the task in the pool; the last three are
 /// terminal and never change again.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting in the priority queue for a free slot.
+    #[default]
     Queued,
     /// Holding a slot: its Celery message has been published (a worker may not have taken it yet).
     Running,
@@ -97,7 +100,7 @@ impl Default for TaskParameters {
 }
 
 /// One unit of work in the pool: a Celery task that waits for, holds, or held a slot.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct WorkerTask {
     /// The pool's id, which is also the Celery task id.
     pub task_id: String,
@@ -151,6 +154,77 @@ pub struct WorkerTask {
     /// others). `None` once it runs or ended.
     #[serde(default)]
     pub blocked_by: Option<BlockedBy>,
+    /// While queued: when it is expected to start, from the recent run times of the tasks
+    /// running and ahead of it and the rules that apply to it; `None` while there is no
+    /// history to go on, or while it is paused.
+    #[serde(default)]
+    pub estimated_start_at: Option<DateTime<Utc>>,
+    /// While queued or running: when it is expected to end, the same way.
+    #[serde(default)]
+    pub estimated_finish_at: Option<DateTime<Utc>>,
+    /// The failed or cancelled task this one retries.
+    #[serde(default)]
+    pub retry_of: Option<String>,
+    /// The task that retries this one.
+    #[serde(default)]
+    pub retried_by: Option<String>,
+    /// True only in a submit's answer, when deduplication returned this existing task instead
+    /// of adding one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deduplicated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What a submit does when a task of the same source, sync type and tenant exists.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedupe {
+    /// Always add a task (the default).
+    #[default]
+    None,
+    /// If one is queued, return it instead.
+    Queued,
+    /// If one is queued or running, return it instead.
+    Active,
+    /// If one is queued, give it the new parameters and priority and return it.
+    Replace,
+}
+
+impl Dedupe {
+    /// Every mode.
+    pub const ALL: [Dedupe; 4] = [
+        Dedupe::None,
+        Dedupe::Queued,
+        Dedupe::Active,
+        Dedupe::Replace,
+    ];
+
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dedupe::None => "none",
+            Dedupe::Queued => "queued",
+            Dedupe::Active => "active",
+            Dedupe::Replace => "replace",
+        }
+    }
+}
+
+impl std::str::FromStr for Dedupe {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dedupe::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                let shown: String = s.chars().take(40).collect();
+                format!("dedupe must be none, queued, active or replace, not {shown:?}")
+            })
+    }
 }
 
 /// Why a queued task has not started.

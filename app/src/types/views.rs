@@ -235,6 +235,24 @@ pub struct TaskType {
     pub task_name: String,
     /// A short description for people.
     pub description: String,
+    /// Seconds a task of this type may run before the pool revokes it (it then ends failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runtime: Option<u64>,
+    /// Seconds a task of this type may wait in the queue; past that it ends cancelled
+    /// without running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue_wait: Option<u64>,
+}
+
+/// What `POST tasks/retry/` did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RetryReport {
+    /// The new tasks, one per retried task.
+    pub retried: Vec<WorkerTask>,
+    /// Matching tasks that had been retried already (their ids).
+    pub already_retried: Vec<String>,
+    /// Matching tasks that could not be retried, and why.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// What a manual "process queue" pass did.

@@ -333,6 +333,7 @@ async fn capacity(
                         parameters: Default::default(),
                         priority: 0,
                         tenant: with_rules.then(|| format!("t{}", (worker * per + i) % 50)),
+                        ..Default::default()
                     })
                     .await?;
                 s.on_result(&ResultMeta {
@@ -428,6 +429,7 @@ async fn depth(
                                 parameters: Default::default(),
                                 priority: ((done + i) % 201) as i32 - 100,
                                 tenant: Some(format!("t{}", (done + i) % 50)),
+                                ..Default::default()
                             },
                             None,
                         )
@@ -473,6 +475,7 @@ async fn depth(
                         parameters: Default::default(),
                         priority: 0,
                         tenant: Some(format!("t{}", i % 50)),
+                        ..Default::default()
                     },
                     None,
                 )
@@ -525,6 +528,7 @@ async fn blocked(
             parameters: Default::default(),
             priority: 100,
             tenant: None,
+            ..Default::default()
         };
         if held > 0 {
             // One runs, the rest wait behind the source's limit.
@@ -534,6 +538,7 @@ async fn blocked(
                 parameters: Default::default(),
                 priority: 0,
                 tenant: None,
+                ..Default::default()
             })
             .await?;
             let mut done = 0;
@@ -562,6 +567,7 @@ async fn blocked(
                     parameters: Default::default(),
                     priority: -100,
                     tenant: None,
+                    ..Default::default()
                 })
                 .await?;
             lat.push(t.elapsed().as_secs_f64() * 1000.0);

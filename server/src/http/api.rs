@@ -10,7 +10,7 @@ use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
     cooldown_from_json, pause_target_from_json, ConfigUpdate, LimitsUpdate, PriorityUpdate,
-    SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
+    RetryFilter, SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -109,6 +109,8 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/tasks/{task_id}/", get(get_task));
     r = both(r, "/tasks/{task_id}/cancel/", post(cancel));
     r = both(r, "/tasks/{task_id}/priority/", post(set_priority));
+    r = both(r, "/tasks/{task_id}/retry/", post(retry));
+    r = both(r, "/tasks/retry/", post(retry_many));
     r = both(r, "/process-queue/", post(process_queue));
     r = both(r, "/task-types/", get(task_types));
     r = both(r, "/limits/", get(get_limits).post(set_limits));
@@ -138,7 +140,8 @@ async fn index() -> impl IntoResponse {
         "endpoints": [
             "GET status/", "POST submit/", "GET config/", "POST config/", "GET tasks/",
             "GET tasks/<task_id>/", "POST tasks/<task_id>/cancel/",
-            "POST tasks/<task_id>/priority/", "POST process-queue/", "GET task-types/",
+            "POST tasks/<task_id>/priority/", "POST tasks/<task_id>/retry/",
+            "POST tasks/retry/", "POST process-queue/", "GET task-types/",
             "GET limits/", "POST limits/", "POST pause/", "POST resume/",
             "POST sources/<source>/cooldown/",
         ]
@@ -155,7 +158,13 @@ async fn submit(
 ) -> ApiResult<impl IntoResponse> {
     let req = SubmitRequest::from_json(&body).map_err(AppError::invalid)?;
     let task = s.backend.submit(req).await?;
-    Ok((StatusCode::CREATED, Json(task)))
+    // An existing task returned by deduplication: nothing was created.
+    let code = if task.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(task)))
 }
 
 async fn get_config(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
@@ -234,6 +243,22 @@ async fn set_priority(
     let id = task_id(path)?;
     let update = PriorityUpdate::from_json(&body).map_err(AppError::invalid)?;
     Ok(Json(s.backend.set_priority(id, update.priority).await?))
+}
+
+async fn retry(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let task = s.backend.retry(task_id(path)?).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn retry_many(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let filter = RetryFilter::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.retry_many(filter).await?))
 }
 
 async fn process_queue(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {

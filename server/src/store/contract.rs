@@ -1,7 +1,7 @@
 //! The store's contract: the [`Store`] trait, what each transition takes and answers, and why
 //! the store could not answer ([`StoreError`]).
 
-use app::types::{Rate, SourceRules, SourceStatus, TaskParameters, TaskStatus, WorkerTask};
+use app::types::{Dedupe, Rate, SourceRules, SourceStatus, TaskParameters, TaskStatus, WorkerTask};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ impl StoreError {
 }
 
 /// A task as submitted, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewTask {
     /// The pool's id (also the Celery id of its first dispatch).
     pub id: String,
@@ -49,6 +49,13 @@ pub struct NewTask {
     pub priority: i32,
     /// The customer or account it is for (per-tenant limits count by it).
     pub tenant: Option<String>,
+    /// What to do when a task of the same source, type and tenant exists.
+    pub dedupe: Dedupe,
+    /// The failed or cancelled task it retries (linked both ways in the same step).
+    pub retry_of: Option<String>,
+    /// How long it may wait to start (its type's max_queue_wait); past that it ends
+    /// cancelled.
+    pub max_queue_wait: Option<Duration>,
 }
 
 /// What [`Store::submit`] did.
@@ -72,6 +79,26 @@ pub enum Submitted {
         /// The dispatch's fencing token.
         token: u64,
     },
+    /// Deduplication found a task of the same source, type and tenant; nothing was added.
+    Deduplicated {
+        /// The existing task.
+        id: String,
+        /// True when it took the new parameters and priority (`replace`).
+        replaced: bool,
+    },
+    /// The task to retry cannot be retried; nothing changed.
+    NotRetryable(RetryRefusal),
+}
+
+/// Why a task cannot be retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// No such task (or its record expired).
+    Missing,
+    /// It has not failed or been cancelled; its status.
+    NotEnded(TaskStatus),
+    /// It was retried already, by this task.
+    Retried(String),
 }
 
 /// A queued task that a free slot is waiting for.
@@ -361,6 +388,11 @@ pub struct Snapshot {
     pub paused: bool,
     /// The sources asked about: use, rules, cool-down, pause.
     pub sources: BTreeMap<String, SourceStatus>,
+    /// The store's clock when it was taken (ms).
+    pub now_ms: i64,
+    /// For the sources asked about that have a rate budget: the times (ms) of the starts in
+    /// the current window, oldest first.
+    pub rate_starts: BTreeMap<String, Vec<i64>>,
 }
 
 /// A change to one flow-control rule of a source; `None` removes the rule.
@@ -469,8 +501,34 @@ pub trait Store: Send + Sync + 'static {
     /// Changes a source's cool-down; returns when it ends (ms, the store's clock), if it does.
     async fn cooldown(&self, source: &str, change: Cooldown) -> Result<Option<i64>, StoreError>;
 
-    /// Files tasks queued by a version without flow control into their groups (once).
+    /// Files tasks queued by an earlier version into their groups (once).
     async fn migrate(&self) -> Result<u64, StoreError>;
+
+    /// Sets priority aging (`None`: off) and, when it changed, orders the queue again by the
+    /// new rule; returns how many queued tasks were ordered again, `None` when unchanged.
+    async fn set_aging(&self, per_point: Option<Duration>) -> Result<Option<u64>, StoreError>;
+
+    /// Ends (cancelled) up to `max` queued tasks that waited past their latest start; returns
+    /// their ids.
+    async fn expire_queued(&self, retention: Duration, max: u32)
+        -> Result<Vec<String>, StoreError>;
+
+    /// Records that a running task's dispatch ran past its type's max_runtime (the revoke's
+    /// answer then ends it failed with `error`); returns the Celery id to revoke, or `None`
+    /// when that dispatch no longer runs.
+    async fn time_limit(
+        &self,
+        id: &str,
+        token: u64,
+        error: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The recent run times (ms, newest first) of each task type asked about, by
+    /// (crm_source, sync_type).
+    async fn durations(
+        &self,
+        types: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Vec<u64>>, StoreError>;
 
     /// One task, with its position while queued.
     async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError>;

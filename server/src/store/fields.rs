@@ -29,6 +29,8 @@ pub const RESENT: &str = "rsa";
 pub const RESEND_REASON: &str = "rsw";
 pub const LOST_SINCE: &str = "lsa";
 pub const TENANT: &str = "tn";
+pub const RETRY_OF: &str = "rof";
+pub const RETRIED_BY: &str = "rby";
 
 /// Parameters as stored: `full,batch_size,dry_run` as `0,1000,0` (a million queued tasks
 /// each save the 40 bytes JSON would take).
@@ -129,7 +131,9 @@ pub fn task(
         resent_at: ms(map, RESENT)?,
         resend_reason: map.get(RESEND_REASON).cloned(),
         tenant: map.get(TENANT).cloned(),
-        blocked_by: None,
+        retry_of: map.get(RETRY_OF).cloned(),
+        retried_by: map.get(RETRIED_BY).cloned(),
+        ..WorkerTask::default()
     })
 }
 

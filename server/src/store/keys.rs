@@ -5,10 +5,10 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<p>:config` | HASH | `max_workers` |
+//! | `<p>:config` | HASH | `max_workers`; `aging` (ms of waiting worth one priority point, 0 = off); `groups` (the grouping version migrated to) |
 //! | `<p>:seq` | STRING | arrival counter (FIFO within a priority) |
 //! | `<p>:token` | STRING | fencing-token counter, one per dispatch |
-//! | `<p>:queue` | ZSET | queued task ids, scored by priority then arrival |
+//! | `<p>:queue` | ZSET | queued task ids, scored by priority then arrival (or, with aging, by arrival time offset by priority) |
 //! | `<p>:running` | ZSET | the slots: running task ids, scored by their dispatch's token |
 //! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
 //! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
@@ -18,7 +18,7 @@
 //! | `<p>:workers:offline` | HASH | hostname → `<last worker-offline time>:<tasks it still ran>` |
 //! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
 //! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns` |
-//! | `<p>:q:<group>` | ZSET | the queued tasks of one group, a (source, tenant) pair joined by `\x1f`, scored like the queue |
+//! | `<p>:q:<group>` | ZSET | the queued tasks of one group, a (source, sync type, tenant) triple joined by `\x1f`, scored like the queue (its first is what deduplication finds) |
 //! | `<p>:groups:<source>` | SET | a source's groups with queued tasks |
 //! | `<p>:sources` | SET | every source that ever had a queued task, a rule, a pause or a cool-down |
 //! | `<p>:ready` | ZSET | groups whose head may start, scored by that head's score |
@@ -27,7 +27,9 @@
 //! | `<p>:wake` | ZSET | parked group → when its block ends by itself (cool-down, rate window) |
 //! | `<p>:rules` | HASH | `s:<source>` → limit, `t:<source>` → per-tenant limit, `r:<source>` → `<starts>/<window ms>`; and their state: `p:<source>` (or `p:*`, the pool) → paused since (ms), `c:<source>` → end of its cool-down (ms), `x:<source>` → the length of its last automatic cool-down (ms), doubling |
 //! | `<p>:run:s:<source>` | SET | a source's running task ids |
-//! | `<p>:run:t:<group>` | SET | a (source, tenant)'s running task ids |
+//! | `<p>:run:t:<source>\x1f<tenant>` | SET | a (source, tenant)'s running task ids |
+//! | `<p>:dur:<source>\x1f<type>` | LIST | the run times (ms) of a task type's last 100 runs, newest first: what estimates go on |
+//! | `<p>:deadlines` | ZSET | queued task id → the latest time it may start (its type's max_queue_wait) |
 //! | `<p>:rate:<source>` | ZSET | starts of a source with a rate budget (`<id>:<token>` → ms), the last window |
 //! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
@@ -69,6 +71,9 @@ pub struct Keys {
     pub stats: String,
 }
 
+/// The separator of the parts of a group or duration key (neither part may contain it).
+pub const GROUP_SEP: char = '\u{1f}';
+
 impl Keys {
     /// The keys under `prefix`.
     pub fn new(prefix: &str) -> Self {
@@ -96,6 +101,11 @@ impl Keys {
     /// `<p>:task:<id>`.
     pub fn task(&self, id: &str) -> String {
         format!("{}{id}", self.task_prefix)
+    }
+
+    /// `<p>:dur:<source>\x1f<type>`.
+    pub fn durations(&self, source: &str, sync_type: &str) -> String {
+        format!("{}:dur:{source}{GROUP_SEP}{sync_type}", self.prefix)
     }
 
     /// `<p>:session:<id>`.

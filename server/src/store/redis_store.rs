@@ -4,14 +4,16 @@
 use super::contract::{
     CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish, FinishReport, Finished,
     NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend,
-    ResendOutcome, RuleChange, Snapshot, StartedOutcome, Store, StoreError, StoredMessage,
-    Submitted, SUPERSEDED_FOR,
+    ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError,
+    StoredMessage, Submitted, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::connection::Redis;
-use app::types::{BlockedBy, Rate, RateUse, SourceRules, SourceStatus, TaskStatus, WorkerTask};
+use app::types::{
+    BlockedBy, Dedupe, Rate, RateUse, SourceRules, SourceStatus, TaskStatus, WorkerTask,
+};
 use redis::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -325,12 +327,40 @@ impl Store for RedisStore {
                     .arg(dispatch.map(|p| p.list.as_str()).unwrap_or(""))
                     .arg(self.inline())
                     .arg(dispatch.map(|p| p.delivery_tag.as_str()).unwrap_or(""))
-                    .arg(task.tenant.as_deref().unwrap_or("")),
+                    .arg(task.tenant.as_deref().unwrap_or(""))
+                    .arg(match task.dedupe {
+                        Dedupe::None => "",
+                        other => other.as_str(),
+                    })
+                    .arg(task.retry_of.as_deref().unwrap_or(""))
+                    .arg(
+                        task.max_queue_wait
+                            .map(|d| d.as_millis().to_string())
+                            .unwrap_or_default(),
+                    ),
             )
             .await?;
         let r = Reply::of("submit", &reply)?;
-        if r.int(0)? == 0 {
-            return Ok(Submitted::Duplicate);
+        match r.int(0)? {
+            0 => return Ok(Submitted::Duplicate),
+            2 => {
+                return Ok(Submitted::Deduplicated {
+                    id: r.text(1)?,
+                    replaced: r.int(2)? == 1,
+                })
+            }
+            3 => {
+                let detail = r.text_or_empty(2);
+                return Ok(Submitted::NotRetryable(match r.text(1)?.as_str() {
+                    "missing" => RetryRefusal::Missing,
+                    "not_ended" => {
+                        RetryRefusal::NotEnded(detail.parse().map_err(StoreError::Corrupt)?)
+                    }
+                    "retried" => RetryRefusal::Retried(detail),
+                    other => return Err(StoreError::Corrupt(format!("submit: {other:?}"))),
+                }));
+            }
+            _ => {}
         }
         let created_ms = r.int(1)?;
         match r.text(2)?.as_str() {
@@ -530,8 +560,18 @@ impl Store for RedisStore {
             }
         }
         let mut stats = BTreeMap::new();
+        let mut rate_starts = BTreeMap::new();
         for row in r.nested(5)?.rows(0)? {
-            stats.insert(row.text(0)?, source_status(&row)?);
+            let src = row.text(0)?;
+            let status = source_status(&row)?;
+            if status.rate.is_some() {
+                let log = row.nested(10)?;
+                let times = (0..log.items.len())
+                    .map(|i| log.int(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                rate_starts.insert(src.clone(), times);
+            }
+            stats.insert(src, status);
         }
         Ok(Snapshot {
             max_workers: r.int(0)?.max(0) as u32,
@@ -541,6 +581,8 @@ impl Store for RedisStore {
             queued_count: r.int(1)?.max(0) as u64,
             paused: r.int(4)? == 1,
             sources: stats,
+            now_ms: r.int(6)?,
+            rate_starts,
         })
     }
 
@@ -640,6 +682,72 @@ impl Store for RedisStore {
             .invoke(&self.scripts.migrate.key(&self.keys.base))
             .await?;
         Ok(n.max(0) as u64)
+    }
+
+    async fn set_aging(&self, per_point: Option<Duration>) -> Result<Option<u64>, StoreError> {
+        let ms = per_point.map(|d| d.as_millis().max(1) as u64).unwrap_or(0);
+        let n: i64 = self
+            .redis
+            .invoke(self.scripts.aging.key(&self.keys.base).arg(ms))
+            .await?;
+        Ok((n >= 0).then_some(n as u64))
+    }
+
+    async fn expire_queued(
+        &self,
+        retention: Duration,
+        max: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .redis
+            .invoke(
+                self.scripts
+                    .expire
+                    .key(&self.keys.base)
+                    .arg(retention.as_millis() as u64)
+                    .arg(max),
+            )
+            .await?)
+    }
+
+    async fn time_limit(
+        &self,
+        id: &str,
+        token: u64,
+        error: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .time_limit
+                    .key(&self.keys.base)
+                    .arg(id)
+                    .arg(token)
+                    .arg(error),
+            )
+            .await?;
+        let r = Reply::of("time_limit", &reply)?;
+        Ok((r.int(0)? == 1).then(|| r.text_or_empty(1)))
+    }
+
+    async fn durations(
+        &self,
+        types: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Vec<u64>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for (src, typ) in types {
+            pipe.cmd("LRANGE")
+                .arg(self.keys.durations(src, typ))
+                .arg(0)
+                .arg(-1);
+        }
+        let lists: Vec<Vec<u64>> = if types.is_empty() {
+            Vec::new()
+        } else {
+            self.redis.pipe(&pipe).await?
+        };
+        Ok(types.iter().cloned().zip(lists).collect())
     }
 
     async fn history(

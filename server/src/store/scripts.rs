@@ -33,6 +33,9 @@ pub struct Scripts {
     pub pause: Script,
     pub cooldown: Script,
     pub migrate: Script,
+    pub aging: Script,
+    pub expire: Script,
+    pub time_limit: Script,
 }
 
 impl Scripts {
@@ -60,6 +63,9 @@ impl Scripts {
             pause: load(include_str!("lua/pause.lua")),
             cooldown: load(include_str!("lua/cooldown.lua")),
             migrate: load(include_str!("lua/migrate.lua")),
+            aging: load(include_str!("lua/aging.lua")),
+            expire: load(include_str!("lua/expire.lua")),
+            time_limit: load(include_str!("lua/time_limit.lua")),
         }
     }
 }

@@ -513,3 +513,86 @@ async fn flow_control_input_is_checked_and_bad_input_changes_nothing() {
     let id = t["task_id"].as_str().unwrap().to_string();
     s.stop(&[id]).await;
 }
+
+#[tokio::test]
+async fn dedupe_retry_and_their_bad_input_over_http() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let body = |dedupe: &str| json!({"crm_source": "hubspot", "sync_type": "all", "tenant": "acme", "dedupe": dedupe});
+    let (code, first) = s.post("/submit/", body("queued")).await;
+    assert_eq!((code, first["status"].as_str()), (201, Some("running")));
+    assert!(first.get("deduplicated").is_none(), "only on a duplicate");
+    let (code, queued) = s.post("/submit/", body("queued")).await;
+    assert_eq!((code, queued["status"].as_str()), (201, Some("queued")));
+    let (code, dup) = s.post("/submit/", body("active")).await;
+    assert_eq!(code, 200, "a duplicate is not created: {dup}");
+    assert_eq!(dup["deduplicated"], true);
+    assert_eq!(dup["task_id"], queued["task_id"]);
+    for (bad, needle) in [
+        (
+            json!({"crm_source": "hubspot", "sync_type": "all", "dedupe": "always"}),
+            "dedupe must be",
+        ),
+        (
+            json!({"crm_source": "hubspot", "sync_type": "all", "dedupe": 1}),
+            "dedupe must be a string",
+        ),
+    ] {
+        let (code, err) = s.post("/submit/", bad.clone()).await;
+        assert_eq!(code, 422, "{bad} -> {err}");
+        assert!(err["error"].as_str().unwrap().contains(needle), "{err}");
+    }
+    // Retry: only a failed or cancelled task, once.
+    let first_id = first["task_id"].as_str().unwrap().to_string();
+    let (code, err) = s
+        .post(&format!("/tasks/{first_id}/retry/"), json!({}))
+        .await;
+    assert_eq!(code, 409, "a running task cannot be retried: {err}");
+    let taken = celery.take(5.0).await.unwrap();
+    celery.fail(&taken.id, "SyncError", "refused").await;
+    s.wait_status(&first_id, "failed", 10).await;
+    let (code, again) = s
+        .post(&format!("/tasks/{first_id}/retry/"), json!({}))
+        .await;
+    assert_eq!(code, 201, "{again}");
+    assert_eq!(again["retry_of"], first_id.as_str());
+    assert_eq!(again["tenant"], "acme");
+    let (code, _) = s
+        .post(&format!("/tasks/{first_id}/retry/"), json!({}))
+        .await;
+    assert_eq!(code, 409, "retried once");
+    let (code, _) = s
+        .post(
+            "/tasks/00000000-0000-4000-8000-000000000000/retry/",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 404);
+    // Bulk: a filter; bad filters change nothing.
+    for bad in [
+        json!({"status": "running"}),
+        json!({"limit": 0}),
+        json!({"tenant": "a b"}),
+        json!({"colour": "red"}),
+    ] {
+        let (code, err) = s.post("/tasks/retry/", bad.clone()).await;
+        assert_eq!(code, 422, "{bad} -> {err}");
+    }
+    let (code, report) = s
+        .post("/tasks/retry/", json!({"crm_source": "hubspot"}))
+        .await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["retried"].as_array().unwrap().len(), 0);
+    assert_eq!(report["already_retried"], json!([first_id]));
+    let (_, status) = s.get("/status/").await;
+    // The failure freed the slot for the queued task; the retry waits behind it.
+    assert_eq!(status["active_tasks"][0]["task_id"], queued["task_id"]);
+    assert_eq!(status["queued_tasks"][0]["task_id"], again["task_id"]);
+    assert_eq!(status["queued_count"], 1, "{status}");
+    let ids = [
+        first_id,
+        queued["task_id"].as_str().unwrap().to_string(),
+        again["task_id"].as_str().unwrap().to_string(),
+    ];
+    s.stop(&ids).await;
+}

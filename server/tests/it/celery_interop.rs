@@ -686,3 +686,143 @@ async fn flow_control_holds_each_source_and_never_delays_the_others() {
     drop(w);
     s.stop(&ids).await;
 }
+
+/// The (task id, event, time) records of one task id, in order.
+fn runs_of<'a>(
+    records: &'a [(String, String, f64)],
+    id: &'a str,
+) -> impl Iterator<Item = &'a (String, String, f64)> {
+    records.iter().filter(move |r| r.0 == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn celerys_own_retries_keep_the_slot_and_end_with_the_last_run() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let w = Worker::start(&s.queue, 2);
+    // Ends in 17: `self.retry` twice (1 s apart), then it works.
+    let r = s
+        .submit("hubspot", "all", json!({"batch_size": 317}), 0)
+        .await;
+    // Ends in 19: `autoretry_for` retries it once, then it fails for good.
+    let f = s
+        .submit("arrivy", "all", json!({"batch_size": 219}), 0)
+        .await;
+    let after = s
+        .submit("five9", "contacts", json!({"batch_size": 100}), 0)
+        .await;
+    assert_eq!(r["status"], "running");
+    let done = s.wait_status(&id(&r), "completed", 60).await;
+    assert!(done["error"].is_null(), "{done}");
+    let failed = s.wait_status(&id(&f), "failed", 60).await;
+    let err = failed["error"].as_str().unwrap();
+    assert!(err.starts_with("RetryableSyncError"), "{err}");
+    s.wait_status(&id(&after), "completed", 60).await;
+
+    let records = w.records();
+    let starts = |t: &Value| runs_of(&records, &id(t)).filter(|r| r.1 == "start").count();
+    assert_eq!(
+        starts(&r),
+        3,
+        "two retries, then the run that worked:\n{}",
+        w.log()
+    );
+    assert_eq!(starts(&f), 2, "one automatic retry:\n{}", w.log());
+    // Under a limit of 1, each task's retries all ran before the next task's first start:
+    // its slot was held through Celery's RETRY states.
+    let first = |t: &Value| {
+        runs_of(&records, &id(t))
+            .map(|r| r.2)
+            .fold(f64::MAX, f64::min)
+    };
+    let last = |t: &Value| runs_of(&records, &id(t)).map(|r| r.2).fold(0.0, f64::max);
+    assert!(last(&r) <= first(&f), "{records:?}");
+    assert!(last(&f) <= first(&after), "{records:?}");
+    assert_eq!(max_concurrency(&records, last(&after)), 1);
+    // A pool retry of the failed one: a new task, linked both ways, that runs.
+    let (code, again) = s
+        .post(&format!("/tasks/{}/retry/", id(&f)), json!({}))
+        .await;
+    assert_eq!(code, 201, "{again}");
+    assert_eq!(again["retry_of"], id(&f).as_str());
+    let (_, old) = s.get(&format!("/tasks/{}/", id(&f))).await;
+    assert_eq!(old["retried_by"], id(&again).as_str(), "{old}");
+    s.wait_status(&id(&again), "failed", 60).await;
+    assert_eq!(
+        runs_of(&w.records(), &id(&again))
+            .filter(|r| r.1 == "start")
+            .count(),
+        2,
+        "the retry ran (and Celery retried it once, as its type does)"
+    );
+    let ids = [id(&r), id(&f), id(&after), id(&again)];
+    drop(w);
+    s.stop(&ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
+    let registry = std::env::temp_dir().join(format!("wp-registry-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &registry,
+        json!([
+            {"crm_source": "hubspot", "sync_type": "all", "max_runtime": 3},
+            {"crm_source": "arrivy", "sync_type": "all", "max_queue_wait": "1s"},
+            {"crm_source": "five9", "sync_type": "contacts"}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let s = TestServer::start(&[
+        ("MAX_SYNC_WORKERS", "1"),
+        ("WORKER_POOL_TASK_REGISTRY", registry.to_str().unwrap()),
+    ])
+    .await;
+    let w = Worker::start(&s.queue, 2);
+    let long = s
+        .submit("hubspot", "all", json!({"batch_size": 30_000}), 0)
+        .await;
+    let waits = s
+        .submit("arrivy", "all", json!({"batch_size": 100}), 0)
+        .await;
+    let next = s
+        .submit("five9", "contacts", json!({"batch_size": 100}), 0)
+        .await;
+    assert_eq!(long["status"], "running");
+    let cancelled = s.wait_status(&id(&waits), "cancelled", 30).await;
+    let why = cancelled["error"].as_str().unwrap();
+    assert!(
+        why.contains("max_queue_wait") && why.contains("never ran"),
+        "{why}"
+    );
+    let failed = s.wait_status(&id(&long), "failed", 30).await;
+    let why = failed["error"].as_str().unwrap();
+    assert!(why.contains("max_runtime 3.0s"), "{why}");
+    s.wait_status(&id(&next), "completed", 30).await;
+
+    let records = w.records();
+    assert!(
+        runs_of(&records, &id(&waits)).next().is_none(),
+        "the task that waited too long never ran"
+    );
+    let long_start = runs_of(&records, &id(&long))
+        .find(|r| r.1 == "start")
+        .map(|r| r.2)
+        .expect("the long task started");
+    let next_start = runs_of(&records, &id(&next))
+        .find(|r| r.1 == "start")
+        .map(|r| r.2)
+        .unwrap();
+    let ended = chrono::DateTime::parse_from_rfc3339(failed["finished_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis() as f64
+        / 1000.0;
+    assert!(ended - long_start < 10.0, "revoked long before its 30 s");
+    assert!(
+        next_start >= ended - 0.05,
+        "the slot was freed only when the worker confirmed"
+    );
+    let ids = [id(&long), id(&waits), id(&next)];
+    drop(w);
+    let _ = std::fs::remove_file(&registry);
+    s.stop(&ids).await;
+}

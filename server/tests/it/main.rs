@@ -9,6 +9,7 @@ mod api;
 mod celery_interop;
 mod cli;
 mod common;
+mod fair_queue;
 mod fake_celery;
 mod hostile;
 mod outage;

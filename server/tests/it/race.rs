@@ -89,6 +89,7 @@ async fn race(
             parameters: Default::default(),
             priority: (i % 7) as i32 - 3,
             tenant: tenant.map(str::to_string),
+            ..Default::default()
         };
         submits.push(tokio::spawn(async move { s.submit(req).await.unwrap() }));
     }

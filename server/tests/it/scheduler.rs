@@ -15,10 +15,10 @@ use worker_pool::store::{RedisStore, ResendOutcome, Store};
 
 /// The real broker commands, except what the test plays itself: publishes can be made to
 /// fail, revokes are recorded, and the workers' answers to `query_task` are scripted.
-struct TestBroker {
+pub(crate) struct TestBroker {
     real: RedisBroker,
     fail_publish: AtomicBool,
-    revoked: Mutex<Vec<String>>,
+    pub(crate) revoked: Mutex<Vec<String>>,
     /// Per hostname, the Celery ids it says it holds; `None`: no worker answers.
     workers: Mutex<Vec<(String, Vec<String>)>>,
 }
@@ -74,17 +74,29 @@ impl Broker for TestBroker {
 }
 
 /// A scheduler on a fresh prefix and queue, with the results subscribed.
-struct Setup {
-    s: Scheduler,
-    broker: Arc<TestBroker>,
-    worker: FakeCelery,
+pub(crate) struct Setup {
+    pub(crate) s: Scheduler,
+    pub(crate) broker: Arc<TestBroker>,
+    pub(crate) worker: FakeCelery,
     cleanup: common::Cleanup,
+    prefix: String,
+    queue: String,
+    inline: bool,
 }
 
 /// How long a message must look lost before it is sent again, in these tests.
 const LOST_FOR: Duration = Duration::from_millis(200);
 
 async fn setup_with(inline: bool, max: u32, retention: Duration) -> Setup {
+    setup_custom(inline, max, |s| s.retention = retention).await
+}
+
+/// A scheduler whose settings `custom` adjusts (after the tests' defaults).
+pub(crate) async fn setup_custom(
+    inline: bool,
+    max: u32,
+    custom: impl FnOnce(&mut Settings),
+) -> Setup {
     let prefix = common::unique("sched");
     let queue = format!("{prefix}:celery");
     let _ = common::redis().await;
@@ -96,19 +108,17 @@ async fn setup_with(inline: bool, max: u32, retention: Duration) -> Setup {
         revoked: Mutex::new(Vec::new()),
         workers: Mutex::new(Vec::new()),
     });
-    let s = Scheduler::new(
-        store.clone(),
-        broker.clone(),
-        Settings {
-            retention,
-            origin: "test@host".into(),
-            lost: LostPolicy {
-                reply_window: Duration::from_millis(10),
-                lost_for: LOST_FOR,
-            },
-            ..Settings::new(&queue, inline)
+    let mut settings = Settings {
+        retention: Duration::from_secs(60),
+        origin: "test@host".into(),
+        lost: LostPolicy {
+            reply_window: Duration::from_millis(10),
+            lost_for: LOST_FOR,
         },
-    );
+        ..Settings::new(&queue, inline)
+    };
+    custom(&mut settings);
+    let s = Scheduler::new(store.clone(), broker.clone(), settings);
     s.set_results_subscribed(true);
     store.seed_max_workers(max).await.unwrap();
     let mut cleanup = common::Cleanup::new(&prefix);
@@ -118,16 +128,19 @@ async fn setup_with(inline: bool, max: u32, retention: Duration) -> Setup {
         broker,
         worker: FakeCelery::new(&queue),
         cleanup,
+        prefix,
+        queue,
+        inline,
     }
 }
 
-async fn setup(inline: bool, max: u32) -> Setup {
+pub(crate) async fn setup(inline: bool, max: u32) -> Setup {
     setup_with(inline, max, Duration::from_secs(60)).await
 }
 
 impl Setup {
     /// Ends the test: deletes its keys and the result keys of `ids` (off the runtime's threads).
-    async fn done(mut self, ids: &[&str]) {
+    pub(crate) async fn done(mut self, ids: &[&str]) {
         for id in ids {
             self.cleanup.also(format!("celery-task-meta-{id}"));
             self.cleanup.also(format!("celery-task-meta-{id}~1"));
@@ -137,22 +150,35 @@ impl Setup {
             .unwrap();
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
+    /// Another scheduler (a replica) on the same store and queue, with default settings.
+    pub(crate) fn replica(&self) -> Scheduler {
+        let url = common::redis_url();
+        let store = Arc::new(
+            RedisStore::new(&url, &self.prefix, Duration::from_secs(5), self.inline).unwrap(),
+        );
+        let broker = Arc::new(RedisBroker::new(&url, &url, Duration::from_secs(5)).unwrap());
+        let s = Scheduler::new(store, broker, Settings::new(&self.queue, self.inline));
+        s.set_results_subscribed(true);
+        s
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         self.s.store()
     }
 }
 
-fn req(priority: i32) -> SubmitRequest {
+pub(crate) fn req(priority: i32) -> SubmitRequest {
     SubmitRequest {
         crm_source: "hubspot".into(),
         sync_type: "all".into(),
         parameters: TaskParameters::default(),
         priority,
         tenant: None,
+        ..Default::default()
     }
 }
 
-fn done(id: &str) -> ResultMeta {
+pub(crate) fn done(id: &str) -> ResultMeta {
     ResultMeta {
         task_id: id.into(),
         state: ResultState::Success,

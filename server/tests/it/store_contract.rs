@@ -58,17 +58,30 @@ impl Fixture {
 
     /// Queues a task of `source` (and `tenant`).
     async fn submit_as(&self, id: &str, source: &str, tenant: Option<&str>, priority: i32) {
+        self.submit_typed(id, source, "all", tenant, priority).await;
+    }
+
+    /// Queues a task of `source`'s `sync_type` (and `tenant`).
+    async fn submit_typed(
+        &self,
+        id: &str,
+        source: &str,
+        sync_type: &str,
+        tenant: Option<&str>,
+        priority: i32,
+    ) {
         let outcome = self
             .store
             .submit(
                 &NewTask {
                     id: id.into(),
                     crm_source: source.into(),
-                    sync_type: "all".into(),
-                    task_name: format!("{source}.all"),
+                    sync_type: sync_type.into(),
+                    task_name: format!("{source}.{sync_type}"),
                     parameters: TaskParameters::default(),
                     priority,
                     tenant: tenant.map(str::to_string),
+                    ..Default::default()
                 },
                 None,
             )
@@ -200,7 +213,139 @@ contract!(
     requeued_tasks_run_again_under_a_new_celery_id,
     submit_dispatches_at_once_only_when_it_is_next_and_a_slot_is_free,
     a_completion_refills_its_slot_in_the_same_step,
+    a_tenant_limit_holds_every_type_of_the_tenant,
+    run_times_and_rate_starts_are_kept_for_the_estimates,
+    queues_grouped_by_source_and_tenant_are_filed_by_type,
 );
+
+async fn a_tenant_limit_holds_every_type_of_the_tenant(f: &Fixture) {
+    f.store.seed_max_workers(8).await.unwrap();
+    limit(f, "hubspot", RuleChange::TenantLimit(Some(1))).await;
+    f.submit_typed("a1", "hubspot", "all", Some("acme"), 0)
+        .await;
+    f.submit_typed("a2", "hubspot", "contacts", Some("acme"), 0)
+        .await;
+    f.submit_typed("b1", "hubspot", "contacts", Some("bolt"), 0)
+        .await;
+    let mut started = f.fill().await;
+    started.sort();
+    assert_eq!(started, ["a1", "b1"]);
+    assert_eq!(why(f, "a2").await, Some(BlockedBy::TenantLimit));
+    end(f, "b1").await;
+    assert!(f.fill().await.is_empty(), "bolt's slot does not help acme");
+    end(f, "a1").await;
+    assert_eq!(f.fill().await, ["a2"], "acme's other type was woken");
+}
+
+async fn run_times_and_rate_starts_are_kept_for_the_estimates(f: &Fixture) {
+    f.store.seed_max_workers(4).await.unwrap();
+    let rate = app::types::Rate {
+        starts: 5,
+        per_seconds: 60,
+    };
+    limit(f, "arrivy", RuleChange::Rate(Some(rate))).await;
+    f.submit_as("r1", "arrivy", None, 0).await;
+    f.submit_as("r2", "arrivy", None, 0).await;
+    let before = chrono::Utc::now().timestamp_millis();
+    assert_eq!(f.fill().await, ["r1", "r2"]);
+    let snap = f.store.snapshot(0, &["arrivy".into()]).await.unwrap();
+    assert!((snap.now_ms - before).abs() < 1000, "the store's clock");
+    let starts = &snap.rate_starts["arrivy"];
+    assert_eq!(starts.len(), 2);
+    assert!(
+        starts.iter().all(|&t| (t - before).abs() < 1000),
+        "{starts:?}"
+    );
+    // Only a run a worker started has a run time; a cancel is not one.
+    assert_eq!(
+        f.store
+            .mark_started("r1", "r1", Some("w@h"), Some(1))
+            .await
+            .unwrap(),
+        StartedOutcome::Recorded
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(f.finish("r1", TaskStatus::Completed).await);
+    assert!(f.finish("r2", TaskStatus::Completed).await);
+    let key = ("arrivy".to_string(), "all".to_string());
+    let runs = f.store.durations(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(runs[&key].len(), 1, "{runs:?}");
+    assert!((100..1000).contains(&runs[&key][0]), "{runs:?}");
+    let none = ("five9".to_string(), "contacts".to_string());
+    assert!(f
+        .store
+        .durations(std::slice::from_ref(&none))
+        .await
+        .unwrap()[&none]
+        .is_empty());
+}
+
+/// A store written by the version that grouped queues by (source, tenant): its group keys
+/// and `groups` marker, rebuilt by hand from the current layout.
+async fn queues_grouped_by_source_and_tenant_are_filed_by_type(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit_typed("blocker", "five9", "contacts", None, 0)
+        .await;
+    assert_eq!(f.fill().await, ["blocker"]);
+    f.submit_typed("c1", "hubspot", "contacts", Some("acme"), 0)
+        .await;
+    f.submit_typed("a1", "hubspot", "all", Some("acme"), 5)
+        .await;
+    let base = f.list.trim_end_matches("broker").to_string();
+    let mut c = common::redis().await;
+    let new_groups: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{base}groups:hubspot"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(new_groups.len(), 2, "one queue per type: {new_groups:?}");
+    let old = "hubspotacme";
+    let mut pipe = redis::pipe();
+    for g in &new_groups {
+        pipe.cmd("DEL").arg(format!("{base}q:{g}"));
+        pipe.cmd("ZREM").arg(format!("{base}ready")).arg(g);
+        pipe.cmd("SREM").arg(format!("{base}groups:hubspot")).arg(g);
+    }
+    let queue: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(format!("{base}queue"))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    for (id, score) in &queue {
+        pipe.cmd("ZADD")
+            .arg(format!("{base}q:{old}"))
+            .arg(*score)
+            .arg(id);
+    }
+    pipe.cmd("SADD")
+        .arg(format!("{base}groups:hubspot"))
+        .arg(old);
+    pipe.cmd("ZADD")
+        .arg(format!("{base}ready"))
+        .arg(queue[0].1)
+        .arg(old);
+    pipe.cmd("HSET")
+        .arg(format!("{base}config"))
+        .arg("groups")
+        .arg("1");
+    let _: () = pipe.query_async(&mut c).await.unwrap();
+
+    assert_eq!(f.store.migrate().await.unwrap(), 2);
+    assert_eq!(f.store.migrate().await.unwrap(), 0, "once");
+    let gone: i64 = redis::cmd("EXISTS")
+        .arg(format!("{base}q:{old}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(gone, 0, "the old group's queue is gone");
+    end(f, "blocker").await;
+    assert_eq!(f.fill().await, ["a1"], "the order survived");
+    end(f, "a1").await;
+    assert_eq!(f.fill().await, ["c1"]);
+}
 
 async fn a_completion_refills_its_slot_in_the_same_step(f: &Fixture) {
     f.store.seed_max_workers(1).await.unwrap();
@@ -275,6 +420,7 @@ async fn submit_dispatches_at_once_only_when_it_is_next_and_a_slot_is_free(f: &F
         parameters: TaskParameters::default(),
         priority,
         tenant: None,
+        ..Default::default()
     };
     let first = f
         .store
@@ -1463,7 +1609,7 @@ async fn a_blocked_group_is_parked_and_woken(f: &Fixture) {
     let base = f.list.trim_end_matches("broker").to_string();
     let parked: Option<String> = redis::cmd("HGET")
         .arg(format!("{base}parked"))
-        .arg("hubspot\x1f")
+        .arg("hubspot\x1fall\x1f")
         .query_async(&mut c)
         .await
         .unwrap();

@@ -6,14 +6,14 @@
 --       | {'revoke', celery id, token, message, broker list}  (the caller revokes / withdraws)
 local id = ARGV[1]
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'st', 'src', 'tn')
+local f = redis.call('HMGET', t, 'st', 'src', 'tn', 'typ')
 local st = f[1]
 if not st then
   return {'missing'}
 end
 local now = now_ms()
 if st == 'queued' then
-  dequeue(id, f[2] or '', f[3] or '')
+  dequeue(id, f[2] or '', f[4] or '', f[3] or '')
   make_terminal(t, id, 'cancelled', 'Cancelled while queued.', tonumber(ARGV[2]), now)
   redis.call('PUBLISH', K.events, 'cancel ' .. id)
   return {'cancelled'}

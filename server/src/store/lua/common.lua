@@ -13,7 +13,7 @@ local K = {
   task = P .. 'task:', superseded = P .. 'superseded', stats = P .. 'stats',
   seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
-  sources = P .. 'sources',
+  sources = P .. 'sources', deadlines = P .. 'deadlines',
 }
 
 local function fmt(n)
@@ -30,16 +30,43 @@ local function tkey(id)
   return K.task .. id
 end
 
--- The queue score: higher priority first, then arrival order (seq). priority is -100..100,
--- seq < 2^44, so the score stays below 2^53 and exact. A queued task's seq lives only in its
--- score (a million queued tasks each save the field); it is copied to the hash at dispatch,
--- for a requeue.
+-- The queue score. By default (the seed's order): higher priority first, then arrival order
+-- (seq). priority is -100..100, seq < 2^44, so the score stays below 2^53 and exact. A queued
+-- task's seq then lives only in its score (a million queued tasks each save the field); it is
+-- copied to the hash at dispatch, for a requeue.
+--
+-- With priority aging (K.config 'aging': ms of waiting worth one priority point, 0 = off),
+-- a task's effective priority grows by one point per `aging` ms waited. Ordering by
+-- effective priority at any moment is ordering by created + (100 - priority) * aging, which
+-- does not change with time: one sorted order, O(log n), as without aging. That key (ms since
+-- AGING_EPOCH) fills the high bits of the score and the low 14 bits of seq break ties by
+-- arrival; the full seq is kept in the task's hash ('seq'), so the order can be rebuilt
+-- either way when aging is switched (aging.lua).
 local SEQ_SPAN = 17592186044416
-local function queue_score(priority, seq)
+local AGING_EPOCH = 1735689600000 -- 2025-01-01T00:00:00Z
+local TIE = 16384
+local AGING = nil
+local function aging_ms()
+  if AGING == nil then
+    AGING = tonumber(redis.call('HGET', K.config, 'aging') or '0')
+  end
+  return AGING
+end
+
+local function queue_score(priority, seq, created)
+  local a = aging_ms()
+  if a > 0 then
+    return ((tonumber(created) - AGING_EPOCH) + (100 - tonumber(priority)) * a) * TIE
+      + tonumber(seq) % TIE
+  end
   return (100 - tonumber(priority)) * SEQ_SPAN + tonumber(seq)
 end
 
-local function seq_of_score(score)
+-- A queued task's arrival number: from its score, or with aging from its hash.
+local function seq_of(t, score)
+  if aging_ms() > 0 then
+    return tonumber(redis.call('HGET', t, 'seq') or '0')
+  end
   return tonumber(score) % SEQ_SPAN
 end
 
@@ -66,7 +93,8 @@ end
 
 -- --- Flow control ---------------------------------------------------------------------------
 -- A queued task sits in the global queue (its position, the listings) and in its group's
--- queue, a group being a (source, tenant) pair: K.ready indexes the groups whose head may
+-- queue, a group being a (source, sync type, tenant) triple (so the first queued task of a
+-- group is also what deduplication looks for): K.ready indexes the groups whose head may
 -- start, scored by that head's score, so the next task to start is the head of the first
 -- ready group. A group found blocked (its source paused, cooling down, out of rate budget or
 -- at its limit, or its tenant at its limit) is parked: it leaves K.ready and costs nothing
@@ -74,16 +102,23 @@ end
 -- a resume, or the time in K.wake comes). Every rule is checked here, in blocked(), by the
 -- same scripts that take slots; the listings explain a wait with the same function.
 
--- Source and tenant are joined by a control character, which neither may contain.
+-- Source, type and tenant are joined by a control character, which none may contain.
 local GSEP = '\31'
 
-local function group_of(src, tn)
-  return src .. GSEP .. (tn or '')
+local function group_of(src, typ, tn)
+  return src .. GSEP .. typ .. GSEP .. (tn or '')
 end
 
+-- Returns source, sync type, tenant.
 local function split_group(g)
   local i = string.find(g, GSEP, 1, true)
-  return string.sub(g, 1, i - 1), string.sub(g, i + 1)
+  local j = string.find(g, GSEP, i + 1, true)
+  return string.sub(g, 1, i - 1), string.sub(g, i + 1, j - 1), string.sub(g, j + 1)
+end
+
+-- A tenant of a source: what its per-tenant limit counts.
+local function tenant_of(src, tn)
+  return src .. GSEP .. tn
 end
 
 local function gqueue(g)
@@ -98,12 +133,19 @@ local function run_src(src)
   return P .. 'run:s:' .. src
 end
 
-local function run_group(g)
-  return P .. 'run:t:' .. g
+local function run_tenant(src, tn)
+  return P .. 'run:t:' .. tenant_of(src, tn)
 end
 
 local function rate_log(src)
   return P .. 'rate:' .. src
+end
+
+-- The run times of a task type's last DURATIONS_KEPT runs (ms, newest first): what the
+-- estimates of start and finish times go on.
+local DURATIONS_KEPT = 100
+local function durations_key(src, typ)
+  return P .. 'dur:' .. src .. GSEP .. typ
 end
 
 -- The parked groups of a source: what a free slot of it, a rule change or a resume wakes.
@@ -134,10 +176,10 @@ local function rules_of(src)
   return r
 end
 
--- Why the next task of group g (source src, tenant tn) cannot start now, and until when for
--- the blocks that end by themselves; nil when it may. plan: starts this call has already
+-- Why the next task of a group of source src and tenant tn cannot start now, and until when
+-- for the blocks that end by themselves; nil when it may. plan: starts this call has already
 -- planned but not made (peek), or nil.
-local function blocked(src, g, tn, now, plan)
+local function blocked(src, tn, now, plan)
   local r = rules_of(src)
   if r.paused then
     return 'paused', nil
@@ -147,7 +189,7 @@ local function blocked(src, g, tn, now, plan)
   end
   local ps, pt = 0, 0
   if plan then
-    ps, pt = plan.src[src] or 0, plan.grp[g] or 0
+    ps, pt = plan.src[src] or 0, plan.tn[tenant_of(src, tn)] or 0
   end
   if r.starts then
     -- The log holds the starts since it was last pruned: it is pruned to the window only when
@@ -166,7 +208,7 @@ local function blocked(src, g, tn, now, plan)
   if r.limit and redis.call('SCARD', run_src(src)) + ps >= r.limit then
     return 'source_limit', nil
   end
-  if r.tlimit and tn ~= '' and redis.call('SCARD', run_group(g)) + pt >= r.tlimit then
+  if r.tlimit and tn ~= '' and redis.call('SCARD', run_tenant(src, tn)) + pt >= r.tlimit then
     return 'tenant_limit', nil
   end
   return nil, nil
@@ -192,8 +234,8 @@ local function refresh_group(g)
 end
 
 -- Puts a task in the queue (global and group) with its score.
-local function enqueue(id, src, tn, score)
-  local g = group_of(src, tn)
+local function enqueue(id, src, typ, tn, score)
+  local g = group_of(src, typ, tn)
   redis.call('ZADD', K.queue, fmt(score), id)
   redis.call('ZADD', gqueue(g), fmt(score), id)
   redis.call('SADD', groups_of(src), g)
@@ -202,8 +244,8 @@ local function enqueue(id, src, tn, score)
 end
 
 -- Takes a task out of the queue (global and group).
-local function dequeue(id, src, tn)
-  local g = group_of(src, tn)
+local function dequeue(id, src, typ, tn)
+  local g = group_of(src, typ, tn)
   redis.call('ZREM', K.queue, id)
   redis.call('ZREM', gqueue(g), id)
   refresh_group(g)
@@ -249,8 +291,8 @@ local function next_ready(now)
       return nil, nil
     end
     local g = head[1]
-    local src, tn = split_group(g)
-    local why, until_ms = blocked(src, g, tn, now, nil)
+    local src, _, tn = split_group(g)
+    local why, until_ms = blocked(src, tn, now, nil)
     if not why then
       return redis.call('ZRANGE', gqueue(g), 0, 0)[1], g
     end
@@ -267,7 +309,7 @@ local function plan_next(n, now)
     unpark(g)
   end
   local out = {}
-  local plan = {src = {}, grp = {}}
+  local plan = {src = {}, tn = {}}
   local seen = {}      -- group -> {idx = next index in its queue, score = that task's score}
   local cursor = 0     -- the next group of K.ready not looked at yet
   while #out < n do
@@ -287,14 +329,15 @@ local function plan_next(n, now)
       break
     end
     local s = seen[best]
-    local src, tn = split_group(best)
-    if blocked(src, best, tn, now, plan) then
+    local src, _, tn = split_group(best)
+    if blocked(src, tn, now, plan) then
       s.score = nil
     else
       local item = redis.call('ZRANGE', gqueue(best), s.idx, s.idx)
       table.insert(out, {item[1], best})
       plan.src[src] = (plan.src[src] or 0) + 1
-      plan.grp[best] = (plan.grp[best] or 0) + 1
+      local tk = tenant_of(src, tn)
+      plan.tn[tk] = (plan.tn[tk] or 0) + 1
       s.idx = s.idx + 1
       local after = redis.call('ZRANGE', gqueue(best), s.idx, s.idx, 'WITHSCORES')
       s.score = after[2] and tonumber(after[2]) or nil
@@ -313,7 +356,7 @@ local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, 
   redis.call('ZADD', K.running, fmt(tok), id)
   redis.call('SADD', run_src(src), id)
   if tn ~= '' then
-    redis.call('SADD', run_group(group_of(src, tn)), id)
+    redis.call('SADD', run_tenant(src, tn), id)
   end
   if rules_of(src).starts then
     redis.call('ZADD', rate_log(src), fmt(now), id .. ':' .. fmt(tok))
@@ -344,16 +387,15 @@ local function release_slot(id, t)
   local f = redis.call('HMGET', t, 'src', 'tn')
   local src, tn = f[1] or '', f[2] or ''
   redis.call('SREM', run_src(src), id)
-  local g = nil
   if tn ~= '' then
-    g = group_of(src, tn)
-    redis.call('SREM', run_group(g), id)
+    redis.call('SREM', run_tenant(src, tn), id)
   end
   -- Wake what waited for this room: its source's groups held by the source's limit, and its
-  -- own group if its tenant's limit held it.
+  -- tenant's groups if the tenant's limit held them.
   for _, pg in ipairs(redis.call('SMEMBERS', parked_of(src))) do
     local why = redis.call('HGET', K.parked, pg)
-    if why == 'source_limit' or (pg == g and why == 'tenant_limit') then
+    if why == 'source_limit' or (why == 'tenant_limit' and tn ~= ''
+        and select(3, split_group(pg)) == tn) then
       unpark(pg)
     end
   end
@@ -380,9 +422,9 @@ local function admit(args, i, inline, now)
       return 'moved', out
     end
     local t = tkey(id)
-    local f = redis.call('HMGET', t, 'st', 'src', 'tn')
-    local seq = seq_of_score(redis.call('ZSCORE', K.queue, id))
-    dequeue(id, f[2] or '', f[3] or '')
+    local f = redis.call('HMGET', t, 'st', 'src', 'tn', 'typ')
+    local seq = seq_of(t, redis.call('ZSCORE', K.queue, id))
+    dequeue(id, f[2] or '', f[4] or '', f[3] or '')
     if f[1] == 'queued' then
       local tok = take_slot(t, id, f[2], f[3] or '', seq, cid, msg, list, tag, inline, now)
       table.insert(out, {id, fmt(tok)})
@@ -405,12 +447,12 @@ end
 
 -- Why a queued task waits: a rule of its group (the same blocked() that admission uses), the
 -- pool's pause or global limit, or 'queue' (it may start, behind others).
-local function blocked_by(src, tn, now)
+local function blocked_by(src, typ, tn, now)
   if pool_paused() then
     return 'paused'
   end
-  local g = group_of(src, tn)
-  local why = redis.call('HGET', K.parked, g) or blocked(src, g, tn, now, nil)
+  local g = group_of(src, typ, tn)
+  local why = redis.call('HGET', K.parked, g) or blocked(src, tn, now, nil)
   if why then
     return why
   end
@@ -428,7 +470,7 @@ local function make_terminal(t, id, status, err, retention_ms, now)
   else
     redis.call('HSET', t, 'st', status, 'fa', fmt(now))
   end
-  redis.call('HDEL', t, 'bl', 'dt', 'pub', 'cr', 'lsa')
+  redis.call('HDEL', t, 'bl', 'dt', 'pub', 'cr', 'lsa', 'tl')
   redis.call('DEL', msg_key(t))
   redis.call('ZADD', K.finished, fmt(now), id)
   redis.call('PEXPIRE', t, retention_ms)

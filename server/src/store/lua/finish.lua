@@ -11,6 +11,8 @@
 -- KEYS[1] the pool's prefix
 -- ARGV[1] id   ARGV[2] celery id of the evidence ('' = any)   ARGV[3] fencing token ('' = any)
 -- ARGV[4] completed | failed | cancelled   ARGV[5] error text ('' = none)   ARGV[6] retention ms
+--   (A revoke the pool sent because the task ran past its type's max_runtime ends it failed,
+--   with the error time_limit.lua recorded, unless a person cancelled it too.)
 -- ARGV[7] inline (1: drop the message from kombu's unacked set; push refills to the broker)
 -- ARGV[8] how many tasks next in line to report back (0: none)
 -- ARGV[9..] groups of 5, refill candidates: id, celery id, message, broker list, delivery tag
@@ -23,7 +25,7 @@ if #ARGV < 8 or (#ARGV - 8) % 5 ~= 0 then
 end
 local id = ARGV[1]
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'dt', 'ws')
+local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'dt', 'ws', 'typ', 'tl', 'cr')
 if f[1] ~= 'running'
   or (ARGV[2] ~= '' and f[2] ~= ARGV[2])
   or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
@@ -36,8 +38,18 @@ if inline and not f[5] then
   -- (A started task's message left the unacked set when it started.)
   forget_unacked(f[4])
 end
-make_terminal(t, id, ARGV[4], ARGV[5], tonumber(ARGV[6]), now)
-if ARGV[4] == 'completed' then
+local status, err = ARGV[4], ARGV[5]
+if status == 'cancelled' and f[7] and not f[8] then
+  status, err = 'failed', f[7]
+end
+if f[5] and (status == 'completed' or status == 'failed') then
+  -- How long the worker ran it: the history estimates come from (the last 100 per type).
+  local d = durations_key(src, f[6] or '')
+  redis.call('LPUSH', d, fmt(now - tonumber(f[5])))
+  redis.call('LTRIM', d, 0, DURATIONS_KEPT - 1)
+end
+make_terminal(t, id, status, err, tonumber(ARGV[6]), now)
+if status == 'completed' then
   -- A success ends the doubling of its source's automatic cool-downs.
   redis.call('HDEL', K.rules, 'x:' .. src)
 end

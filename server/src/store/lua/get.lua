@@ -11,5 +11,5 @@ local rank = redis.call('ZRANK', K.queue, ARGV[1])
 if not rank then
   return {f, -1, ''}
 end
-local h = redis.call('HMGET', t, 'src', 'tn')
-return {f, rank, blocked_by(h[1] or '', h[2] or '', now_ms())}
+local h = redis.call('HMGET', t, 'src', 'tn', 'typ')
+return {f, rank, blocked_by(h[1] or '', h[3] or '', h[2] or '', now_ms())}

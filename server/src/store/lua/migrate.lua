@@ -1,19 +1,32 @@
--- migrate: files the tasks queued by a version without flow control into their groups'
--- queues, and its running tasks into their sources' sets (see common.lua), once: a store
--- that has never been migrated. Runs at start-up,
--- before anything is dispatched. O(queued tasks), once.
+-- migrate: files the queued tasks of an earlier version into their groups' queues, and its
+-- running tasks into their sources' and tenants' sets (see common.lua), once per store.
+-- Version 1 had no groups; version 2 grouped by (source, tenant); groups are now (source,
+-- sync type, tenant), marked by K.config 'groups' = '3'. Runs at start-up, before anything
+-- is dispatched. O(queued tasks), once.
 -- KEYS[1] the pool's prefix
 -- Returns how many tasks it filed (0 when there was nothing to do).
-if redis.call('HSETNX', K.config, 'groups', '1') == 0 then
+local VERSION = '3'
+if redis.call('HGET', K.config, 'groups') == VERSION then
   return 0
+end
+redis.call('HSET', K.config, 'groups', VERSION)
+-- The structures of an earlier grouping go: the groups are rebuilt from the queue below.
+for _, src in ipairs(redis.call('SMEMBERS', K.sources)) do
+  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
+    redis.call('DEL', gqueue(g))
+    redis.call('ZREM', K.ready, g)
+    redis.call('HDEL', K.parked, g)
+    redis.call('ZREM', K.wake, g)
+  end
+  redis.call('DEL', groups_of(src), parked_of(src))
 end
 local touched, n = {}, 0
 local ids = redis.call('ZRANGE', K.queue, 0, -1, 'WITHSCORES')
 for i = 1, #ids, 2 do
   local id, score = ids[i], ids[i + 1]
-  local h = redis.call('HMGET', tkey(id), 'src', 'tn')
+  local h = redis.call('HMGET', tkey(id), 'src', 'tn', 'typ')
   if h[1] then
-    local g = group_of(h[1], h[2] or '')
+    local g = group_of(h[1], h[3] or '', h[2] or '')
     redis.call('ZADD', gqueue(g), score, id)
     redis.call('SADD', groups_of(h[1]), g)
     redis.call('SADD', K.sources, h[1])
@@ -30,7 +43,7 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
   if h[1] then
     redis.call('SADD', run_src(h[1]), id)
     if h[2] and h[2] ~= '' then
-      redis.call('SADD', run_group(group_of(h[1], h[2])), id)
+      redis.call('SADD', run_tenant(h[1], h[2]), id)
     end
   end
 end

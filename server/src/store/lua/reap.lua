@@ -21,7 +21,7 @@ local timeout, guard, grace_off = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
   local t = tkey(id)
-  local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid')
+  local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid', 'ct')
   local worker, ws = f[1], tonumber(f[2])
   if worker and ws then
     local seen = tonumber(redis.call('HGET', K.seen, worker))
@@ -68,11 +68,15 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
           redis.call('ZADD', K.superseded, fmt(now), f[7])
           redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
         end
-        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa')
+        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa', 'tl')
         redis.call('DEL', msg_key(t))
         redis.call('HSET', t, 'st', 'queued')
-        local h = redis.call('HMGET', t, 'src', 'tn')
-        enqueue(id, h[1] or '', h[2] or '', queue_score(f[5], f[6]))
+        if aging_ms() == 0 then
+          -- (The seq lives in the score again; with aging it stays in the hash.)
+          redis.call('HDEL', t, 'seq')
+        end
+        local h = redis.call('HMGET', t, 'src', 'tn', 'typ')
+        enqueue(id, h[1] or '', h[3] or '', h[2] or '', queue_score(f[5], f[6], f[8]))
       else
         outcome = 'failed'
         make_terminal(t, id, 'failed', reason, tonumber(ARGV[3]), now)

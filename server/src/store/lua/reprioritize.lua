@@ -4,7 +4,7 @@
 -- Returns {'ok', 0-based rank} | {'missing'} | {'not_queued', status}
 local id = ARGV[1]
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'st', 'src', 'tn')
+local f = redis.call('HMGET', t, 'st', 'src', 'tn', 'typ', 'ct')
 if not f[1] then
   return {'missing'}
 end
@@ -15,8 +15,8 @@ local score = redis.call('ZSCORE', K.queue, id)
 if not score then
   return {'missing'}
 end
-local new = fmt(queue_score(ARGV[2], seq_of_score(score)))
-local g = group_of(f[2] or '', f[3] or '')
+local new = fmt(queue_score(ARGV[2], seq_of(t, score), f[5]))
+local g = group_of(f[2] or '', f[4] or '', f[3] or '')
 redis.call('ZADD', K.queue, 'XX', new, id)
 redis.call('ZADD', gqueue(g), 'XX', new, id)
 refresh_group(g)

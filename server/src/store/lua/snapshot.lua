@@ -7,7 +7,8 @@
 -- Returns {max_workers, queued_count, {running: {id, {field, value, ...}}, ...},
 -- {queued: {id, {field, value, ...}, blocked_by}, ...}, pool paused (0/1),
 -- {{source, running, queued, limit, tenant_limit, rate starts, rate window ms, rate used,
--- cooling until ms, paused (0/1)}, ...}}, in order; a missing rule is ''.
+-- cooling until ms, paused (0/1), {start ms in the window, ...}}, ...}, now ms}, in order; a
+-- missing rule is ''.
 local now = now_ms()
 local running = {}
 for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
@@ -18,11 +19,12 @@ local limit = tonumber(ARGV[1])
 if limit > 0 then
   for _, id in ipairs(redis.call('ZRANGE', K.queue, 0, limit - 1)) do
     local h = redis.call('HGETALL', tkey(id))
-    local src, tn = '', ''
+    local src, typ, tn = '', '', ''
     for i = 1, #h, 2 do
-      if h[i] == 'src' then src = h[i + 1] elseif h[i] == 'tn' then tn = h[i + 1] end
+      if h[i] == 'src' then src = h[i + 1] elseif h[i] == 'tn' then tn = h[i + 1]
+      elseif h[i] == 'typ' then typ = h[i + 1] end
     end
-    table.insert(queued, {id, h, blocked_by(src, tn, now)})
+    table.insert(queued, {id, h, blocked_by(src, typ, tn, now)})
   end
 end
 local sources = {}
@@ -33,11 +35,19 @@ for i = 2, #ARGV do
     queued_n = queued_n + redis.call('ZCARD', gqueue(g))
   end
   local r = rules_of(src)
-  local used = r.starts and redis.call('ZCOUNT', rate_log(src), '(' .. fmt(now - r.win), '+inf') or 0
+  local starts = {}
+  if r.starts then
+    local log = redis.call('ZRANGEBYSCORE', rate_log(src), '(' .. fmt(now - r.win), '+inf',
+      'WITHSCORES')
+    for j = 2, #log, 2 do
+      table.insert(starts, log[j])
+    end
+  end
+  local used = #starts
   local opt = function(n) return n and fmt(n) or '' end
   table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued_n, opt(r.limit),
     opt(r.tlimit), opt(r.starts), opt(r.win), used, r.cool > now and fmt(r.cool) or '',
-    r.paused and 1 or 0})
+    r.paused and 1 or 0, starts})
 end
 return {max_workers(), redis.call('ZCARD', K.queue), running, queued,
-  pool_paused() and 1 or 0, sources}
+  pool_paused() and 1 or 0, sources, fmt(now)}
