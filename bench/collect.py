@@ -74,6 +74,7 @@ def main():
     submit = wrk(f"{out}/wrk-submit.txt")
     wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())
     ui = load(f"{out}/ui.json")
+    eta = load(f"{out}/eta.json")["eta"]
     small, big = depth[0], depth[-1]
     for r in refill.values():
         r.pop("samples_ms", None)
@@ -97,6 +98,8 @@ def main():
         "http_submit_rps": submit["rps"],
         "wasm_gzip_kb": wasm / 1024,
         "ui_update_ms": ui["p50_ms"],
+        "eta_median_abs_error_pct": eta["median_abs_error_pct"],
+        "eta_p90_abs_error_pct": eta["p90_abs_error_pct"],
         "machine": machine(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "build": profile,
@@ -111,6 +114,7 @@ def main():
             "http_status": status,
             "http_submit": submit,
             "ui_update": {k: v for k, v in ui.items() if k != "samples_ms"},
+            "eta": {k: v for k, v in eta.items() if k != "points_estimated_vs_real_wait_s"},
             "depth_sizes": [d["queued"] for d in depth],
         },
     }

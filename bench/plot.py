@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draws the two plots of BENCHMARKS.md as plain SVG (no plotting library needed).
+"""Draws the plots of BENCHMARKS.md as plain SVG (no plotting library needed).
 
     plot.py OUT_DIR DOCS_DIR
 """
@@ -12,7 +12,8 @@ W, H, M = 640, 360, 56
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706"]
 
 
-def svg(title, xlabel, ylabel, series, xlog=False, ylog=False, ymax=None):
+def svg(title, xlabel, ylabel, series, xlog=False, ylog=False, ymax=None, dots=()):
+    """`dots`: the names of the series drawn as points only (a scatter)."""
     xs = [x for _, pts in series for x, _ in pts]
     ys = [y for _, pts in series for _, y in pts]
     fx = (lambda v: math.log10(v)) if xlog else (lambda v: v)
@@ -41,11 +42,15 @@ def svg(title, xlabel, ylabel, series, xlog=False, ylog=False, ymax=None):
         out.append(f'<text x="{x}" y="{H-M+16}" text-anchor="middle">{xv:.3g}</text>')
     for i, (name, pts) in enumerate(series):
         c = COLORS[i % len(COLORS)]
-        path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts))
-        out.append(f'<path d="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
-        for x, y in pts:
-            if len(pts) <= 12:
-                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"/>')
+        if name in dots:
+            for x, y in pts:
+                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2" fill="{c}" fill-opacity="0.5"/>')
+        else:
+            path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts))
+            out.append(f'<path d="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
+            for x, y in pts:
+                if len(pts) <= 12:
+                    out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"/>')
         out.append(f'<text x="{W-M-150}" y="{M+16*i}" fill="{c}">{name}</text>')
     out.append("</svg>")
     return "\n".join(out)
@@ -67,6 +72,13 @@ def main():
     with open(f"{docs}/latency-vs-depth.svg", "w") as f:
         f.write(svg("p50 latency against queue depth", "tasks queued (log scale)", "p50 latency (ms)",
                     series, xlog=True))
+    eta = json.load(open(f"{out}/eta.json"))["eta"]
+    pts = [(real, est) for est, real in eta["points_estimated_vs_real_wait_s"]]
+    top = max(max(p) for p in pts)
+    series = [("a queued task", pts), ("estimate = real", [(0.0, 0.0), (top, top)])]
+    with open(f"{docs}/eta.svg", "w") as f:
+        f.write(svg("Estimated start against real start (wait from submit, s)", "real wait (s)",
+                    "wait estimated when queued (s)", series, ymax=top, dots=("a queued task",)))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,14 @@ command -v wrk >/dev/null 2>&1 || die "wrk is required"
 if [ "$SHORT" = 1 ]; then
   PROFILE=debug
   N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5; BLOCKED=20000
+  ETA_N=300; ETA_WARMUP=100
   step "cargo leptos build (debug) and wp-bench"
   cargo leptos build
   cargo build -p server --bin wp-bench
 else
   PROFILE=release
   N_CAP=20000; SIZES=1000,100000,1000000; SAMPLES=200; N_REFILL=1000; N_TP=2000; TP_REPS=3; CAP_REPS=3; WRK_D=10s; UI_ROUNDS=30; BLOCKED=1000000
+  ETA_N=3000; ETA_WARMUP=300
   # wasm-opt (used by --release) from npm's binaryen, never a runtime download.
   TOOLS="$ROOT/target/tools"
   if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
@@ -83,6 +85,9 @@ done
 
 step "a held source's $BLOCKED queued tasks against another source's dispatch"
 "$BENCH" blocked --size "$BLOCKED" --samples "$SAMPLES" > "$OUT_DIR/blocked.json"
+
+step "estimated against real start times ($ETA_N tasks, a simulated fleet)"
+"$BENCH" eta --n "$ETA_N" --warmup "$ETA_WARMUP" > "$OUT_DIR/eta.json"
 
 step "depth independence ($SIZES queued)"
 "$BENCH" depth --sizes "$SIZES" --samples "$SAMPLES" > "$OUT_DIR/depth.json"

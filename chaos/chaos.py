@@ -9,13 +9,15 @@ and SIGKILLs a worker at that instant, so the message is gone before kombu recor
 (the at-most-once window of kombu's Redis transport). It runs under flow control: a source
 limit (five9), a per-tenant limit (hubspot, three tenants), a rate budget (arrivy), automatic
 cool-downs (the demo's failures match the pattern), and pauses of a source and of the pool.
-Then it checks,
+A tenth of the submits ask for deduplication (queued or active), and genius.all may run at
+most RUNTIME_LIMIT seconds (max_runtime): the pool revokes longer runs. Then it checks,
 from the Celery workers' own start and end records (not the pool's view), that:
 
   1. no task started while the number running was already at the limit then in force (the
      highest limit between the moment the pool published it and the moment it started);
   2. every accepted task ended in exactly one terminal state, agreeing with the records;
-  3. the pool never caused a task to run twice;
+  3. the pool never caused a task to run twice, and a deduplicated submit always named a task
+     of the same source, type and tenant;
   4. flow control: no start while its source's limit or its tenant's limit was reached (the
      workers' records); no rate window with more dispatches than the budget, and no dispatch
      of a paused or cooling-down source (the pool's dispatch times, on the Redis clock, against
@@ -69,6 +71,18 @@ TENANT_LIMITS = {"hubspot": 1}
 TENANTS = ["t1", "t2", "t3"]
 RATE = ("arrivy", 4, 3)
 COOLDOWN = 2
+# genius.all runs at most this many seconds (its registry entry's max_runtime).
+RUNTIME_LIMITED = ("genius", "all")
+RUNTIME_LIMIT = 1
+
+
+def limited(task):
+    """True for a task the pool revoked because it ran past its type's max_runtime."""
+    return task.get("status") == "failed" and "max_runtime" in (task.get("error") or "")
+
+
+def finished_at(task):
+    return datetime.datetime.fromisoformat(task["finished_at"].replace("Z", "+00:00")).timestamp()
 
 
 def log(msg):
@@ -202,6 +216,7 @@ class Harness:
         self.replicas = []
         self.workers = []
         self.accepted = {}          # task id -> submit body
+        self.deduplicated = []      # {task, same_key} per deduplicated submit
         self.rejected = 0
         self.limits = [(0.0, 0.0, p["initial_limit"])]  # (sent, returned, value)
         self.events = []            # (time, what)
@@ -222,6 +237,11 @@ class Harness:
             raise SystemExit(f"{celery} is missing: run scripts/setup.sh")
         self.redis.start()
         queue = "chaos"
+        registry = os.path.join(self.workdir, "registry.json")
+        with open(registry, "w") as f:
+            json.dump([dict(crm_source=src, sync_type=typ,
+                            **({"max_runtime": RUNTIME_LIMIT} if (src, typ) == RUNTIME_LIMITED else {}))
+                       for src, typ in TYPES], f)
         server_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_PREFIX="chaos",
                           WORKER_POOL_CELERY_QUEUE=queue,
                           MAX_SYNC_WORKERS=str(self.p["initial_limit"]),
@@ -231,6 +251,7 @@ class Harness:
                           WORKER_POOL_SOURCE_LIMITS=",".join(f"{k}={v}" for k, v in SOURCE_LIMITS.items()),
                           WORKER_POOL_COOLDOWN_PATTERN="simulated failure",
                           WORKER_POOL_COOLDOWN=f"{COOLDOWN}s",
+                          WORKER_POOL_TASK_REGISTRY=registry,
                           RUST_LOG=os.environ.get("RUST_LOG", "info"))
         server_env.pop("WORKER_POOL_API_TOKEN", None)
         worker_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_CELERY_QUEUE=queue,
@@ -285,11 +306,23 @@ class Harness:
             body["crm_source"], body["sync_type"] = self.rng.choice(TYPES)
             if body["crm_source"] in TENANT_LIMITS or self.rng.random() < 0.3:
                 body["tenant"] = self.rng.choice(TENANTS + [None])
+            if self.rng.random() < 0.1:
+                body["dedupe"] = self.rng.choice(["queued", "active"])
             for _attempt in range(50):
                 status, task = self.api("POST", "/submit/", body)
                 if status == 201:
                     with self.lock:
                         self.accepted[task["task_id"]] = body
+                    break
+                if status == 200 and task.get("deduplicated"):
+                    # An existing task of the same source, type and tenant: nothing was added.
+                    # (One the harness never heard of is this very submit, accepted by an
+                    # earlier attempt whose answer was lost: deduplication made it idempotent.)
+                    same = all(task.get(k) == body.get(k) for k in ("crm_source", "sync_type", "tenant"))
+                    with self.lock:
+                        self.deduplicated.append({"task": task["task_id"], "same_key": same})
+                        if task["task_id"] not in self.accepted:
+                            self.accepted[task["task_id"]] = body
                     break
                 time.sleep(0.2)   # a replica or Redis is down: try again (it was not accepted)
             else:
@@ -547,6 +580,10 @@ class Harness:
                 end = next((r["time"] for r in recs if r["event"] == "end"
                             and r["task_id"] == s["task_id"] and r["pid"] == s["pid"]
                             and r["time"] >= s["time"]), None)
+                if end is None and limited(final.get(pool_id, {})):
+                    # Revoked (terminate) past its max_runtime: its pool child died without an
+                    # end record; it ended no later than the pool recorded the revoke's answer.
+                    end = finished_at(final[pool_id])
                 if end is None:
                     end = killed.get(s["worker_name"], float("inf"))
                 intervals.append((s["time"], end, pool_id))
@@ -577,6 +614,16 @@ class Harness:
             ok = any(r.get("outcome") == "ok" for r in ends)
             if st == "completed" and not ok:
                 disagreements.append({"task": tid, "status": st, "records": len(recs)})
+            if st == "failed" and limited(task):
+                # It ran (a start record) past its limit. Its body may have finished just as the
+                # revoke arrived (Celery then reports REVOKED all the same), but never before the
+                # limit had passed.
+                early = [e for e in ends if e.get("outcome") == "ok" and starts
+                         and e["time"] < min(r["time"] for r in starts) + RUNTIME_LIMIT]
+                if early or not starts:
+                    disagreements.append({"task": tid, "status": st, "error": task.get("error"),
+                                          "records": recs})
+                continue
             if st == "failed":
                 lost = (task.get("error") or "").startswith("Worker lost")
                 errored = any(r.get("outcome") == "error" for r in ends)
@@ -629,7 +676,11 @@ class Harness:
                         "disagreements": disagreements[:20], "twice": twice[:20],
                         "flow": {k: v[:10] for k, v in flow.items()}},
         }
-        summary["passed"] = not (over or not_terminal or disagreements or twice
+        wrong_key = [d for d in self.deduplicated if not d["same_key"]]
+        summary["deduplicated_submits"] = len(self.deduplicated)
+        summary["check_3_deduplicated_to_another_key"] = len(wrong_key)
+        summary["runtime_limited"] = sum(1 for t in final.values() if limited(t))
+        summary["passed"] = not (over or not_terminal or disagreements or twice or wrong_key
                                  or any(flow.values()))
         return summary
 

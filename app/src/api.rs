@@ -8,8 +8,8 @@
 
 use crate::errors::AppError;
 use crate::types::{
-    Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport, ServerInfo,
-    SubmitRequest, TaskType, WorkerTask,
+    Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport, RetryReport,
+    ServerInfo, SubmitRequest, TaskType, WorkerTask,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -69,6 +69,20 @@ pub async fn cancel_task(task_id: String) -> Result<WorkerTask, AppError> {
 pub async fn set_task_priority(task_id: String, priority: i32) -> Result<WorkerTask, AppError> {
     crate::backend::backend()?
         .set_priority(task_id, priority)
+        .await
+}
+
+/// Submits a failed or cancelled task again, linked to it.
+#[server(prefix = "/api", endpoint = "retry_task", input = Json)]
+pub async fn retry_task(task_id: String) -> Result<WorkerTask, AppError> {
+    crate::backend::backend()?.retry(task_id).await
+}
+
+/// Retries every failed task not retried yet (up to 100, newest first).
+#[server(prefix = "/api", endpoint = "retry_failed", input = Json)]
+pub async fn retry_failed() -> Result<RetryReport, AppError> {
+    crate::backend::backend()?
+        .retry_many(crate::types::RetryFilter::default())
         .await
 }
 

@@ -14,8 +14,9 @@
 //! past runs that lasted longer than it has run so far, minus what it has run. A type with no
 //! history yet borrows the mean of all types.
 //!
-//! Tasks beyond the part of the queue that is played forward (the window the caller read)
-//! are extrapolated: one start per (mean run time ÷ limit) after the last one played.
+//! A task beyond the part of the queue that is played forward (the window the caller read)
+//! is played forward as if it came right after the window, and then delayed by one start per
+//! (mean run time ÷ limit) for each unseen task between the window and it.
 
 use app::types::{SourceStatus, TaskStatus, WorkerTask};
 use std::collections::{BTreeMap, HashMap};
@@ -68,7 +69,7 @@ impl History {
             Some(m) => m - elapsed,
             // Longer than every run on record: assume it is nearly done, by a tenth of what it
             // has run (at least a second).
-            None if elapsed >= fallback => (elapsed * 0.1).max(1000.0),
+            None if elapsed >= fallback => (elapsed * 0.1).max(fallback * 0.1),
             None => fallback - elapsed,
         })
     }
@@ -97,33 +98,11 @@ pub struct Estimates {
     pub start: HashMap<String, i64>,
     /// Queued and running tasks: expected end.
     pub finish: HashMap<String, i64>,
-    /// How to extrapolate past the window.
-    tail: Option<Tail>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Tail {
-    /// The position (1-based) of the last task played forward.
-    position: u64,
-    /// Its start (ms).
-    start: f64,
-    /// Expected ms between starts past it.
-    per_start: f64,
-    /// Expected run time of a task past it (ms).
-    run: f64,
-}
-
-impl Estimates {
-    /// The expected start and end (ms) of a queued task at `position` past the window, when
-    /// everything in the window was expected to start.
-    pub fn beyond(&self, position: u64) -> Option<(i64, i64)> {
-        let t = self.tail?;
-        if position <= t.position {
-            return None;
-        }
-        let start = t.start + (position - t.position) as f64 * t.per_start;
-        Some((start as i64, (start + t.run) as i64))
-    }
+    /// The position (1-based) of the last queued task played forward.
+    pub last_position: u64,
+    /// Expected ms between two starts of the pool as a whole (mean run time ÷ limit): the
+    /// delay each unseen task past the window adds.
+    pub per_start: f64,
 }
 
 /// A task as the forecast sees it.
@@ -155,6 +134,7 @@ pub fn estimate(
     if h.is_empty() {
         return out;
     }
+    out.per_start = h.overall.unwrap_or(0.0) / model.max_workers.max(1) as f64;
     let now = model.now_ms as f64;
     let mut slots: Vec<Slot<'_>> = Vec::with_capacity(running.len());
     for r in running {
@@ -218,8 +198,8 @@ pub fn estimate(
     // A paused source's tasks never start in the forecast: they have no estimate.
     jobs.retain(|j| !model.sources.get(j.src).is_some_and(|s| s.paused));
 
+    out.last_position = last_position;
     let mut t = now;
-    let mut last_start = now;
     let mut guard = 4 * (jobs.len() + slots.len()) + 64;
     while !jobs.is_empty() && guard > 0 {
         guard -= 1;
@@ -276,7 +256,6 @@ pub fn estimate(
             let j = jobs.remove(i);
             out.start.insert(j.id.to_string(), t as i64);
             out.finish.insert(j.id.to_string(), (t + j.run) as i64);
-            last_start = t;
             *run_src.entry(j.src).or_default() += 1;
             if !j.tn.is_empty() {
                 *run_tn.entry((j.src, j.tn)).or_default() += 1;
@@ -293,24 +272,6 @@ pub fn estimate(
             break;
         }
         t = next.max(t);
-    }
-    if jobs.is_empty() && last_position > 0 {
-        let run = queued
-            .iter()
-            .filter_map(|q| h.expected(&q.crm_source, &q.sync_type))
-            .sum::<f64>()
-            / queued.len().max(1) as f64;
-        let run = if run > 0.0 {
-            run
-        } else {
-            h.overall.unwrap_or(0.0)
-        };
-        out.tail = Some(Tail {
-            position: last_position,
-            start: last_start,
-            per_start: run / model.max_workers.max(1) as f64,
-            run,
-        });
     }
     out
 }
@@ -402,8 +363,7 @@ mod tests {
         assert_eq!(e.start["a"], NOW + 1500);
         assert_eq!(e.start["b"], NOW + 3500);
         assert_eq!(e.finish["b"], NOW + 5500);
-        // Past the window: one start per 2 s.
-        assert_eq!(e.beyond(5).unwrap().0, NOW + 3500 + 3 * 2000);
+        assert_eq!((e.last_position, e.per_start), (2, 2000.0));
     }
 
     #[test]

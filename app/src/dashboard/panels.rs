@@ -2,7 +2,9 @@
 
 use super::format;
 use super::use_ctx;
-use crate::api::{CancelTask, ProcessQueue, SetCooldown, SetPaused, SetTaskPriority};
+use crate::api::{
+    CancelTask, ProcessQueue, RetryFailed, RetryTask, SetCooldown, SetPaused, SetTaskPriority,
+};
 use crate::types::{
     parse_priority, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
 };
@@ -150,6 +152,23 @@ fn CancelButton(task_id: String, label: &'static str) -> impl IntoView {
     }
 }
 
+/// "starts in about 4 min" (queued) or "done in about 10 min" (running), from the task's
+/// estimates, ticking with the dashboard's clock.
+fn expected(t: &WorkerTask) -> impl IntoView {
+    let ctx = use_ctx();
+    let (at, what) = match t.status {
+        TaskStatus::Queued => (t.estimated_start_at, "starts in"),
+        _ => (t.estimated_finish_at, "done in"),
+    };
+    at.map(|at| {
+        view! {
+            <span class="sub" data-testid="expected">
+                {move || format!("{what} {}", format::about(format::secs_between(ctx.now(), at)))}
+            </span>
+        }
+    })
+}
+
 fn task_label(t: &WorkerTask) -> String {
     format!("{}.{}", t.crm_source, t.sync_type)
 }
@@ -175,7 +194,7 @@ pub fn RunningPanel() -> impl IntoView {
                     <tbody>
                         <For
                             each=rows
-                            key=|t| (t.task_id.clone(), t.worker.clone(), t.worker_started_at)
+                            key=|t| (t.task_id.clone(), t.worker.clone(), t.worker_started_at, t.estimated_finish_at)
                             children=move |t: WorkerTask| {
                                 let started = t.started_at;
                                 let waiting = t.waiting_for_worker;
@@ -201,6 +220,7 @@ pub fn RunningPanel() -> impl IntoView {
                                         </td>
                                         <td class="num" data-testid="running-time">
                                             {move || started.map(|s| format::duration(format::secs_between(s, ctx.now())))}
+                                            {expected(&t)}
                                         </td>
                                         <td class="actions"><CancelButton task_id=t.task_id.clone() label="Cancel"/></td>
                                     </tr>
@@ -290,7 +310,7 @@ pub fn QueuePanel() -> impl IntoView {
                     <tbody>
                         <For
                             each=rows
-                            key=|t| (t.task_id.clone(), t.position, t.priority, t.blocked_by)
+                            key=|t| (t.task_id.clone(), t.position, t.priority, t.blocked_by, t.estimated_start_at)
                             children=move |t: WorkerTask| {
                                 let created = t.created_at;
                                 let why = t.blocked_by;
@@ -306,7 +326,10 @@ pub fn QueuePanel() -> impl IntoView {
                                             })}
                                         </td>
                                         <td><PriorityEditor task_id=t.task_id.clone() priority=t.priority/></td>
-                                        <td class="num hide-sm">{move || format::duration(format::secs_between(created, ctx.now()))}</td>
+                                        <td class="num hide-sm">
+                                            {move || format::duration(format::secs_between(created, ctx.now()))}
+                                            {expected(&t)}
+                                        </td>
                                         <td class="actions"><CancelButton task_id=t.task_id.clone() label="Cancel"/></td>
                                     </tr>
                                 }
@@ -400,23 +423,84 @@ fn status_badge(st: TaskStatus) -> impl IntoView {
     view! { <span class=format!("badge badge-{}", st.as_str()) data-testid="status">{st.as_str()}</span> }
 }
 
-/// Finished tasks, newest first: status, duration, and the error of failures, expandable.
+/// A retry button for a failed or cancelled task, or where its retry is.
+#[component]
+fn RetryButton(task: WorkerTask) -> impl IntoView {
+    let ctx = use_ctx();
+    let retry = ctx.mutation::<RetryTask>();
+    let id = StoredValue::new(task.task_id.clone());
+    match task.retried_by {
+        Some(by) => view! {
+            <span class="sub" data-testid="retried-by">{format!("retried as {}", format::short_id(&by))}</span>
+        }
+        .into_any(),
+        None => view! {
+            <button
+                class="btn small"
+                data-testid="retry"
+                disabled=move || retry.pending().get()
+                aria-label=move || format!("Retry task {}", format::short_id(&id.get_value()))
+                on:click=move |_| {
+                    retry.dispatch(RetryTask { task_id: id.get_value() });
+                }
+            >
+                "Retry"
+            </button>
+            {move || retry.value().get().and_then(Result::err).map(|e| view! {
+                <span class="error small" role="alert">{e.message().to_string()}</span>
+            })}
+        }
+        .into_any(),
+    }
+}
+
+/// Finished tasks, newest first: status, duration, the error of failures (expandable), and
+/// a retry for failed and cancelled ones, one by one or every failed one at once.
 #[component]
 pub fn HistoryPanel() -> impl IntoView {
     let ctx = use_ctx();
     let rows = Memo::new(move |_| ctx.current().map(|d| d.history).unwrap_or_default());
+    let retry_all = ctx.mutation::<RetryFailed>();
+    let failed_left = move || {
+        rows.with(|r| {
+            r.iter()
+                .any(|t| t.status == TaskStatus::Failed && t.retried_by.is_none())
+        })
+    };
     view! {
         <section class="panel" aria-labelledby="history-title" data-testid="history-panel">
-            <h2 id="history-title">"History"</h2>
+            <div class="panel-head">
+                <h2 id="history-title">"History"</h2>
+                <Show when=failed_left>
+                    <button
+                        class="btn small"
+                        data-testid="retry-failed"
+                        disabled=move || retry_all.pending().get()
+                        on:click=move |_| { retry_all.dispatch(RetryFailed {}); }
+                    >
+                        "Retry failed"
+                    </button>
+                </Show>
+                {move || retry_all.value().get().map(|r| match r {
+                    Ok(r) => view! {
+                        <span class="sub" role="status">{format!("{} retried", r.retried.len())}</span>
+                    }.into_any(),
+                    Err(e) => view! {
+                        <span class="error small" role="alert">{e.message().to_string()}</span>
+                    }.into_any(),
+                })}
+            </div>
             <div class="table-wrap">
                 <table class="tasks">
-                    <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th></tr></thead>
+                    <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                     <tbody>
                         <For
                             each=move || rows.get()
-                            key=|t| (t.task_id.clone(), t.status)
+                            key=|t| (t.task_id.clone(), t.status, t.retried_by.clone())
                             children=move |t: WorkerTask| {
                                 let error = t.error.clone();
+                                let retry = matches!(t.status, TaskStatus::Failed | TaskStatus::Cancelled)
+                                    .then(|| view! { <RetryButton task=t.clone()/> });
                                 view! {
                                     <tr data-testid="history-row" data-task-id=t.task_id.clone() data-status=t.status.as_str()>
                                         <td>{status_badge(t.status)}</td>
@@ -435,6 +519,7 @@ pub fn HistoryPanel() -> impl IntoView {
                                         </td>
                                         <td class="hide-sm nowrap">{t.finished_at.map(|f| format::clock(f, ctx.now()))}</td>
                                         <td class="num">{format::run_time(&t).unwrap_or_else(|| "—".into())}</td>
+                                        <td class="actions">{retry}</td>
                                     </tr>
                                 }
                             }

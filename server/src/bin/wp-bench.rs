@@ -10,6 +10,9 @@
 //!   spread over 50 tenants, and Redis memory per queued task.
 //! - `blocked`: with 1M tasks of a source held at its limit, how fast a task of another source
 //!   is dispatched, against the same on an empty pool.
+//! - `eta`: a simulated fleet (this program plays the Celery worker, run times drawn from a
+//!   fixed-seed log-normal per task type, sources with limits) runs a few thousand tasks; the
+//!   estimated start each got when it was queued is compared with when it really started.
 
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
@@ -76,6 +79,18 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// Estimated start times against the real ones.
+    Eta {
+        /// Tasks submitted.
+        #[arg(long, default_value_t = 3000)]
+        n: usize,
+        /// The first this many are not measured (the run times on record build up).
+        #[arg(long, default_value_t = 300)]
+        warmup: usize,
+        /// The random seed (arrivals, types, run times).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Latency against queue depth, and memory per queued task.
     Depth {
         /// Queue depths to measure, comma-separated.
@@ -109,6 +124,7 @@ fn main() -> anyhow::Result<()> {
                 with_rules,
             } => capacity(&cli.redis, n, concurrency, with_rules).await,
             Command::Blocked { size, samples } => blocked(&cli.redis, size, samples).await,
+            Command::Eta { n, warmup, seed } => eta(&cli.redis, n, warmup, seed).await,
             Command::Depth {
                 sizes,
                 samples,
@@ -595,4 +611,236 @@ async fn blocked(
         );
     }
     Ok(serde_json::json!({ "blocked": out }))
+}
+
+/// A small fixed-seed generator (SplitMix64): the same arrivals, types and run times on every
+/// run with the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Log-normal with this median and sigma (Box–Muller).
+    fn log_normal(&mut self, median: f64, sigma: f64) -> f64 {
+        let (u, v) = (self.unit(), self.unit());
+        let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+        median * (sigma * z).exp()
+    }
+
+    /// Exponential with this mean.
+    fn exp(&mut self, mean: f64) -> f64 {
+        -mean * self.unit().ln()
+    }
+}
+
+/// The simulated fleet's task types: (source, type, share of arrivals, median run ms, sigma).
+const ETA_TYPES: [(&str, &str, f64, f64, f64); 5] = [
+    ("five9", "contacts", 0.10, 600.0, 0.5),
+    ("genius", "marketsharp_contacts", 0.225, 250.0, 0.4),
+    ("hubspot", "all", 0.225, 500.0, 0.6),
+    ("genius", "all", 0.225, 300.0, 0.5),
+    ("arrivy", "all", 0.225, 150.0, 0.3),
+];
+
+async fn eta(
+    redis_url: &str,
+    n: usize,
+    warmup: usize,
+    seed: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use app::types::{Rate, SubmitRequest, TaskStatus};
+    let prefix = format!("wp-bench-eta-{}", std::process::id());
+    let queue = format!("{prefix}:celery");
+    let (s, store) = bench_scheduler(redis_url, &prefix, &queue)?;
+    let slots = 8u32;
+    store.seed_max_workers(slots).await?;
+    let rules = [
+        ("five9".to_string(), RuleChange::Limit(Some(2))),
+        ("hubspot".to_string(), RuleChange::TenantLimit(Some(1))),
+        (
+            "arrivy".to_string(),
+            RuleChange::Rate(Some(Rate {
+                starts: 50,
+                per_seconds: 10,
+            })),
+        ),
+    ];
+    store.set_rules(&rules, false).await?;
+    let mean_run: f64 = ETA_TYPES
+        .iter()
+        .map(|(_, _, share, median, sigma)| share * median * (sigma * sigma / 2.0).exp())
+        .sum();
+    // Load alternates: 10 s at 1.4× what the slots can run, 10 s at 0.5×, so waits range
+    // from nothing to many seconds.
+    let capacity_per_s = slots as f64 / (mean_run / 1000.0);
+
+    // The worker: takes each message, reports STARTED at once and SUCCESS after its run time.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (s, stop, queue, url) = (
+            s.clone(),
+            stop.clone(),
+            queue.clone(),
+            redis_url.to_string(),
+        );
+        let mut rng = Rng(seed ^ 0xA5A5);
+        tokio::spawn(async move {
+            let client = redis::Client::open(url.as_str())?;
+            let cfg = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+            let mut c = client
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await?;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let got: Option<(String, String)> = redis::cmd("BRPOP")
+                    .arg(&queue)
+                    .arg(0.5)
+                    .query_async(&mut c)
+                    .await?;
+                let Some((_, raw)) = got else { continue };
+                let v: serde_json::Value = serde_json::from_str(&raw)?;
+                let id = v["headers"]["id"].as_str().unwrap_or_default().to_string();
+                let name = v["headers"]["task"].as_str().unwrap_or_default();
+                let (median, sigma) = ETA_TYPES
+                    .iter()
+                    .find(|t| format!("{}.{}", t.0, t.1) == name)
+                    .map(|t| (t.3, t.4))
+                    .unwrap_or((300.0, 0.5));
+                let run = Duration::from_secs_f64(rng.log_normal(median, sigma) / 1000.0);
+                s.on_result(&ResultMeta {
+                    task_id: id.clone(),
+                    state: ResultState::Started {
+                        hostname: Some("bench@eta".into()),
+                        pid: Some(1),
+                    },
+                })
+                .await?;
+                let s = s.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(run).await;
+                    let _ = s
+                        .on_result(&ResultMeta {
+                            task_id: id,
+                            state: ResultState::Success,
+                        })
+                        .await;
+                });
+            }
+            anyhow::Ok(())
+        })
+    };
+
+    let mut rng = Rng(seed);
+    let t0 = Instant::now();
+    let mut next_at = 0.0f64;
+    // (id, created, estimated start) of the measured tasks that were queued with an estimate.
+    let mut measured = Vec::new();
+    let mut queued_without = 0usize;
+    let mut submitted_ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let phase_fast = ((next_at / 10.0) as u64).is_multiple_of(2);
+        let rate = capacity_per_s * if phase_fast { 1.4 } else { 0.5 };
+        next_at += rng.exp(1.0 / rate);
+        let wait = next_at - t0.elapsed().as_secs_f64();
+        if wait > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+        let mut pick = rng.unit();
+        let ty = ETA_TYPES
+            .iter()
+            .find(|t| {
+                pick -= t.2;
+                pick <= 0.0
+            })
+            .unwrap_or(&ETA_TYPES[4]);
+        let tenant = (ty.0 == "hubspot").then(|| format!("t{}", rng.next() % 4));
+        let task = s
+            .submit(SubmitRequest {
+                crm_source: ty.0.into(),
+                sync_type: ty.1.into(),
+                tenant,
+                ..Default::default()
+            })
+            .await?;
+        submitted_ids.push(task.task_id.clone());
+        if i < warmup || task.status != TaskStatus::Queued {
+            continue;
+        }
+        match task.estimated_start_at {
+            Some(est) => measured.push((task.task_id, task.created_at, est)),
+            None => queued_without += 1,
+        }
+    }
+    // Let everything run.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let st = s.status().await?;
+        if st.active_count == 0 && st.queued_count == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the simulated fleet did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    worker.await??;
+    let mut errors = Vec::with_capacity(measured.len());
+    let mut points = Vec::with_capacity(measured.len());
+    for (id, created, est) in &measured {
+        let t = store
+            .get(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("task {id} vanished"))?;
+        let started = t
+            .started_at
+            .ok_or_else(|| anyhow::anyhow!("task {id} never started"))?;
+        let real = (started - *created).num_milliseconds() as f64;
+        let guess = (*est - *created).num_milliseconds() as f64;
+        if real > 0.0 {
+            errors.push((guess - real).abs() / real * 100.0);
+            points.push((guess / 1000.0, real / 1000.0));
+        }
+    }
+    delete_prefix(redis_url, &prefix).await?;
+    errors.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    anyhow::ensure!(!errors.is_empty(), "no task was measured");
+    let mut waits: Vec<f64> = points.iter().map(|p| p.1).collect();
+    waits.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Every fifth point is enough for the plot.
+    let plot: Vec<[f64; 2]> = points
+        .iter()
+        .step_by(5)
+        .map(|p| {
+            [
+                (p.0 * 1000.0).round() / 1000.0,
+                (p.1 * 1000.0).round() / 1000.0,
+            ]
+        })
+        .collect();
+    Ok(serde_json::json!({ "eta": {
+        "tasks": n,
+        "warmup": warmup,
+        "seed": seed,
+        "slots": slots,
+        "measured": errors.len(),
+        "queued_without_estimate": queued_without,
+        "median_abs_error_pct": percentile(&errors, 50.0),
+        "p90_abs_error_pct": percentile(&errors, 90.0),
+        "median_real_wait_s": percentile(&waits, 50.0),
+        "p90_real_wait_s": percentile(&waits, 90.0),
+        "seconds": t0.elapsed().as_secs_f64(),
+        "points_estimated_vs_real_wait_s": plot,
+    }}))
 }

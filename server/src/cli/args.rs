@@ -107,6 +107,38 @@ pub enum Command {
         /// -100 to 100; higher runs first.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i64,
+        /// The customer or account the sync is for (per-tenant limits count by it).
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+        /// When a task of the same source, type and tenant exists: none (add anyway),
+        /// queued (return the queued one), active (the queued or running one), replace (give
+        /// the queued one these parameters and priority).
+        #[arg(long, value_name = "MODE")]
+        dedupe: Option<String>,
+    },
+    /// Submit a failed or cancelled task again, linked to it; without an ID, every finished
+    /// task a filter names that was not retried yet.
+    #[command(
+        after_help = "Examples:\n  worker-pool retry 1b4e28ba-2fa1-4d2b-883f-0016b3a8c1f2\n  worker-pool retry --crm-source hubspot --limit 20\n  worker-pool retry --cancelled --tenant acme"
+    )]
+    Retry {
+        /// The task to retry.
+        id: Option<String>,
+        /// Retry cancelled tasks instead of failed ones (without an ID).
+        #[arg(long, conflicts_with = "id")]
+        cancelled: bool,
+        /// Only this source's tasks (without an ID).
+        #[arg(long, value_name = "S", conflicts_with = "id")]
+        crm_source: Option<String>,
+        /// Only this sync type's tasks (without an ID).
+        #[arg(long, value_name = "T", conflicts_with = "id")]
+        sync_type: Option<String>,
+        /// Only this tenant's tasks (without an ID).
+        #[arg(long, value_name = "T", conflicts_with = "id")]
+        tenant: Option<String>,
+        /// At most this many (1 to 1000; default 100; without an ID).
+        #[arg(long, value_name = "N", conflicts_with = "id")]
+        limit: Option<u32>,
     },
     /// Show the limits, or change them: the global one and each source's rules.
     #[command(

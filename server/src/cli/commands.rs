@@ -229,6 +229,8 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
             sync_type,
             params,
             priority,
+            tenant,
+            dedupe,
         } => {
             let mut parameters = serde_json::Map::new();
             for p in &params {
@@ -243,6 +245,8 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                         "sync_type": sync_type,
                         "parameters": parameters,
                         "priority": priority,
+                        "tenant": tenant,
+                        "dedupe": dedupe,
                     }),
                 )
                 .await?;
@@ -251,9 +255,67 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                 return Ok(());
             }
             let t: WorkerTask = parse(&body)?;
-            match t.position {
-                Some(p) => println!("Queued {} ({}) at position {p}.", t.task_id, t.task_name),
-                None => println!("Submitted {} ({}): {}.", t.task_id, t.task_name, t.status),
+            if t.deduplicated {
+                println!(
+                    "A task of the same source, type and tenant exists: {} ({}), {}.",
+                    t.task_id, t.task_name, t.status
+                );
+            }
+            accepted(&t, None);
+        }
+        Command::Retry { id: Some(id), .. } => {
+            let body = client
+                .post(
+                    &format!("/tasks/{}/retry/", segment(&id)),
+                    serde_json::json!({}),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            accepted(&parse(&body)?, Some(&id));
+        }
+        Command::Retry {
+            id: None,
+            cancelled,
+            crm_source,
+            sync_type,
+            tenant,
+            limit,
+        } => {
+            let body = client
+                .post(
+                    "/tasks/retry/",
+                    serde_json::json!({
+                        "status": if cancelled { "cancelled" } else { "failed" },
+                        "crm_source": crm_source,
+                        "sync_type": sync_type,
+                        "tenant": tenant,
+                        "limit": limit,
+                    }),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let r: app::types::RetryReport = parse(&body)?;
+            println!(
+                "Retried {} task{}; {} had been retried already.",
+                r.retried.len(),
+                if r.retried.len() == 1 { "" } else { "s" },
+                r.already_retried.len()
+            );
+            for t in &r.retried {
+                println!(
+                    "  {} -> {}",
+                    t.retry_of.as_deref().unwrap_or("?"),
+                    t.task_id
+                );
+            }
+            for (id, why) in &r.skipped {
+                println!("  {}", style.yellow(&format!("{id}: {why}")));
             }
         }
         Command::Limits {
@@ -310,9 +372,34 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                 let plural = if t.resends == 1 { "" } else { "s" };
                 println!("Sent again {} time{plural}. {why}", t.resends);
             }
+            if let Some(e) = output::expected(&t) {
+                println!("Expected: {e}.");
+            }
+            if let Some(of) = &t.retry_of {
+                println!("Retries {of}.");
+            }
+            if let Some(by) = &t.retried_by {
+                println!("Retried by {by}.");
+            }
         }
     }
     Ok(())
+}
+
+/// What a submit (`retried`: `None`) or a retry of `retried` did, in a line.
+fn accepted(t: &WorkerTask, retried: Option<&str>) {
+    let expected = output::expected(t)
+        .map(|e| format!("; {e}"))
+        .unwrap_or_default();
+    let (id, name) = (&t.task_id, &t.task_name);
+    match (retried, t.position) {
+        (None, Some(p)) => println!("Queued {id} ({name}) at position {p}{expected}."),
+        (None, None) => println!("Submitted {id} ({name}): {}{expected}.", t.status),
+        (Some(old), Some(p)) => {
+            println!("Retried {old} as {id} ({name}): queued at position {p}{expected}.")
+        }
+        (Some(old), None) => println!("Retried {old} as {id} ({name}): {}{expected}.", t.status),
+    }
 }
 
 async fn monitor(

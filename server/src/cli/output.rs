@@ -243,6 +243,23 @@ pub fn limits(style: Style, l: &app::types::Limits) -> String {
     out
 }
 
+/// A queued task's expected start, or a running one's expected end, in words.
+pub fn expected(t: &WorkerTask) -> Option<String> {
+    let now = chrono::Utc::now();
+    let about = |at: chrono::DateTime<chrono::Utc>| {
+        app::dashboard::format::about(app::dashboard::format::secs_between(now, at))
+    };
+    match t.status {
+        app::types::TaskStatus::Queued => t
+            .estimated_start_at
+            .map(|at| format!("starts in {}", about(at))),
+        app::types::TaskStatus::Running => t
+            .estimated_finish_at
+            .map(|at| format!("done in {}", about(at))),
+        _ => None,
+    }
+}
+
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| "-".into())
@@ -254,7 +271,9 @@ pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
         return format!("{}\n", style.dim("(no tasks)"));
     }
     let now = chrono::Utc::now();
-    let mut header = vec!["TASK ID", "TYPE", "STATUS", "PRIORITY", "POSITION"];
+    let mut header = vec![
+        "TASK ID", "TYPE", "STATUS", "PRIORITY", "POSITION", "EXPECTED",
+    ];
     if verbose {
         header.extend([
             "CREATED",
@@ -276,6 +295,7 @@ pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
                 t.position
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),
+                expected(t).unwrap_or_else(|| "-".into()),
             ];
             if verbose {
                 r.push(when(Some(t.created_at)));

@@ -280,6 +280,11 @@ async fn every_command_has_help_with_an_example() {
         "list-tasks",
         "submit",
         "task",
+        "retry",
+        "limits",
+        "pause",
+        "resume",
+        "cooldown",
     ] {
         let (code, out, _) = run("http://127.0.0.1:9", &[cmd, "--help"]).await;
         assert_eq!(code, 0, "{cmd}");
@@ -352,4 +357,60 @@ async fn limits_pause_resume_and_cooldown() {
     assert_eq!(st["paused"], false);
     assert!(st["sources"]["arrivy"]["cooldown_until"].is_null());
     s.stop(&[]).await;
+}
+
+#[tokio::test]
+async fn submit_with_dedupe_and_tenant_then_retry() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = crate::fake_celery::FakeCelery::new(&s.queue);
+    let submit = [
+        "submit",
+        "--crm-source",
+        "hubspot",
+        "--sync-type",
+        "all",
+        "--tenant",
+        "acme",
+    ];
+    let (code, out, err) = run(&s.base, &submit).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("running"), "{out}");
+    let (_, out, _) = run(
+        &s.base,
+        &[&submit[..], &["--dedupe", "queued", "--json"]].concat(),
+    )
+    .await;
+    let queued = json(&out);
+    assert_eq!(
+        (queued["status"].as_str(), queued["tenant"].as_str()),
+        (Some("queued"), Some("acme"))
+    );
+    let (code, out, _) = run(&s.base, &[&submit[..], &["--dedupe", "active"]].concat()).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("exists"), "{out}");
+    assert!(out.contains(queued["task_id"].as_str().unwrap()), "{out}");
+    let (code, _, err) = run(&s.base, &[&submit[..], &["--dedupe", "sometimes"]].concat()).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("dedupe must be"), "{err}");
+
+    // The running one fails; retry it by id, then in bulk (nothing left to retry).
+    let taken = celery.take(5.0).await.unwrap();
+    celery.fail(&taken.id, "SyncError", "refused").await;
+    s.wait_status(&taken.id, "failed", 10).await;
+    let (code, out, err) = run(&s.base, &["retry", &taken.id]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("Retried {} as", taken.id)),
+        "{out}"
+    );
+    let (code, out, _) = run(&s.base, &["retry", "--crm-source", "hubspot", "--json"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["already_retried"][0], taken.id.as_str());
+    let (code, _, err) = run(&s.base, &["retry", &taken.id]).await;
+    assert_ne!(code, 0, "retried once");
+    assert!(err.contains("already retried"), "{err}");
+    let (code, out, _) = run(&s.base, &["task", &taken.id]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("Retried by"), "{out}");
+    s.stop(std::slice::from_ref(&taken.id)).await;
 }
