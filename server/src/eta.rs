@@ -21,10 +21,10 @@
 use app::types::{SourceStatus, TaskStatus, WorkerTask};
 use std::collections::{BTreeMap, HashMap};
 
-/// Recent run times by task type.
+/// Recent run times by task type: source → sync type → (runs in ms, their mean).
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    by_type: HashMap<(String, String), Vec<u64>>,
+    by_type: HashMap<String, HashMap<String, (Vec<u64>, f64)>>,
     overall: Option<f64>,
 }
 
@@ -36,10 +36,16 @@ impl History {
     /// From run times (ms) by (crm_source, sync_type).
     pub fn new(by_type: BTreeMap<(String, String), Vec<u64>>) -> Self {
         let all: Vec<u64> = by_type.values().flatten().copied().collect();
-        History {
+        let mut h = History {
             overall: mean(&all),
-            by_type: by_type.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            by_type: HashMap::new(),
+        };
+        for ((src, typ), runs) in by_type {
+            if let Some(m) = mean(&runs) {
+                h.by_type.entry(src).or_default().insert(typ, (runs, m));
+            }
         }
+        h
     }
 
     /// True when no type has a run to go on.
@@ -47,25 +53,27 @@ impl History {
         self.overall.is_none()
     }
 
-    fn samples(&self, src: &str, typ: &str) -> Option<&Vec<u64>> {
-        self.by_type.get(&(src.to_string(), typ.to_string()))
+    fn of(&self, src: &str, typ: &str) -> Option<&(Vec<u64>, f64)> {
+        self.by_type.get(src)?.get(typ)
     }
 
     /// The expected run time (ms) of a task of this type that has not started.
     pub fn expected(&self, src: &str, typ: &str) -> Option<f64> {
-        self.samples(src, typ)
-            .and_then(|v| mean(v))
-            .or(self.overall)
+        self.of(src, typ).map(|(_, m)| *m).or(self.overall)
     }
 
     /// The expected time (ms) left to a task of this type that has run `elapsed` ms.
     pub fn remaining(&self, src: &str, typ: &str, elapsed: f64) -> Option<f64> {
         let fallback = self.expected(src, typ)?;
-        let longer: Vec<u64> = self
-            .samples(src, typ)
-            .map(|v| v.iter().copied().filter(|&d| d as f64 > elapsed).collect())
-            .unwrap_or_default();
-        Some(match mean(&longer) {
+        let (sum, n) = self
+            .of(src, typ)
+            .map(|(runs, _)| {
+                runs.iter()
+                    .filter(|&&d| d as f64 > elapsed)
+                    .fold((0u64, 0u64), |(s, n), &d| (s + d, n + 1))
+            })
+            .unwrap_or((0, 0));
+        Some(match (n > 0).then(|| sum as f64 / n as f64) {
             Some(m) => m - elapsed,
             // Longer than every run on record: assume it is nearly done, by a tenth of what it
             // has run (at least a second).

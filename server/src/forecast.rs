@@ -40,6 +40,9 @@ pub struct Forecaster {
     types: Vec<(String, String)>,
     sources: Vec<String>,
     kept: Mutex<Option<Arc<Kept>>>,
+    /// One forecast is made at a time: reads that find it being made use the one kept (a
+    /// burst of submits must not become a burst of snapshots).
+    making: tokio::sync::Mutex<()>,
 }
 
 fn time(ms: i64) -> Option<DateTime<Utc>> {
@@ -69,11 +72,32 @@ impl Forecaster {
                 .collect(),
             sources: registry.sources(),
             kept: Mutex::new(None),
+            making: tokio::sync::Mutex::new(()),
         }
     }
 
     fn current(&self) -> Option<Arc<Kept>> {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A forecast younger than `fresh`: the kept one, or a new one. While another read makes
+    /// one, the kept one serves, however old; only the very first read waits for it.
+    async fn fresh(&self, fresh: Duration) -> Option<Arc<Kept>> {
+        let young = |k: &Option<Arc<Kept>>| k.as_ref().filter(|k| k.at.elapsed() < fresh).cloned();
+        let kept = self.current();
+        if let Some(k) = young(&kept) {
+            return Some(k);
+        }
+        let _making = match self.making.try_lock() {
+            Ok(guard) => guard,
+            Err(_) if kept.is_some() => return kept,
+            Err(_) => self.making.lock().await,
+        };
+        // Made meanwhile by the read that held the lock?
+        if let Some(k) = young(&self.current()) {
+            return Some(k);
+        }
+        self.make().await.or(kept)
     }
 
     async fn make(&self) -> Option<Arc<Kept>> {
@@ -111,12 +135,8 @@ impl Forecaster {
         if tasks.iter().all(|t| t.status.is_terminal()) {
             return;
         }
-        let kept = match self.current() {
-            Some(k) if k.at.elapsed() < FRESH => k,
-            _ => match self.make().await {
-                Some(k) => k,
-                None => return,
-            },
+        let Some(kept) = self.fresh(FRESH).await else {
+            return;
         };
         let unknown = |k: &Kept| {
             tasks
@@ -126,8 +146,8 @@ impl Forecaster {
                 })
                 .count()
         };
-        let kept = if unknown(&kept) > SINGLE_MAX && kept.at.elapsed() >= REFRESH_MIN {
-            self.make().await.unwrap_or(kept)
+        let kept = if unknown(&kept) > SINGLE_MAX {
+            self.fresh(REFRESH_MIN).await.unwrap_or(kept)
         } else {
             kept
         };

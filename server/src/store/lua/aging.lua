@@ -16,7 +16,7 @@ for i = 1, #ids, 2 do
   seqs[i] = seq_of(tkey(ids[i]), ids[i + 1])
 end
 redis.call('HSET', K.config, 'aging', fmt(new))
-AGING = new
+config().aging = new
 local touched = {}
 for i = 1, #ids, 2 do
   local id = ids[i]

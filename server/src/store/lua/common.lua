@@ -45,12 +45,19 @@ end
 local SEQ_SPAN = 17592186044416
 local AGING_EPOCH = 1735689600000 -- 2025-01-01T00:00:00Z
 local TIE = 16384
-local AGING = nil
-local function aging_ms()
-  if AGING == nil then
-    AGING = tonumber(redis.call('HGET', K.config, 'aging') or '0')
+-- The pool's settings, read once per script (nothing changes them meanwhile but set_max.lua
+-- and aging.lua, which do not read them after): max_workers and aging.
+local CONFIG = nil
+local function config()
+  if not CONFIG then
+    local f = redis.call('HMGET', K.config, 'max_workers', 'aging')
+    CONFIG = {max = tonumber(f[1] or '1'), aging = tonumber(f[2] or '0')}
   end
-  return AGING
+  return CONFIG
+end
+
+local function aging_ms()
+  return config().aging
 end
 
 local function queue_score(priority, seq, created)
@@ -71,7 +78,7 @@ local function seq_of(t, score)
 end
 
 local function max_workers()
-  return tonumber(redis.call('HGET', K.config, 'max_workers') or '1')
+  return config().max
 end
 
 -- A running task's Celery message lives beside its hash, under <task key>:msg: a 1 KB value
@@ -381,11 +388,15 @@ local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, 
 end
 
 -- Frees a running task's slot: it leaves the running set and its source's and tenant's, and
--- the groups that were waiting for that room may start again. Returns its source.
-local function release_slot(id, t)
+-- the groups that were waiting for that room may start again. `src` and `tn`: the task's
+-- source and tenant when the caller has read them already (else nil). Returns its source.
+local function release_slot(id, t, src, tn)
   redis.call('ZREM', K.running, id)
-  local f = redis.call('HMGET', t, 'src', 'tn')
-  local src, tn = f[1] or '', f[2] or ''
+  if not src then
+    local f = redis.call('HMGET', t, 'src', 'tn')
+    src, tn = f[1] or '', f[2] or ''
+  end
+  tn = tn or ''
   redis.call('SREM', run_src(src), id)
   if tn ~= '' then
     redis.call('SREM', run_tenant(src, tn), id)

@@ -25,7 +25,7 @@ if #ARGV < 8 or (#ARGV - 8) % 5 ~= 0 then
 end
 local id = ARGV[1]
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'dt', 'ws', 'typ', 'tl', 'cr')
+local f = redis.call('HMGET', t, 'st', 'cid', 'tok', 'dt', 'ws', 'typ', 'tl', 'cr', 'src', 'tn')
 if f[1] ~= 'running'
   or (ARGV[2] ~= '' and f[2] ~= ARGV[2])
   or (ARGV[3] ~= '' and f[3] ~= ARGV[3]) then
@@ -33,7 +33,7 @@ if f[1] ~= 'running'
 end
 local inline = ARGV[7] == '1'
 local now = now_ms()
-local src = release_slot(id, t)
+local src = release_slot(id, t, f[9] or '', f[10] or '')
 if inline and not f[5] then
   -- (A started task's message left the unacked set when it started.)
   forget_unacked(f[4])
