@@ -6,14 +6,17 @@
 //!
 //! A task the kept forecast does not know (submitted since) is placed at its position and
 //! played forward on its own; when many are unknown the forecast is made again, at most
-//! every [`REFRESH_MIN`]. Estimates are best effort: when the store cannot answer, tasks
-//! keep `null` estimates and the read itself still succeeds.
+//! every [`REFRESH_MIN`]. Tasks past the window are played forward once per (source, type,
+//! tenant) right after it, then delayed by one start of the pool per unseen task between.
+//! Estimates are best effort: when the store cannot answer, tasks keep `null` estimates and
+//! the read itself still succeeds.
 
 use crate::eta::{self, Estimates, History, Model};
 use crate::registry::Registry;
 use crate::store::{Snapshot, Store};
 use app::types::{TaskStatus, WorkerTask};
 use chrono::{DateTime, TimeZone, Utc};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,7 +145,9 @@ impl Forecaster {
             tasks
                 .iter()
                 .filter(|t| {
-                    t.status == TaskStatus::Queued && !k.estimates.start.contains_key(&t.task_id)
+                    t.status == TaskStatus::Queued
+                        && !k.estimates.start.contains_key(&t.task_id)
+                        && t.position.is_some_and(|p| p <= WINDOW as u64)
                 })
                 .count()
         };
@@ -152,42 +157,40 @@ impl Forecaster {
             kept
         };
         let mut singles = 0;
+        // Tasks past what was read: played forward once per (source, type, tenant), right
+        // after the window, then delayed for the unseen tasks between.
+        let mut after: HashMap<(String, String, String), Option<(i64, i64)>> = HashMap::new();
+        let last = kept.estimates.last_position;
         for t in tasks.iter_mut() {
             match t.status {
                 TaskStatus::Running => fill_running(&kept, t),
                 TaskStatus::Queued => {
-                    let found = kept.estimates.start.get(&t.task_id).map(|&s| {
+                    let known = kept.estimates.start.get(&t.task_id).map(|&s| {
                         (
                             s,
                             kept.estimates.finish.get(&t.task_id).copied().unwrap_or(s),
                         )
                     });
-                    let found = found.or_else(|| {
-                        let p = t.position?;
-                        if singles >= SINGLE_MAX {
-                            return None;
+                    let found = match (known, t.position) {
+                        (Some(k), _) => Some(k),
+                        (None, Some(p)) if p > last + 1 => {
+                            let key = (
+                                t.crm_source.clone(),
+                                t.sync_type.clone(),
+                                t.tenant.clone().unwrap_or_default(),
+                            );
+                            let first = *after
+                                .entry(key)
+                                .or_insert_with(|| play_at(&kept, t, last + 1));
+                            let delay = ((p - last - 1) as f64 * kept.estimates.per_start) as i64;
+                            first.map(|(s, f)| (s + delay, f + delay))
                         }
-                        singles += 1;
-                        // Played forward at its place, or (past what was read) right after
-                        // it, then delayed for the unseen tasks between.
-                        let last = kept.estimates.last_position;
-                        let (place, delay) = if p > last + 1 {
-                            let unseen = (p - last - 1) as f64;
-                            (last + 1, (unseen * kept.estimates.per_start) as i64)
-                        } else {
-                            (p, 0)
-                        };
-                        let mut placed = t.clone();
-                        placed.position = Some(place);
-                        let e = eta::estimate(
-                            &model(&kept),
-                            &kept.snapshot.running,
-                            &kept.snapshot.queued,
-                            Some(&placed),
-                        );
-                        let s = *e.start.get(&t.task_id)? + delay;
-                        Some((s, e.finish.get(&t.task_id).copied()? + delay))
-                    });
+                        (None, Some(p)) if singles < SINGLE_MAX => {
+                            singles += 1;
+                            play_at(&kept, t, p)
+                        }
+                        _ => None,
+                    };
                     if let Some((s, f)) = found {
                         t.estimated_start_at = time(s);
                         t.estimated_finish_at = time(f);
@@ -197,6 +200,20 @@ impl Forecaster {
             }
         }
     }
+}
+
+/// A queued task the kept forecast does not know, played forward at `position`: its
+/// expected start and end (ms).
+fn play_at(k: &Kept, t: &WorkerTask, position: u64) -> Option<(i64, i64)> {
+    let mut placed = t.clone();
+    placed.position = Some(position);
+    let e = eta::estimate(
+        &model(k),
+        &k.snapshot.running,
+        &k.snapshot.queued,
+        Some(&placed),
+    );
+    Some((*e.start.get(&t.task_id)?, *e.finish.get(&t.task_id)?))
 }
 
 /// A running task's expected end, from its type's history and how long it has run.

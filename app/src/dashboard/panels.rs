@@ -492,7 +492,7 @@ pub fn HistoryPanel() -> impl IntoView {
             </div>
             <div class="table-wrap">
                 <table class="tasks">
-                    <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                    <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th></tr></thead>
                     <tbody>
                         <For
                             each=move || rows.get()
@@ -503,7 +503,7 @@ pub fn HistoryPanel() -> impl IntoView {
                                     .then(|| view! { <RetryButton task=t.clone()/> });
                                 view! {
                                     <tr data-testid="history-row" data-task-id=t.task_id.clone() data-status=t.status.as_str()>
-                                        <td>{status_badge(t.status)}</td>
+                                        <td class="status-cell">{status_badge(t.status)}{retry}</td>
                                         <td>
                                             <span class="task-name">{task_label(&t)}</span>
                                             <span class="sub mono" title=t.task_id.clone()>{format::short_id(&t.task_id)}</span>
@@ -519,7 +519,6 @@ pub fn HistoryPanel() -> impl IntoView {
                                         </td>
                                         <td class="hide-sm nowrap">{t.finished_at.map(|f| format::clock(f, ctx.now()))}</td>
                                         <td class="num">{format::run_time(&t).unwrap_or_else(|| "—".into())}</td>
-                                        <td class="actions">{retry}</td>
                                     </tr>
                                 }
                             }

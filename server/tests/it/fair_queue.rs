@@ -445,6 +445,21 @@ async fn estimates_come_from_the_run_times_of_the_type() {
     let late = t.s.submit(req(0)).await.unwrap();
     assert!(off(late.estimated_start_at, 1200) < 300, "{late:?}");
     ids.push(late.task_id);
+    // Past the 200 tasks the forecast plays forward: one 0.4 s start per task between.
+    for _ in 0..250 {
+        ids.push(t.s.submit(req(0)).await.unwrap().task_id);
+    }
+    let deep = t.s.task(ids.last().unwrap()).await.unwrap();
+    assert_eq!(deep.position, Some(253));
+    let wait = (deep
+        .estimated_start_at
+        .expect("an estimate past the window")
+        - now)
+        .num_milliseconds();
+    assert!(
+        (95_000..110_000).contains(&wait),
+        "about 252 × 0.4 s: {wait} ms"
+    );
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     t.done(&ids).await;
 }
