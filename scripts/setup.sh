@@ -42,6 +42,8 @@ fi
 # --- Services and browser: redis-server, Debian's chromium ----------------------------------
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
+# promtool checks GET /metrics in the tests (Debian's prometheus package ships it).
+command -v promtool >/dev/null 2>&1 || apt_install prometheus
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   apt_install chromium
 fi

@@ -30,6 +30,7 @@ pub mod connection;
 pub mod eta;
 pub mod forecast;
 pub mod http;
+pub mod metrics;
 pub mod registry;
 pub mod scheduler;
 pub mod store;

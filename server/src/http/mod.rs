@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/events", get(live::events))
         .merge(api::routes())
         .leptos_routes_with_context(
@@ -109,6 +110,26 @@ async fn not_found() -> Response {
 /// Liveness: the process is up and serving.
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
+}
+
+/// The pool's metrics, pool-wide, in the Prometheus text format (see [`crate::metrics`]).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let scheduler = state.backend.scheduler();
+    let settings = scheduler.settings();
+    let body = crate::metrics::render(
+        scheduler.store().as_ref(),
+        &settings.registry.sources(),
+        settings.reap.heartbeat_timeout,
+    )
+    .await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Readiness: Redis answers. 503 with a reason when it does not.

@@ -395,6 +395,58 @@ pub struct Snapshot {
     pub rate_starts: BTreeMap<String, Vec<i64>>,
 }
 
+/// What `GET /metrics` reports, as the store holds it (see `store/lua/metrics.lua`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsState {
+    /// The store's clock (ms).
+    pub now_ms: i64,
+    /// The limit in force.
+    pub max_workers: u32,
+    /// True while the whole pool is paused.
+    pub paused: bool,
+    /// Slots in use.
+    pub running: u64,
+    /// Tasks queued.
+    pub queued: u64,
+    /// When the longest-waiting queued task was submitted (ms), if any.
+    pub oldest_queued_ms: Option<i64>,
+    /// The upper bounds (ms) of the wait and run-time histograms' buckets, ascending.
+    pub bucket_bounds_ms: Vec<u64>,
+    /// The counters and histogram buckets, by field (parts joined by `\x1f`: see
+    /// `common.lua`'s metrics section).
+    pub series: std::collections::HashMap<String, u64>,
+    /// The pool's other counters (`messages_resent`, `cooldowns`, `over_admissions`,
+    /// `reclaimed:<reason>`, …).
+    pub counters: std::collections::HashMap<String, u64>,
+    /// Celery workers: hostname → when last heard from (ms).
+    pub workers_seen: std::collections::HashMap<String, i64>,
+    /// Celery workers: hostname → (when it last said it went offline (ms), tasks it still ran).
+    pub workers_offline: std::collections::HashMap<String, (i64, u64)>,
+    /// Per source, by name.
+    pub sources: Vec<SourceMetrics>,
+}
+
+/// One source's line of [`MetricsState`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceMetrics {
+    /// The source.
+    pub source: String,
+    /// Its running tasks.
+    pub running: u64,
+    /// Its queued tasks.
+    pub queued: u64,
+    /// Its limit, if any.
+    pub limit: Option<u32>,
+    /// Its per-tenant limit, if any.
+    pub tenant_limit: Option<u32>,
+    /// Its rate budget, if any.
+    pub rate: Option<Rate>,
+    /// True while paused.
+    pub paused: bool,
+    /// The end of its cool-down (ms), while cooling down.
+    pub cooling_until_ms: Option<i64>,
+}
+
 /// A change to one flow-control rule of a source; `None` removes the rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuleChange {
@@ -579,6 +631,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The pool's counters (`messages_resent`, …), for reports and metrics.
     async fn counters(&self) -> Result<std::collections::HashMap<String, u64>, StoreError>;
+
+    /// Everything `GET /metrics` reports, read in one step: the pool's state now, and its
+    /// counters and histograms (kept in the store, so every replica reports the whole pool).
+    /// `sources`: the sources to report besides those the store knows.
+    async fn metrics(&self, sources: &[String]) -> Result<MetricsState, StoreError>;
 
     /// Frees the slots of running tasks whose worker is gone (see `lua/reap.lua`). With
     /// `inline`, also drops their messages from kombu's unacked set in this database.

@@ -17,7 +17,9 @@
 //! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |
 //! | `<p>:workers:offline` | HASH | hostname → `<last worker-offline time>:<tasks it still ran>` |
 //! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
-//! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns` |
+//! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns`, `over_admissions`, `reclaimed:<reason>` |
+//! | `<p>:metrics` | HASH | the counters and histogram buckets of `GET /metrics`, by source and type (fields in `lua/common.lua`'s metrics section) |
+//! | `<p>:started` | SET | running task ids a worker reported STARTED for (what an over-admission is judged on) |
 //! | `<p>:q:<group>` | ZSET | the queued tasks of one group, a (source, sync type, tenant) triple joined by `\x1f`, scored like the queue (its first is what deduplication finds) |
 //! | `<p>:groups:<source>` | SET | a source's groups with queued tasks |
 //! | `<p>:sources` | SET | every source that ever had a queued task, a rule, a pause or a cool-down |

@@ -3,9 +3,9 @@
 
 use super::contract::{
     CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish, FinishReport, Finished,
-    NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend,
-    ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError,
-    StoredMessage, Submitted, SUPERSEDED_FOR,
+    MetricsState, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome,
+    Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, SourceMetrics, StartedOutcome,
+    Store, StoreError, StoredMessage, Submitted, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
@@ -897,6 +897,88 @@ impl Store for RedisStore {
                 Err(_) => Err(StoreError::Corrupt(format!("counter {k}={v:?}"))),
             })
             .collect()
+    }
+
+    async fn metrics(&self, sources: &[String]) -> Result<MetricsState, StoreError> {
+        let mut inv = self.scripts.metrics.prepare_invoke();
+        inv.key(&self.keys.base);
+        for src in sources {
+            inv.arg(src);
+        }
+        let reply: Value = self.redis.invoke(&inv).await?;
+        let r = Reply::of("metrics", &reply)?;
+        let numbers = |i: usize| -> Result<HashMap<String, u64>, StoreError> {
+            r.nested(i)?
+                .map()?
+                .into_iter()
+                .map(|(k, v)| match v.parse::<i64>() {
+                    Ok(n) => Ok((k, n.max(0) as u64)),
+                    Err(_) => Err(StoreError::Corrupt(format!("metrics: {k}={v:?}"))),
+                })
+                .collect()
+        };
+        let oldest = r.text_or_empty(5);
+        let bounds = r.nested(6)?;
+        let mut workers_seen = HashMap::new();
+        for (host, at) in r.nested(9)?.map()? {
+            if let Ok(at) = at.parse() {
+                workers_seen.insert(host, at);
+            }
+        }
+        let mut workers_offline = HashMap::new();
+        for (host, v) in r.nested(10)?.map()? {
+            let (at, active) = v.split_once(':').unwrap_or((v.as_str(), "0"));
+            if let Ok(at) = at.parse() {
+                workers_offline.insert(host, (at, active.parse().unwrap_or(0)));
+            }
+        }
+        let mut out_sources = Vec::new();
+        for row in r.nested(11)?.rows(0)? {
+            let opt = |i: usize| -> Result<Option<i64>, StoreError> {
+                if row.text_or_empty(i).is_empty() {
+                    Ok(None)
+                } else {
+                    row.int(i).map(Some)
+                }
+            };
+            let rate = match (opt(5)?, opt(6)?) {
+                (Some(starts), Some(ms)) => Some(Rate {
+                    starts: starts as u32,
+                    per_seconds: (ms / 1000) as u32,
+                }),
+                _ => None,
+            };
+            out_sources.push(SourceMetrics {
+                source: row.text(0)?,
+                running: row.int(1)?.max(0) as u64,
+                queued: row.int(2)?.max(0) as u64,
+                limit: opt(3)?.map(|n| n as u32),
+                tenant_limit: opt(4)?.map(|n| n as u32),
+                rate,
+                paused: row.int(7)? == 1,
+                cooling_until_ms: opt(8)?,
+            });
+        }
+        Ok(MetricsState {
+            now_ms: r.int(0)?,
+            max_workers: r.int(1)?.max(0) as u32,
+            paused: r.int(2)? == 1,
+            running: r.int(3)?.max(0) as u64,
+            queued: r.int(4)?.max(0) as u64,
+            oldest_queued_ms: if oldest.is_empty() {
+                None
+            } else {
+                r.int(5).map(Some)?
+            },
+            bucket_bounds_ms: (0..bounds.items.len())
+                .map(|i| bounds.int(i).map(|n| n.max(0) as u64))
+                .collect::<Result<_, _>>()?,
+            series: numbers(7)?,
+            counters: numbers(8)?,
+            workers_seen,
+            workers_offline,
+            sources: out_sources,
+        })
     }
 
     async fn reap(

@@ -36,6 +36,7 @@ pub struct Scripts {
     pub aging: Script,
     pub expire: Script,
     pub time_limit: Script,
+    pub metrics: Script,
 }
 
 impl Scripts {
@@ -66,6 +67,7 @@ impl Scripts {
             aging: load(include_str!("lua/aging.lua")),
             expire: load(include_str!("lua/expire.lua")),
             time_limit: load(include_str!("lua/time_limit.lua")),
+            metrics: load(include_str!("lua/metrics.lua")),
         }
     }
 }

@@ -12,6 +12,7 @@ mod common;
 mod fair_queue;
 mod fake_celery;
 mod hostile;
+mod metrics;
 mod outage;
 mod race;
 mod scheduler;

@@ -13,7 +13,8 @@ local K = {
   task = P .. 'task:', superseded = P .. 'superseded', stats = P .. 'stats',
   seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
-  sources = P .. 'sources', deadlines = P .. 'deadlines',
+  sources = P .. 'sources', deadlines = P .. 'deadlines', metrics = P .. 'metrics',
+  started = P .. 'started',
 }
 
 local function fmt(n)
@@ -95,6 +96,36 @@ local function forget_unacked(tag)
   if tag and tag ~= '' then
     redis.call('HDEL', 'unacked', tag)
     redis.call('ZREM', 'unacked_index', tag)
+  end
+end
+
+-- --- Metrics ---------------------------------------------------------------------------------
+-- Pool-wide counters and histograms for GET /metrics, in one hash (K.metrics), written by the
+-- scripts where things happen, so every replica serves the same numbers. Field names are parts
+-- joined by GSEP: 'sub' src typ (tasks accepted); 'end' src typ status (tasks ended, by final
+-- status); 'w' src typ i and 'ws' src typ (waits from submit to start: a count per bucket i of
+-- METRIC_BUCKETS_MS, not cumulative, and their sum in ms); 'r' src typ i and 'rs' src typ (run
+-- times from the worker's STARTED to the result). metrics.lua returns the bounds, so they are
+-- defined here only.
+local METRIC_BUCKETS_MS = {100, 500, 1000, 5000, 15000, 30000, 60000, 120000, 300000, 600000,
+  1800000, 3600000, 7200000, 14400000}
+
+local function metric_field(...)
+  return table.concat({...}, '\31')
+end
+
+-- Counts one observation of ms into histogram h ('w' or 'r') of a task type.
+local function observe(h, src, typ, ms)
+  local i = #METRIC_BUCKETS_MS + 1
+  for j, b in ipairs(METRIC_BUCKETS_MS) do
+    if ms <= b then
+      i = j
+      break
+    end
+  end
+  redis.call('HINCRBY', K.metrics, metric_field(h, src, typ, i), 1)
+  if ms > 0 then
+    redis.call('HINCRBY', K.metrics, metric_field(h .. 's', src, typ), ms)
   end
 end
 
@@ -358,8 +389,10 @@ end
 -- counts against its source's rate budget, and (inline) its message is pushed to the broker
 -- list in the same step. `new_fields`: a new task's own fields, written in the same HSET (its
 -- attempt count is 1); otherwise the attempt count is incremented. Returns the fencing token.
-local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, new_fields)
+local function take_slot(t, id, src, typ, tn, created, seq, cid, msg, list, tag, inline, now,
+    new_fields)
   local tok = redis.call('INCR', K.token)
+  observe('w', src, typ, now - tonumber(created))
   redis.call('ZADD', K.running, fmt(tok), id)
   redis.call('SADD', run_src(src), id)
   if tn ~= '' then
@@ -368,8 +401,9 @@ local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, 
   if rules_of(src).starts then
     redis.call('ZADD', rate_log(src), fmt(now), id .. ':' .. fmt(tok))
   end
+  -- 'mx': the limit in force at this dispatch, what its STARTED is judged against (started.lua).
   local f = {'st', 'running', 'sa', fmt(now), 'tok', fmt(tok), 'cid', cid,
-    'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq)}
+    'bl', list, 'dt', tag, 'pub', inline and '1' or '0', 'seq', fmt(seq), 'mx', fmt(max_workers())}
   redis.call('SET', msg_key(t), msg)
   if new_fields then
     for _, v in ipairs(new_fields) do
@@ -387,11 +421,15 @@ local function take_slot(t, id, src, tn, seq, cid, msg, list, tag, inline, now, 
   return tok
 end
 
--- Frees a running task's slot: it leaves the running set and its source's and tenant's, and
--- the groups that were waiting for that room may start again. `src` and `tn`: the task's
--- source and tenant when the caller has read them already (else nil). Returns its source.
-local function release_slot(id, t, src, tn)
+-- Frees a running task's slot: it leaves the running set and its source's and tenant's (and
+-- K.started), and the groups that were waiting for that room may start again. `src` and
+-- `tn`: the task's source and tenant when the caller has read them already (else nil);
+-- `started`: false when the caller knows no worker reported it STARTED. Returns its source.
+local function release_slot(id, t, src, tn, started)
   redis.call('ZREM', K.running, id)
+  if started ~= false then
+    redis.call('SREM', K.started, id)
+  end
   if not src then
     local f = redis.call('HMGET', t, 'src', 'tn')
     src, tn = f[1] or '', f[2] or ''
@@ -433,11 +471,12 @@ local function admit(args, i, inline, now)
       return 'moved', out
     end
     local t = tkey(id)
-    local f = redis.call('HMGET', t, 'st', 'src', 'tn', 'typ')
+    local f = redis.call('HMGET', t, 'st', 'src', 'tn', 'typ', 'ct')
     local seq = seq_of(t, redis.call('ZSCORE', K.queue, id))
     dequeue(id, f[2] or '', f[4] or '', f[3] or '')
     if f[1] == 'queued' then
-      local tok = take_slot(t, id, f[2], f[3] or '', seq, cid, msg, list, tag, inline, now)
+      local tok = take_slot(t, id, f[2], f[4] or '', f[3] or '', f[5] or now, seq, cid, msg,
+        list, tag, inline, now)
       table.insert(out, {id, fmt(tok)})
     end
     -- A queue entry without a queued task (expired or corrupted hash) is dropped, never run.
@@ -474,8 +513,14 @@ local function blocked_by(src, typ, tn, now)
 end
 
 -- Ends a running or queued task: the single place a task becomes terminal.
--- t: the task's hash; status: completed | failed | cancelled.
-local function make_terminal(t, id, status, err, retention_ms, now)
+-- t: the task's hash; status: completed | failed | cancelled; src, typ: its source and type
+-- when the caller has read them (else nil).
+local function make_terminal(t, id, status, err, retention_ms, now, src, typ)
+  if not src then
+    local h = redis.call('HMGET', t, 'src', 'typ')
+    src, typ = h[1] or '', h[2] or ''
+  end
+  redis.call('HINCRBY', K.metrics, metric_field('end', src, typ, status), 1)
   if err ~= nil and err ~= '' then
     redis.call('HSET', t, 'st', status, 'fa', fmt(now), 'err', err)
   else

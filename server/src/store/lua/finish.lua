@@ -33,7 +33,7 @@ if f[1] ~= 'running'
 end
 local inline = ARGV[7] == '1'
 local now = now_ms()
-local src = release_slot(id, t, f[9] or '', f[10] or '')
+local src = release_slot(id, t, f[9] or '', f[10] or '', f[5] and true or false)
 if inline and not f[5] then
   -- (A started task's message left the unacked set when it started.)
   forget_unacked(f[4])
@@ -44,11 +44,13 @@ if status == 'cancelled' and f[7] and not f[8] then
 end
 if f[5] and (status == 'completed' or status == 'failed') then
   -- How long the worker ran it: the history estimates come from (the last 100 per type).
+  local ran = now - tonumber(f[5])
   local d = durations_key(src, f[6] or '')
-  redis.call('LPUSH', d, fmt(now - tonumber(f[5])))
+  redis.call('LPUSH', d, fmt(ran))
   redis.call('LTRIM', d, 0, DURATIONS_KEPT - 1)
+  observe('r', src, f[6] or '', ran)
 end
-make_terminal(t, id, status, err, tonumber(ARGV[6]), now)
+make_terminal(t, id, status, err, tonumber(ARGV[6]), now, src, f[6] or '')
 if status == 'completed' then
   -- A success ends the doubling of its source's automatic cool-downs.
   redis.call('HDEL', K.rules, 'x:' .. src)

@@ -32,25 +32,29 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
     local offline = off and tonumber(string.match(off, '^(%d+)'))
     local draining = off and tonumber(string.match(off, ':(%d+)$')) or 0
     local quiet = offline and offline >= ws and (not seen or offline > seen)
-    local reason = nil
+    local reason, kind = nil, nil
     if quiet and draining > 0 then
       -- A warm shutdown: the worker stopped consuming and sends no more heartbeats, but its
       -- pool finishes what it runs, and those results will come. Only a restart, or a cancel
       -- (whose revoke a shutting-down worker no longer hears) left unanswered past the
       -- timeout, takes the slot back.
       if restarted then
-        reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
+        reason, kind = 'Worker lost: ' .. worker .. ' restarted while running it.', 'restarted'
       elseif f[4] and now - offline > timeout then
         reason = 'Worker lost: ' .. worker .. ' shut down while running it and never answered the cancel.'
+        kind = 'cancel_unanswered'
       end
     elseif quiet and now - offline >= grace_off then
-      reason = 'Worker lost: ' .. worker .. ' went offline while running it.'
+      reason, kind = 'Worker lost: ' .. worker .. ' went offline while running it.', 'offline'
     elseif restarted then
-      reason = 'Worker lost: ' .. worker .. ' restarted while running it.'
+      reason, kind = 'Worker lost: ' .. worker .. ' restarted while running it.', 'restarted'
     elseif seen and now - seen > timeout then
       reason = 'Worker lost: no heartbeat from ' .. worker .. ' for ' .. math.floor((now - seen) / 1000) .. ' s.'
+      kind = 'no_heartbeat'
     end
     if reason then
+      -- Counted by kind for GET /metrics (worker_pool_tasks_reclaimed_total).
+      redis.call('HINCRBY', K.stats, 'reclaimed:' .. kind, 1)
       local tag = f[3] or ''
       if ARGV[5] == '1' then
         -- An acks_late message would otherwise come back after the visibility timeout and run

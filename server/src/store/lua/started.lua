@@ -1,4 +1,5 @@
--- started: records a worker's STARTED report for the current dispatch. No slot changes.
+-- started: records a worker's STARTED report for the current dispatch. No slot changes. The
+-- task joins K.started (the running tasks a worker reported started; release_slot removes it).
 -- KEYS[1] the pool's prefix
 -- ARGV[1] celery id   ARGV[2] worker hostname (may be empty)   ARGV[3] worker pid (may be empty)
 -- ARGV[4] inline (1: drop the message from kombu's unacked set: the task started, and an ack
@@ -7,7 +8,7 @@
 -- dispatch), -1 when the Celery id is one the pool replaced by another dispatch of the task
 -- (a stale copy of a re-sent or requeued message is running somewhere: revoke it).
 local t = tkey(ARGV[5])
-local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt')
+local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt', 'mx')
 if f[2] ~= ARGV[1] then
   if redis.call('ZSCORE', K.superseded, ARGV[1]) then
     return -1
@@ -17,6 +18,12 @@ end
 if f[1] ~= 'running' or f[3] then
   return 0
 end
+-- An over-admission, as the workers see it: they already ran as many of the pool's tasks as
+-- the limit in force when this one was dispatched. Must stay 0 (a metric to alert on).
+if f[5] and redis.call('SCARD', K.started) >= tonumber(f[5]) then
+  redis.call('HINCRBY', K.stats, 'over_admissions', 1)
+end
+redis.call('SADD', K.started, ARGV[5])
 redis.call('HSET', t, 'ws', fmt(now_ms()))
 redis.call('HDEL', t, 'lsa')
 if ARGV[4] == '1' then

@@ -68,6 +68,7 @@ if mode ~= '' then
 end
 local now = now_ms()
 local seq = redis.call('INCR', K.seq)
+redis.call('HINCRBY', K.metrics, metric_field('sub', src, typ), 1)
 local fields = {'src', src, 'typ', typ, 'par', ARGV[5], 'pri', ARGV[6], 'ct', fmt(now)}
 -- The Celery task name is stored only when it is not <crm_source>.<sync_type>.
 if ARGV[4] ~= src .. '.' .. typ then
@@ -90,7 +91,7 @@ local free = max_workers() - redis.call('ZCARD', K.running)
 local may = ARGV[8] ~= '' and free > 0 and not pool_paused()
 if may and redis.call('ZCARD', K.queue) == 0 and not blocked(src, tn, now, nil) then
   -- The common case: nothing waits at all, and nothing holds it.
-  local tok = take_slot(t, id, src, tn, seq, ARGV[7], ARGV[8], ARGV[9], ARGV[11],
+  local tok = take_slot(t, id, src, typ, tn, now, seq, ARGV[7], ARGV[8], ARGV[9], ARGV[11],
     ARGV[10] == '1', now, fields)
   redis.call('PUBLISH', K.events, 'submit ' .. id)
   return {1, fmt(now), 'running', fmt(tok), free - 1}
@@ -106,7 +107,7 @@ enqueue(id, src, typ, tn, queue_score(ARGV[6], seq, now))
 if may and next_ready(now) == id then
   dequeue(id, src, typ, tn)
   -- (An empty field list: this is its first dispatch, attempt 1.)
-  local tok = take_slot(t, id, src, tn, seq, ARGV[7], ARGV[8], ARGV[9], ARGV[11],
+  local tok = take_slot(t, id, src, typ, tn, now, seq, ARGV[7], ARGV[8], ARGV[9], ARGV[11],
     ARGV[10] == '1', now, {})
   redis.call('PUBLISH', K.events, 'submit ' .. id)
   return {1, fmt(now), 'running', fmt(tok), free - 1}
