@@ -62,6 +62,7 @@ def machine():
 def main():
     out, profile, results = sys.argv[1], sys.argv[2], sys.argv[3]
     cap = median_run(f"{out}/capacity.jsonl", "cycles_per_s")
+    cap_mixed = median_run(f"{out}/capacity-mixed.jsonl", "cycles_per_s")
     cap_rules = median_run(f"{out}/capacity-rules.jsonl", "cycles_per_s")
     blocked = load(f"{out}/blocked.json")["blocked"]
     refill_rules = load(f"{out}/refill-rules.json")["refill"]
@@ -86,7 +87,11 @@ def main():
         "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"] / tp["plain-sleep20"]["tasks_per_s"],
         "scheduler_cycles_per_s": cap["cycles_per_s"],
         "scheduler_cycles_per_s_with_rules": cap_rules["cycles_per_s"],
-        "capacity_ratio_with_rules": cap_rules["cycles_per_s"] / cap["cycles_per_s"],
+        "scheduler_cycles_per_s_mixed": cap_mixed["cycles_per_s"],
+        # The cost of the rules: the same mixed load (five types, 50 tenants) with and without.
+        "capacity_ratio_with_rules": cap_rules["cycles_per_s"] / cap_mixed["cycles_per_s"],
+        # Rules and the mixed load together, against one type with no tenant.
+        "capacity_ratio_with_rules_vs_one_type": cap_rules["cycles_per_s"] / cap["cycles_per_s"],
         "refill_p99_ms_with_rules": refill_rules["p99_ms"],
         "held_source_dispatch_p50_ms": blocked["held"]["submit_to_dispatch"]["p50_ms"],
         "empty_pool_dispatch_p50_ms": blocked["empty"]["submit_to_dispatch"]["p50_ms"],
@@ -107,6 +112,7 @@ def main():
             "refill_by_limit": refill,
             "throughput": tp,
             "capacity": cap,
+            "capacity_mixed": cap_mixed,
             "capacity_with_rules": cap_rules,
             "refill_with_rules": refill_rules,
             "held_source": blocked,

@@ -73,14 +73,18 @@ stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
 }
 
-step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds, without and with rules, alternating)"
+step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds: one type; five types and 50 tenants without rules, then with them; alternating)"
 : > "$OUT_DIR/capacity.jsonl"
+: > "$OUT_DIR/capacity-mixed.jsonl"
 : > "$OUT_DIR/capacity-rules.jsonl"
 for REP in $(seq "$CAP_REPS"); do
-  "$BENCH" capacity --n "$N_CAP" --concurrency 64 | tr -d '\n' >> "$OUT_DIR/capacity.jsonl"
-  echo >> "$OUT_DIR/capacity.jsonl"
-  "$BENCH" capacity --n "$N_CAP" --concurrency 64 --with-rules | tr -d '\n' >> "$OUT_DIR/capacity-rules.jsonl"
-  echo >> "$OUT_DIR/capacity-rules.jsonl"
+  for V in ":capacity" "--mixed:capacity-mixed" "--with-rules:capacity-rules"; do
+    FLAG=${V%%:*}
+    FILE="$OUT_DIR/${V#*:}.jsonl"
+    # shellcheck disable=SC2086 # FLAG is one word or none
+    "$BENCH" capacity --n "$N_CAP" --concurrency 64 $FLAG | tr -d '\n' >> "$FILE"
+    echo >> "$FILE"
+  done
 done
 
 step "a held source's $BLOCKED queued tasks against another source's dispatch"

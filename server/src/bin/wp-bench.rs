@@ -65,8 +65,11 @@ enum Command {
         /// Concurrent submitters (and the limit).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Spread the tasks over the five sources and 50 tenants, each source with a limit, a
-        /// per-tenant limit and a rate budget that all leave room: the cost of checking them.
+        /// Spread the tasks over the five task types (four sources) and 50 tenants.
+        #[arg(long)]
+        mixed: bool,
+        /// Give each source a limit, a per-tenant limit and a rate budget that all leave room:
+        /// the cost of checking them (implies --mixed, so that it compares with a --mixed run).
         #[arg(long)]
         with_rules: bool,
     },
@@ -121,8 +124,9 @@ fn main() -> anyhow::Result<()> {
             Command::Capacity {
                 n,
                 concurrency,
+                mixed,
                 with_rules,
-            } => capacity(&cli.redis, n, concurrency, with_rules).await,
+            } => capacity(&cli.redis, n, concurrency, mixed || with_rules, with_rules).await,
             Command::Blocked { size, samples } => blocked(&cli.redis, size, samples).await,
             Command::Eta { n, warmup, seed } => eta(&cli.redis, n, warmup, seed).await,
             Command::Depth {
@@ -311,6 +315,7 @@ async fn capacity(
     redis_url: &str,
     n: usize,
     concurrency: usize,
+    mixed: bool,
     with_rules: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let prefix = format!("wp-bench-cap-{}", std::process::id());
@@ -337,7 +342,7 @@ async fn capacity(
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                let (src, typ) = if with_rules {
+                let (src, typ) = if mixed {
                     TYPES[(worker + i) % TYPES.len()]
                 } else {
                     ("hubspot", "all")
@@ -348,7 +353,7 @@ async fn capacity(
                         sync_type: typ.into(),
                         parameters: Default::default(),
                         priority: 0,
-                        tenant: with_rules.then(|| format!("t{}", (worker * per + i) % 50)),
+                        tenant: mixed.then(|| format!("t{}", (worker * per + i) % 50)),
                         ..Default::default()
                     })
                     .await?;
@@ -373,6 +378,7 @@ async fn capacity(
     delete_prefix(redis_url, &prefix).await?;
     Ok(serde_json::json!({
         "cycles": cycles,
+        "mixed": mixed,
         "with_rules": with_rules,
         "concurrency": concurrency,
         "seconds": elapsed,
