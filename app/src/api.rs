@@ -115,3 +115,9 @@ pub async fn set_paused(source: Option<String>, paused: bool) -> Result<PoolStat
 pub async fn set_cooldown(source: String, seconds: u32) -> Result<PoolStatus, AppError> {
     crate::backend::backend()?.cooldown(source, seconds).await
 }
+
+/// Forgets a worker that is gone for good: its tasks end failed, their slots go to the queue.
+#[server(prefix = "/api", endpoint = "forget_worker", input = Json)]
+pub async fn forget_worker(hostname: String) -> Result<crate::types::ForgetReport, AppError> {
+    crate::backend::backend()?.forget_worker(hostname).await
+}

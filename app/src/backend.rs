@@ -10,6 +10,7 @@ use crate::types::{
     RetryFilter, RetryReport, ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView,
     WorkerTask,
 };
+use crate::types::{ForgetReport, WorkerList};
 use leptos::prelude::use_context;
 use std::sync::Arc;
 
@@ -60,6 +61,11 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError>;
     /// Cools a source down for `seconds` (0 ends it) (`POST sources/<source>/cooldown/`).
     async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError>;
+    /// Every Celery worker the pool has heard from (`GET workers/`).
+    async fn workers(&self) -> Result<WorkerList, AppError>;
+    /// Forgets a worker that will not come back: the slots of its tasks are released, the
+    /// tasks end failed (`POST workers/<hostname>/forget/`).
+    async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError>;
 }
 
 /// The backend as it is stored in Leptos context.

@@ -72,3 +72,18 @@ test("the configuration dialog sets a source's limit and explains a bad rule", a
   await expect(page.locator("[data-testid=source-row][data-source=five9]").getByTestId("source-running")).toHaveText("0 / 2");
   await api.clearRules();
 });
+
+test("the workers panel lists the demo worker, online, with the task it runs and no Forget", async ({ page, request }) => {
+  const api = new PoolApi(request);
+  const t = await api.submit("genius", "all", LONG);
+  const dashboard = new DashboardPage(page);
+  await dashboard.open();
+  await expect(dashboard.runningRow(t.task_id)).toBeVisible();
+  const panel = page.getByTestId("workers-panel");
+  await expect(panel.getByRole("heading", { name: "Workers" })).toBeVisible();
+  const row = panel.locator("[data-testid=worker-row]", { has: page.getByTestId("worker-tasks").filter({ hasText: /^[1-9]/ }) });
+  await expect(row).toHaveCount(1, { timeout: 15_000 });
+  await expect(row.getByTestId("worker-state")).toHaveText("online");
+  // An online worker still runs its tasks: nothing to forget.
+  await expect(row.getByTestId("worker-forget")).toHaveCount(0);
+});

@@ -14,6 +14,7 @@ use app::types::{
     ProcessReport, Rate, RetryFilter, RetryReport, ServerInfo, SourceRules, SubmitRequest,
     TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
+use app::types::{ForgetReport, WorkerList};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -52,6 +53,7 @@ pub struct Seed {
 struct LastSeen {
     status: Option<PoolStatus>,
     history: Vec<WorkerTask>,
+    workers: Vec<app::types::WorkerInfo>,
 }
 
 impl ServerBackend {
@@ -294,7 +296,9 @@ pub fn to_app_error(e: PoolError) -> AppError {
     match e {
         PoolError::Invalid(fields) => AppError::invalid(fields),
         PoolError::NotFound(id) => AppError::task_not_found(&id),
-        PoolError::UnknownSource(message) => AppError::NotFound { message },
+        PoolError::UnknownSource(message) | PoolError::UnknownWorker(message) => {
+            AppError::NotFound { message }
+        }
         PoolError::Conflict(message) => AppError::Conflict { message },
         PoolError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "store unavailable");
@@ -397,10 +401,13 @@ impl PoolBackend for ServerBackend {
     async fn dashboard(&self) -> Result<Dashboard, AppError> {
         self.read(
             || async {
+                let workers = self.scheduler.workers().await?.workers;
+                self.lock_seen().workers = workers.clone();
                 Ok(Dashboard {
                     status: self.fresh_status().await?,
                     history: self.fresh_history().await?,
                     server_time: chrono::Utc::now(),
+                    workers,
                 })
             },
             |me| {
@@ -408,6 +415,7 @@ impl PoolBackend for ServerBackend {
                     status: me.stale_status()?,
                     history: me.lock_seen().history.clone(),
                     server_time: chrono::Utc::now(),
+                    workers: me.lock_seen().workers.clone(),
                 })
             },
         )
@@ -584,6 +592,22 @@ impl PoolBackend for ServerBackend {
         self.guard_write()?;
         self.scheduler
             .cooldown(&source, seconds)
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    async fn workers(&self) -> Result<WorkerList, AppError> {
+        self.read(
+            || self.scheduler.workers(),
+            |_| Err(AppError::store_unavailable()),
+        )
+        .await
+    }
+
+    async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError> {
+        self.guard_write()?;
+        self.scheduler
+            .forget_worker(&hostname)
             .await
             .map_err(|e| self.write_error(e))
     }

@@ -18,12 +18,18 @@ pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
 /// The reasons a task is reclaimed from a lost worker, as `reap.lua` counts them: every one is
 /// reported, 0 until it happens, so an alert can use `increase()` from the start.
-const RECLAIM_REASONS: [&str; 4] = ["restarted", "offline", "no_heartbeat", "cancel_unanswered"];
+const RECLAIM_REASONS: [&str; 5] = [
+    "restarted",
+    "offline",
+    "no_heartbeat",
+    "cancel_unanswered",
+    "forgotten",
+];
 
 /// The page: reads the store once and encodes what it read.
 pub async fn render(store: &dyn Store, sources: &[String], worker_timeout: Duration) -> String {
-    let families = match store.metrics(sources).await {
-        Ok(state) => families(&state, worker_timeout),
+    let families = match store.metrics(sources, worker_timeout).await {
+        Ok(state) => families(&state),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: the store does not answer");
             vec![gauge_family(
@@ -46,30 +52,8 @@ pub fn encode(families: &[MetricFamily]) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// A worker's state, from its own events: `online` (heard from within the timeout, no
-/// offline since), `draining` (a warm shutdown began: offline with tasks still running),
-/// `offline` (offline with nothing left), `lost` (silent past the timeout, no offline).
-pub fn worker_state(
-    state: &MetricsState,
-    host: &str,
-    worker_timeout: Duration,
-) -> Option<&'static str> {
-    let seen = state.workers_seen.get(host).copied();
-    if let Some(&(off_at, active)) = state.workers_offline.get(host) {
-        if seen.is_none_or(|s| off_at >= s) {
-            return Some(if active > 0 { "draining" } else { "offline" });
-        }
-    }
-    let seen = seen?;
-    if state.now_ms - seen > worker_timeout.as_millis() as i64 {
-        Some("lost")
-    } else {
-        Some("online")
-    }
-}
-
 /// Every family the page reports.
-pub fn families(state: &MetricsState, worker_timeout: Duration) -> Vec<MetricFamily> {
+pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
     let mut out = vec![
         gauge_family(
             "worker_pool_store_up",
@@ -281,26 +265,13 @@ pub fn families(state: &MetricsState, worker_timeout: Duration) -> Vec<MetricFam
         vec![metric(&[], counter(count("over_admissions")))],
     ));
 
-    let mut by_state: BTreeMap<&str, u64> = ["draining", "lost", "offline", "online"]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
-    let hosts: std::collections::BTreeSet<&String> = state
-        .workers_seen
-        .keys()
-        .chain(state.workers_offline.keys())
-        .collect();
-    for host in hosts {
-        if let Some(s) = worker_state(state, host, worker_timeout) {
-            *by_state.entry(s).or_default() += 1;
-        }
-    }
     out.push(gauge_family(
         "worker_pool_workers",
         "Celery workers the pool has heard from, by state (online, draining, lost, offline).",
-        by_state
-            .into_iter()
-            .map(|(s, n)| metric(&[("state", s)], gauge(n as f64)))
+        state
+            .workers
+            .iter()
+            .map(|(s, n)| metric(&[("state", s)], gauge(*n as f64)))
             .collect(),
     ));
     // A family with no series is left out (the text format has no way to say it is empty).
@@ -396,27 +367,6 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_state_comes_from_its_own_events() {
-        let mut s = state();
-        let t = Duration::from_secs(10);
-        s.workers_seen.insert("up".into(), 95_000);
-        s.workers_seen.insert("silent".into(), 80_000);
-        s.workers_seen.insert("warm".into(), 90_000);
-        s.workers_offline.insert("warm".into(), (91_000, 2));
-        s.workers_seen.insert("gone".into(), 90_000);
-        s.workers_offline.insert("gone".into(), (91_000, 0));
-        // An offline followed by an online (a reconnect) is online again.
-        s.workers_seen.insert("back".into(), 99_000);
-        s.workers_offline.insert("back".into(), (98_000, 0));
-        assert_eq!(worker_state(&s, "up", t), Some("online"));
-        assert_eq!(worker_state(&s, "silent", t), Some("lost"));
-        assert_eq!(worker_state(&s, "warm", t), Some("draining"));
-        assert_eq!(worker_state(&s, "gone", t), Some("offline"));
-        assert_eq!(worker_state(&s, "back", t), Some("online"));
-        assert_eq!(worker_state(&s, "never", t), None);
-    }
-
-    #[test]
     fn histograms_are_cumulative_and_counters_keep_their_labels() {
         let mut s = state();
         s.bucket_bounds_ms = vec![100, 1000];
@@ -429,7 +379,7 @@ mod tests {
         ] {
             s.series.insert(k.into(), v);
         }
-        let page = encode(&families(&s, Duration::from_secs(10)));
+        let page = encode(&families(&s));
         for line in [
             "worker_pool_task_wait_seconds_bucket{source=\"hubspot\",sync_type=\"all\",le=\"0.1\"} 2",
             "worker_pool_task_wait_seconds_bucket{source=\"hubspot\",sync_type=\"all\",le=\"1\"} 2",

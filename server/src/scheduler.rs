@@ -10,15 +10,17 @@ use crate::celery::{Broker, BrokerError};
 use crate::forecast::Forecaster;
 use crate::registry::Registry;
 use crate::store::{
-    CancelOutcome, Cooldown, DispatchStop, Finish, Finished, NewTask, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, RunningEntry,
-    StartedOutcome, Store, StoreError, Submitted,
+    CancelOutcome, Cooldown, DispatchStop, Finish, Finished, ForgetOutcome, NewTask, Prepared,
+    ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange,
+    RunningEntry, StartedOutcome, Store, StoreError, Submitted,
 };
 use app::types::{
     validate_cooldown, validate_max_workers, Dedupe, FieldError, Limits, LimitsUpdate, PoolConfig,
     PoolStatus, ProcessReport, RetryFilter, RetryReport, SubmitRequest, TaskQuery, TaskStatus,
     TaskType, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
+use app::types::{ForgetReport, WorkerInfo, WorkerList};
+use chrono::{TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,9 @@ pub enum PoolError {
     /// No such source.
     #[error("{0}")]
     UnknownSource(String),
+    /// No such worker.
+    #[error("{0}")]
+    UnknownWorker(String),
     /// The transition does not apply to the task's state.
     #[error("{0}")]
     Conflict(String),
@@ -785,6 +790,78 @@ impl Scheduler {
             self.dispatch_pass().await?;
         }
         Ok(reaped)
+    }
+
+    // --- the worker roster ---------------------------------------------------------------------
+
+    /// Every Celery worker heard from (`GET workers/`).
+    pub async fn workers(&self) -> Result<WorkerList, PoolError> {
+        let records = self
+            .store
+            .workers(self.settings.reap.heartbeat_timeout)
+            .await?;
+        let at = |ms: Option<i64>| ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        Ok(WorkerList {
+            workers: records
+                .into_iter()
+                .map(|r| WorkerInfo {
+                    hostname: r.hostname,
+                    state: r.state,
+                    pid: r.pid,
+                    last_heartbeat: at(r.last_heard_ms),
+                    first_seen: at(r.first_heard_ms),
+                    offline_at: at(r.offline_ms),
+                    tasks: r.tasks,
+                })
+                .collect(),
+        })
+    }
+
+    /// Forgets a worker an operator knows is gone for good: its tasks end failed, their slots
+    /// go to the queue. Refused (409) while the worker is online by its heartbeats.
+    pub async fn forget_worker(&self, hostname: &str) -> Result<ForgetReport, PoolError> {
+        let outcome = self
+            .store
+            .forget_worker(
+                hostname,
+                self.settings.reap.heartbeat_timeout,
+                self.settings.retention,
+            )
+            .await?;
+        match outcome {
+            ForgetOutcome::Unknown => Err(PoolError::UnknownWorker(format!(
+                "No worker named {hostname} has been heard from."
+            ))),
+            ForgetOutcome::Online { last_heard_ms } => {
+                let ago = last_heard_ms
+                    .map(|ms| {
+                        let s = (Utc::now().timestamp_millis() - ms).max(0) / 1000;
+                        format!(" (heard from {s} s ago)")
+                    })
+                    .unwrap_or_default();
+                Err(PoolError::Conflict(format!(
+                    "{hostname} is online{ago}: it still runs its tasks. Forget only a worker \
+                     that is gone for good (draining, lost or offline)."
+                )))
+            }
+            ForgetOutcome::Forgotten { released } => {
+                for (id, tag) in &released {
+                    tracing::warn!(task_id = %id, worker = %hostname, "task ended: its worker was forgotten by an operator");
+                    if !self.settings.inline_broker && !tag.is_empty() {
+                        if let Err(e) = self.broker.forget_unacked(tag).await {
+                            tracing::warn!(task_id = %id, error = %e, "could not drop the message from the broker's unacked set");
+                        }
+                    }
+                }
+                if !released.is_empty() {
+                    self.dispatch_pass().await?;
+                }
+                Ok(ForgetReport {
+                    hostname: hostname.to_string(),
+                    released: released.into_iter().map(|(id, _)| id).collect(),
+                })
+            }
+        }
     }
 
     // --- lost messages -------------------------------------------------------------------------

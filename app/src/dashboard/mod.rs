@@ -185,6 +185,7 @@ fn DashboardPage() -> impl IntoView {
                                 <submit::SubmitPanel/>
                                 <panels::HistoryPanel/>
                             </div>
+                            <panels::WorkersPanel/>
                             <modal::ConfigModal/>
                         })
                     })}

@@ -1,12 +1,15 @@
-//! The pool summary and the three task tables: running, queued, finished.
+//! The pool summary, the sources, the three task tables (running, queued, finished) and the
+//! workers.
 
 use super::format;
 use super::use_ctx;
 use crate::api::{
-    CancelTask, ProcessQueue, RetryFailed, RetryTask, SetCooldown, SetPaused, SetTaskPriority,
+    CancelTask, ForgetWorker, ProcessQueue, RetryFailed, RetryTask, SetCooldown, SetPaused,
+    SetTaskPriority,
 };
 use crate::types::{
-    parse_priority, PoolState, PoolStatus, TaskStatus, WorkerTask, MAX_PRIORITY, MIN_PRIORITY,
+    parse_priority, PoolState, PoolStatus, TaskStatus, WorkerState, WorkerTask, MAX_PRIORITY,
+    MIN_PRIORITY,
 };
 use leptos::prelude::*;
 
@@ -415,6 +418,65 @@ pub fn SourcesPanel() -> impl IntoView {
                     <p class="error" role="alert">{e.message().to_string()}</p>
                 })}
             </div>
+        </section>
+    }
+}
+
+/// The Celery workers heard from: state, last heartbeat, the pool's tasks each runs, and a
+/// Forget button for one that is not online (an operator who knows it is gone for good).
+#[component]
+pub fn WorkersPanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let rows = Memo::new(move |_| ctx.current().map(|d| d.workers).unwrap_or_default());
+    let forget = ctx.mutation::<ForgetWorker>();
+    view! {
+        <section class="panel" aria-labelledby="workers-title" data-testid="workers-panel">
+            <h2 id="workers-title">"Workers"</h2>
+            <Show
+                when=move || rows.with(|r| !r.is_empty())
+                fallback=|| view! { <p class="empty">"No Celery worker heard from yet."</p> }
+            >
+                <div class="table-wrap">
+                    <table class="tasks">
+                        <thead><tr><th>"Worker"</th><th>"State"</th><th class="hide-sm">"Last heard"</th><th class="num">"Tasks"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                        <tbody>
+                            <For
+                                each=move || rows.get()
+                                key=|w| (w.hostname.clone(), w.state, w.last_heartbeat, w.tasks.clone())
+                                children=move |w| {
+                                    let name = StoredValue::new(w.hostname.clone());
+                                    let heard = w.last_heartbeat;
+                                    let ago = move || heard
+                                        .map(|t| format!("{} ago", format::duration(format::secs_between(t, ctx.now()))))
+                                        .unwrap_or_else(|| "—".into());
+                                    let online = w.state == WorkerState::Online;
+                                    view! {
+                                        <tr data-testid="worker-row" data-worker=w.hostname.clone()>
+                                            <th scope="row">{w.hostname.clone()}</th>
+                                            <td data-testid="worker-state"><span class=format!("badge badge-worker-{}", w.state.as_str())>{w.state.as_str()}</span></td>
+                                            <td class="hide-sm">{ago}</td>
+                                            <td class="num" data-testid="worker-tasks">{w.tasks.len()}</td>
+                                            <td class="actions">
+                                                {(!online).then(|| view! {
+                                                    <button class="btn small danger" data-testid="worker-forget"
+                                                        aria-label=move || format!("Forget {}: its tasks end failed", name.get_value())
+                                                        disabled=move || forget.pending().get()
+                                                        on:click=move |_| { forget.dispatch(ForgetWorker { hostname: name.get_value() }); }>
+                                                        "Forget"
+                                                    </button>
+                                                })}
+                                            </td>
+                                        </tr>
+                                    }
+                                }
+                            />
+                        </tbody>
+                    </table>
+                </div>
+            </Show>
+            {move || forget.value().get().and_then(Result::err).map(|e| view! {
+                <p class="error" role="alert">{e.message().to_string()}</p>
+            })}
         </section>
     }
 }

@@ -280,6 +280,9 @@ pub struct Dashboard {
     /// The server's clock when this was read (running times count from it until the browser's
     /// own clock takes over, so the server-rendered page and the hydrated one agree).
     pub server_time: DateTime<Utc>,
+    /// The Celery workers heard from.
+    #[serde(default)]
+    pub workers: Vec<WorkerInfo>,
 }
 
 /// How many finished tasks the dashboard shows.
@@ -325,4 +328,79 @@ mod tests {
         assert_eq!(s.utilization, 0.0);
         assert_eq!(s.state, PoolState::Available);
     }
+}
+
+/// A Celery worker's state, from its own events.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Heard from within the heartbeat timeout, and no offline since.
+    Online,
+    /// A warm shutdown began: it said it went offline with tasks still running, which it
+    /// finishes (their results will come).
+    Draining,
+    /// Silent past the heartbeat timeout, without saying it went offline.
+    Lost,
+    /// It went offline with nothing left to run.
+    Offline,
+}
+
+impl WorkerState {
+    /// The name, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Online => "online",
+            WorkerState::Draining => "draining",
+            WorkerState::Lost => "lost",
+            WorkerState::Offline => "offline",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkerState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "online" => Ok(WorkerState::Online),
+            "draining" => Ok(WorkerState::Draining),
+            "lost" => Ok(WorkerState::Lost),
+            "offline" => Ok(WorkerState::Offline),
+            other => Err(format!("unknown worker state {other:?}")),
+        }
+    }
+}
+
+/// One Celery worker the pool has heard from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    /// Its hostname (`celery@host`).
+    pub hostname: String,
+    /// Its state now.
+    pub state: WorkerState,
+    /// The main process's pid, when its events carry it.
+    pub pid: Option<u32>,
+    /// When it was last heard from (an online or a heartbeat).
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// When the pool first heard from it.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// When it last said it went offline.
+    pub offline_at: Option<DateTime<Utc>>,
+    /// The pool's tasks it runs now (their ids).
+    pub tasks: Vec<String>,
+}
+
+/// `GET workers/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct WorkerList {
+    /// Every worker heard from, by hostname.
+    pub workers: Vec<WorkerInfo>,
+}
+
+/// What `POST workers/<hostname>/forget/` did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ForgetReport {
+    /// The worker forgotten.
+    pub hostname: String,
+    /// The tasks it ran, now ended failed and their slots free.
+    pub released: Vec<String>,
 }

@@ -191,4 +191,14 @@ pub enum Command {
         /// The task's id.
         id: String,
     },
+    /// List the Celery workers the pool has heard from: state, pid, last heartbeat, tasks.
+    #[command(after_help = "Example:\n  worker-pool workers")]
+    Workers,
+    /// Forget a worker that is gone for good (a draining worker that was killed): its tasks
+    /// end failed and their slots go to the queue. Refused while the worker is online.
+    #[command(after_help = "Example:\n  worker-pool forget-worker celery@sync-3")]
+    ForgetWorker {
+        /// The worker's hostname, as `workers` lists it.
+        hostname: String,
+    },
 }

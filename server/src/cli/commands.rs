@@ -3,7 +3,7 @@
 use super::args::{Command, Options};
 use super::client::{parse, segment, Client, Failure};
 use super::output::{self, Style};
-use app::types::{PoolConfig, PoolStatus, ProcessReport, WorkerTask};
+use app::types::{ForgetReport, PoolConfig, PoolStatus, ProcessReport, WorkerList, WorkerTask};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -380,6 +380,38 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
             }
             if let Some(by) = &t.retried_by {
                 println!("Retried by {by}.");
+            }
+        }
+        Command::Workers => {
+            let body = client.get("/workers/").await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let list: WorkerList = parse(&body)?;
+            print!("{}", output::workers(style, &list.workers));
+        }
+        Command::ForgetWorker { hostname } => {
+            let body = client
+                .post(
+                    &format!("/workers/{}/forget/", segment(&hostname)),
+                    serde_json::json!({}),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let r: ForgetReport = parse(&body)?;
+            match r.released.len() {
+                0 => println!("Forgot {hostname}; it ran none of the pool's tasks."),
+                n => println!(
+                    "Forgot {hostname}; its {n} task{} ended failed and freed {} slot{}: {}.",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "its" } else { "their" },
+                    if n == 1 { "" } else { "s" },
+                    r.released.join(", ")
+                ),
             }
         }
     }

@@ -265,6 +265,49 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Workers as a table.
+pub fn workers(style: Style, workers: &[app::types::WorkerInfo]) -> String {
+    if workers.is_empty() {
+        return format!("{}\n", style.dim("No worker heard from yet."));
+    }
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            let state = w.state.as_str();
+            let painted = match w.state {
+                app::types::WorkerState::Online => style.green(state),
+                app::types::WorkerState::Draining => style.yellow(state),
+                app::types::WorkerState::Lost => style.red(state),
+                app::types::WorkerState::Offline => style.dim(state),
+            };
+            vec![
+                w.hostname.clone(),
+                painted,
+                w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                when(w.last_heartbeat),
+                when(w.first_seen),
+                if w.tasks.is_empty() {
+                    "-".into()
+                } else {
+                    w.tasks.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(
+        style,
+        &[
+            "WORKER",
+            "STATE",
+            "PID",
+            "LAST HEARD",
+            "FIRST SEEN",
+            "TASKS",
+        ],
+        &rows,
+    )
+}
+
 /// Tasks as a table; `verbose` adds times, parameters and errors.
 pub fn tasks(style: Style, tasks: &[WorkerTask], verbose: bool) -> String {
     if tasks.is_empty() {

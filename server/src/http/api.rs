@@ -57,12 +57,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .await
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge {
-                        message: format!(
-                            "The request body is larger than {} KiB.",
-                            BODY_LIMIT / 1024
-                        ),
-                    }
+                    body_too_large()
                 } else {
                     AppError::bad_request("The request body could not be read.")
                 }
@@ -99,6 +94,13 @@ fn both(router: Router<AppState>, path: &str, method: MethodRouter<AppState>) ->
     }
 }
 
+/// The answer to a request body over [`BODY_LIMIT`].
+pub(super) fn body_too_large() -> AppError {
+    AppError::TooLarge {
+        message: format!("The request body is larger than {} KiB.", BODY_LIMIT / 1024),
+    }
+}
+
 /// The API's routes, nested under [`API_BASE`].
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new();
@@ -117,6 +119,8 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/pause/", post(pause));
     r = both(r, "/resume/", post(resume));
     r = both(r, "/sources/{source}/cooldown/", post(cooldown));
+    r = both(r, "/workers/", get(workers));
+    r = both(r, "/workers/{hostname}/forget/", post(forget_worker));
     let r = r
         .fallback(|| async {
             ApiError(AppError::NotFound {
@@ -143,7 +147,8 @@ async fn index() -> impl IntoResponse {
             "POST tasks/<task_id>/priority/", "POST tasks/<task_id>/retry/",
             "POST tasks/retry/", "POST process-queue/", "GET task-types/",
             "GET limits/", "POST limits/", "POST pause/", "POST resume/",
-            "POST sources/<source>/cooldown/",
+            "POST sources/<source>/cooldown/", "GET workers/",
+            "POST workers/<hostname>/forget/",
         ]
     }))
 }
@@ -302,6 +307,25 @@ async fn cooldown(
         path.map_err(|_| AppError::bad_request("The source in the URL cannot be read."))?;
     let seconds = cooldown_from_json(&body).map_err(AppError::invalid)?;
     Ok(Json(s.backend.cooldown(source, seconds).await?))
+}
+
+async fn workers(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.backend.workers().await?))
+}
+
+async fn forget_worker(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Path(hostname) = path
+        .map_err(|_| AppError::bad_request("The worker's hostname in the URL cannot be read."))?;
+    if hostname.is_empty() || hostname.len() > 255 || hostname.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            "A worker's hostname has 1 to 255 characters, none of them control characters.",
+        )
+        .into());
+    }
+    Ok(Json(s.backend.forget_worker(hostname).await?))
 }
 
 async fn task_types(State(s): State<AppState>) -> impl IntoResponse {

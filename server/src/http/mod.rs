@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(timeout))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(too_large))
         .layer(axum::middleware::from_fn(guard::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
@@ -81,6 +82,41 @@ async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> R
             .into_response()
         }
     }
+}
+
+/// The most of a too-large body that is read and dropped before its 413 is sent.
+const DISCARD_MAX: u64 = 16 * 1024 * 1024;
+/// And for how long at most.
+const DISCARD_FOR: Duration = Duration::from_secs(10);
+
+/// A body declared larger than [`BODY_LIMIT`] is answered 413 before any handler sees it. The
+/// body is read and dropped first (up to [`DISCARD_MAX`], for [`DISCARD_FOR`] at most), as
+/// nginx's lingering close does: a client that writes its whole body before it reads the
+/// answer (Python's `http.client`, and so `urllib` and `requests`) would otherwise have its
+/// connection closed under it mid-write and never see the 413. The connection is closed after.
+async fn too_large(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures::StreamExt;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(len) = declared.filter(|&n| n > BODY_LIMIT as u64) else {
+        return next.run(req).await;
+    };
+    if len <= DISCARD_MAX {
+        let mut body = req.into_body().into_data_stream();
+        let _ = tokio::time::timeout(DISCARD_FOR, async {
+            while let Some(Ok(_)) = body.next().await {}
+        })
+        .await;
+    }
+    let mut res = ApiError(api::body_too_large()).into_response();
+    res.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    res
 }
 
 /// A panic becomes a 500 with a sentence; the panic itself is logged, never sent.

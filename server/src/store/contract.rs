@@ -418,12 +418,41 @@ pub struct MetricsState {
     /// The pool's other counters (`messages_resent`, `cooldowns`, `over_admissions`,
     /// `reclaimed:<reason>`, …).
     pub counters: std::collections::HashMap<String, u64>,
-    /// Celery workers: hostname → when last heard from (ms).
-    pub workers_seen: std::collections::HashMap<String, i64>,
-    /// Celery workers: hostname → (when it last said it went offline (ms), tasks it still ran).
-    pub workers_offline: std::collections::HashMap<String, (i64, u64)>,
+    /// Celery workers by state (`online`, `draining`, `lost`, `offline`; every state, 0 or
+    /// more).
+    pub workers: BTreeMap<String, u64>,
     /// Per source, by name.
     pub sources: Vec<SourceMetrics>,
+}
+
+/// One Celery worker, as the store knows it (see `store/lua/workers.lua`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerRecord {
+    /// Its hostname.
+    pub hostname: String,
+    /// Its state now.
+    pub state: app::types::WorkerState,
+    /// When last heard from (ms).
+    pub last_heard_ms: Option<i64>,
+    /// Its main process's pid.
+    pub pid: Option<u32>,
+    /// When first heard from (ms).
+    pub first_heard_ms: Option<i64>,
+    /// When it last said it went offline (ms).
+    pub offline_ms: Option<i64>,
+    /// The pool's tasks it runs.
+    pub tasks: Vec<String>,
+}
+
+/// What [`Store::forget_worker`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForgetOutcome {
+    /// Never heard of.
+    Unknown,
+    /// Refused: it is online (last heard from at this time, ms).
+    Online { last_heard_ms: Option<i64> },
+    /// Forgotten: these tasks ended, with their delivery tags.
+    Forgotten { released: Vec<(String, String)> },
 }
 
 /// One source's line of [`MetricsState`].
@@ -635,7 +664,25 @@ pub trait Store: Send + Sync + 'static {
     /// Everything `GET /metrics` reports, read in one step: the pool's state now, and its
     /// counters and histograms (kept in the store, so every replica reports the whole pool).
     /// `sources`: the sources to report besides those the store knows.
-    async fn metrics(&self, sources: &[String]) -> Result<MetricsState, StoreError>;
+    /// `worker_timeout`: the heartbeat timeout that tells a lost worker.
+    async fn metrics(
+        &self,
+        sources: &[String],
+        worker_timeout: Duration,
+    ) -> Result<MetricsState, StoreError>;
+
+    /// Every Celery worker heard from, with its state (by `timeout`) and the pool's tasks it
+    /// runs, by hostname.
+    async fn workers(&self, timeout: Duration) -> Result<Vec<WorkerRecord>, StoreError>;
+
+    /// Forgets a worker that will not come back: its running tasks end failed and free their
+    /// slots, and it leaves the roster. Refused while it is online by its heartbeats.
+    async fn forget_worker(
+        &self,
+        hostname: &str,
+        timeout: Duration,
+        retention: Duration,
+    ) -> Result<ForgetOutcome, StoreError>;
 
     /// Frees the slots of running tasks whose worker is gone (see `lua/reap.lua`). With
     /// `inline`, also drops their messages from kombu's unacked set in this database.

@@ -16,6 +16,7 @@
 //! | `<p>:workers:seen` | HASH | Celery worker hostname → last heartbeat or online time, ms |
 //! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |
 //! | `<p>:workers:offline` | HASH | hostname → `<last worker-offline time>:<tasks it still ran>` |
+//! | `<p>:workers:first` | HASH | hostname → when the pool first heard from it, ms |
 //! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
 //! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns`, `over_admissions`, `reclaimed:<reason>` |
 //! | `<p>:metrics` | HASH | the counters and histogram buckets of `GET /metrics`, by source and type (fields in `lua/common.lua`'s metrics section) |

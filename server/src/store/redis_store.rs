@@ -3,9 +3,9 @@
 
 use super::contract::{
     CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish, FinishReport, Finished,
-    MetricsState, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome,
-    Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, SourceMetrics, StartedOutcome,
-    Store, StoreError, StoredMessage, Submitted, SUPERSEDED_FOR,
+    ForgetOutcome, MetricsState, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped,
+    ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, SourceMetrics,
+    StartedOutcome, Store, StoreError, StoredMessage, Submitted, WorkerRecord, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
@@ -899,9 +899,14 @@ impl Store for RedisStore {
             .collect()
     }
 
-    async fn metrics(&self, sources: &[String]) -> Result<MetricsState, StoreError> {
+    async fn metrics(
+        &self,
+        sources: &[String],
+        worker_timeout: Duration,
+    ) -> Result<MetricsState, StoreError> {
         let mut inv = self.scripts.metrics.prepare_invoke();
-        inv.key(&self.keys.base);
+        inv.key(&self.keys.base)
+            .arg(worker_timeout.as_millis() as u64);
         for src in sources {
             inv.arg(src);
         }
@@ -919,21 +924,13 @@ impl Store for RedisStore {
         };
         let oldest = r.text_or_empty(5);
         let bounds = r.nested(6)?;
-        let mut workers_seen = HashMap::new();
-        for (host, at) in r.nested(9)?.map()? {
-            if let Ok(at) = at.parse() {
-                workers_seen.insert(host, at);
-            }
-        }
-        let mut workers_offline = HashMap::new();
-        for (host, v) in r.nested(10)?.map()? {
-            let (at, active) = v.split_once(':').unwrap_or((v.as_str(), "0"));
-            if let Ok(at) = at.parse() {
-                workers_offline.insert(host, (at, active.parse().unwrap_or(0)));
-            }
+        let mut workers = BTreeMap::new();
+        let by_state = r.nested(9)?;
+        for i in (0..by_state.items.len()).step_by(2) {
+            workers.insert(by_state.text(i)?, by_state.int(i + 1)?.max(0) as u64);
         }
         let mut out_sources = Vec::new();
-        for row in r.nested(11)?.rows(0)? {
+        for row in r.nested(10)?.rows(0)? {
             let opt = |i: usize| -> Result<Option<i64>, StoreError> {
                 if row.text_or_empty(i).is_empty() {
                     Ok(None)
@@ -975,10 +972,77 @@ impl Store for RedisStore {
                 .collect::<Result<_, _>>()?,
             series: numbers(7)?,
             counters: numbers(8)?,
-            workers_seen,
-            workers_offline,
+            workers,
             sources: out_sources,
         })
+    }
+
+    async fn workers(&self, timeout: Duration) -> Result<Vec<WorkerRecord>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .workers
+                    .key(&self.keys.base)
+                    .arg(timeout.as_millis() as u64),
+            )
+            .await?;
+        let r = Reply::of("workers", &reply)?;
+        let opt = |row: &Reply<'_>, i: usize| -> Option<i64> { row.text_or_empty(i).parse().ok() };
+        r.nested(1)?
+            .rows(0)?
+            .into_iter()
+            .map(|row| {
+                let tasks = row.nested(6)?;
+                Ok(WorkerRecord {
+                    hostname: row.text(0)?,
+                    state: row.text(1)?.parse().map_err(StoreError::Corrupt)?,
+                    last_heard_ms: opt(&row, 2),
+                    pid: row.text_or_empty(3).parse().ok(),
+                    first_heard_ms: opt(&row, 4),
+                    offline_ms: opt(&row, 5),
+                    tasks: (0..tasks.items.len())
+                        .map(|i| tasks.text(i))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_worker(
+        &self,
+        hostname: &str,
+        timeout: Duration,
+        retention: Duration,
+    ) -> Result<ForgetOutcome, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .forget
+                    .key(&self.keys.base)
+                    .arg(hostname)
+                    .arg(timeout.as_millis() as u64)
+                    .arg(retention.as_millis() as u64)
+                    .arg(self.inline()),
+            )
+            .await?;
+        let r = Reply::of("forget", &reply)?;
+        match r.text(0)?.as_str() {
+            "unknown" => Ok(ForgetOutcome::Unknown),
+            "online" => Ok(ForgetOutcome::Online {
+                last_heard_ms: r.text_or_empty(1).parse().ok(),
+            }),
+            "forgotten" => Ok(ForgetOutcome::Forgotten {
+                released: r
+                    .nested(1)?
+                    .rows(0)?
+                    .into_iter()
+                    .map(|row| Ok((row.text(0)?, row.text_or_empty(1))))
+                    .collect::<Result<_, StoreError>>()?,
+            }),
+            other => Err(StoreError::Corrupt(format!("forget: {other:?}"))),
+        }
     }
 
     async fn reap(

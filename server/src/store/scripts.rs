@@ -37,6 +37,8 @@ pub struct Scripts {
     pub expire: Script,
     pub time_limit: Script,
     pub metrics: Script,
+    pub workers: Script,
+    pub forget: Script,
 }
 
 impl Scripts {
@@ -68,6 +70,8 @@ impl Scripts {
             expire: load(include_str!("lua/expire.lua")),
             time_limit: load(include_str!("lua/time_limit.lua")),
             metrics: load(include_str!("lua/metrics.lua")),
+            workers: load(include_str!("lua/workers.lua")),
+            forget: load(include_str!("lua/forget.lua")),
         }
     }
 }

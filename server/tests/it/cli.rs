@@ -285,6 +285,8 @@ async fn every_command_has_help_with_an_example() {
         "pause",
         "resume",
         "cooldown",
+        "workers",
+        "forget-worker",
     ] {
         let (code, out, _) = run("http://127.0.0.1:9", &[cmd, "--help"]).await;
         assert_eq!(code, 0, "{cmd}");
@@ -413,4 +415,57 @@ async fn submit_with_dedupe_and_tenant_then_retry() {
     assert_eq!(code, 0);
     assert!(out.contains("Retried by"), "{out}");
     s.stop(std::slice::from_ref(&taken.id)).await;
+}
+
+#[tokio::test]
+async fn workers_and_forget_worker() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let (code, out, err) = run(&s.base, &["workers"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("No worker heard from yet."), "{out}");
+    s.scheduler()
+        .store()
+        .worker_event(
+            "worker-online",
+            "celery@cli-test",
+            Some(77),
+            Duration::from_secs(2),
+            None,
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = run(&s.base, &["workers"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("celery@cli-test"), "{out}");
+    assert!(out.contains("online"), "{out}");
+    assert!(out.contains("77"), "{out}");
+    let (code, out, _) = run(&s.base, &["workers", "--json"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["workers"][0]["state"], "online");
+
+    // Refused while online (exit 1, the server's sentence on stderr).
+    let (code, _, err) = run(&s.base, &["forget-worker", "celery@cli-test"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("is online"), "{err}");
+    s.scheduler()
+        .store()
+        .worker_event(
+            "worker-offline",
+            "celery@cli-test",
+            Some(77),
+            Duration::from_secs(2),
+            Some(0),
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = run(&s.base, &["forget-worker", "celery@cli-test"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Forgot celery@cli-test; it ran none of the pool's tasks."),
+        "{out}"
+    );
+    let (code, out, _) = run(&s.base, &["workers"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("No worker heard from yet."), "{out}");
+    s.stop(&[]).await;
 }

@@ -3,6 +3,7 @@
 
 use crate::common::TestServer;
 use serde_json::{json, Map, Value};
+use std::time::Duration;
 
 /// xorshift64*: small, seeded, good enough to shake the validation.
 struct Rng(u64);
@@ -287,5 +288,39 @@ async fn server_functions_answer_with_the_right_status() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    s.stop(&[]).await;
+}
+
+/// A body over the limit gets its 413 even when the client writes the whole body before it
+/// reads (as Python's http.client does): the server reads and drops the body first, instead
+/// of closing the connection under the client's feet.
+#[tokio::test]
+async fn a_client_that_writes_a_huge_body_first_still_reads_its_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(&[]).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let len = 5 * 1024 * 1024;
+    let head = format!(
+        "POST {}/submit/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\n\r\n",
+        app::types::API_BASE
+    );
+    let body = vec![b'a'; len];
+    let wrote = tokio::time::timeout(Duration::from_secs(30), async {
+        conn.write_all(head.as_bytes()).await?;
+        conn.write_all(&body).await
+    })
+    .await
+    .expect("the whole body could be written within 30 s");
+    assert!(wrote.is_ok(), "writing the body failed: {wrote:?}");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer))
+        .await
+        .expect("the answer within 10 s")
+        .expect("the answer is readable");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("larger than"), "{text}");
     s.stop(&[]).await;
 }

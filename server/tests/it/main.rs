@@ -19,3 +19,4 @@ mod scheduler;
 mod security;
 mod shutdown;
 mod store_contract;
+mod workers;

@@ -1,7 +1,7 @@
 //! Shutdown: SIGTERM must stop the server promptly, even with a dashboard holding its live
 //! channel open (a graceful shutdown otherwise waits for that response for ever).
 
-use crate::common;
+use crate::common::{self, TestServer};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,4 +49,43 @@ async fn serve_returns_promptly_with_a_live_channel_open() {
     .await;
     assert!(rest.is_ok(), "the event stream was closed");
     pool.stop().await;
+}
+
+/// A client that sends its headers one byte a second is cut off after the header-read
+/// timeout, instead of holding its connection for ever.
+#[tokio::test]
+async fn a_slow_client_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(&[]).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut cut_off = false;
+    for b in request {
+        if conn.write_all(&[*b]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        // Closed by the server? A read returns 0 (or an error) once it is.
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_secs(1), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut_off = true;
+                break;
+            }
+            Ok(Ok(n)) => panic!(
+                "answered a request whose headers never ended: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(_) => {}
+        }
+    }
+    let took = started.elapsed();
+    assert!(cut_off, "the connection was still open after {took:?}");
+    assert!(
+        took >= worker_pool::HEADER_READ_TIMEOUT && took < worker_pool::HEADER_READ_TIMEOUT * 2,
+        "cut off after {took:?}"
+    );
+    s.stop(&[]).await;
 }

@@ -14,7 +14,7 @@ local K = {
   seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
   sources = P .. 'sources', deadlines = P .. 'deadlines', metrics = P .. 'metrics',
-  started = P .. 'started',
+  started = P .. 'started', first = P .. 'workers:first',
 }
 
 local function fmt(n)
@@ -97,6 +97,44 @@ local function forget_unacked(tag)
     redis.call('HDEL', 'unacked', tag)
     redis.call('ZREM', 'unacked_index', tag)
   end
+end
+
+-- --- Celery workers ---------------------------------------------------------------------------
+-- A worker's state, from its own events (K.seen, K.offline; see worker_event.lua): 'online'
+-- (heard from within timeout ms, no offline since), 'draining' (it said it went offline with
+-- tasks still running: a warm shutdown), 'offline' (it went offline with nothing left),
+-- 'lost' (silent past the timeout, no offline), or nil for a hostname never heard from.
+local function worker_state(host, now, timeout)
+  local seen = tonumber(redis.call('HGET', K.seen, host) or '')
+  local off = redis.call('HGET', K.offline, host)
+  if off then
+    local at, active = string.match(off, '^(%d+):(%d+)$')
+    if at and (not seen or tonumber(at) >= seen) then
+      return tonumber(active) > 0 and 'draining' or 'offline'
+    end
+  end
+  if not seen then
+    return nil
+  end
+  if now - seen > timeout then
+    return 'lost'
+  end
+  return 'online'
+end
+
+-- Every hostname the pool has heard of.
+local function worker_hosts()
+  local hosts, seen = {}, {}
+  for _, key in ipairs({K.seen, K.offline, K.proc}) do
+    for _, h in ipairs(redis.call('HKEYS', key)) do
+      if not seen[h] then
+        seen[h] = true
+        table.insert(hosts, h)
+      end
+    end
+  end
+  table.sort(hosts)
+  return hosts
 end
 
 -- --- Metrics ---------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 -- metrics: what GET /metrics reports, read in one step from the pool's shared state, so any
 -- replica answers for the whole pool. Read-only.
 -- KEYS[1] the pool's prefix
--- ARGV[1..] the sources to report (the registry's; every source that ever queued, or had a
+-- ARGV[1] heartbeat timeout ms (a worker's state)
+-- ARGV[2..] the sources to report (the registry's; every source that ever queued, or had a
 --           rule, is added from K.sources)
 -- Returns {now ms, max_workers, pool paused (0/1), running, queued, oldest queued task's
 -- creation ms ('' when none), {histogram bucket bounds ms, ...}, K.metrics as a flat
--- field/value list, K.stats likewise, K.seen likewise, K.offline likewise,
+-- field/value list, K.stats likewise, {state, workers in it, ...} (worker_state),
 -- {{source, running, queued, limit, tenant limit, rate starts, rate window ms, paused (0/1),
 --   cooling until ms ('' when not)}, ...}}
 local now = now_ms()
@@ -16,7 +17,7 @@ local function add(src)
     table.insert(names, src)
   end
 end
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   add(ARGV[i])
 end
 for _, src in ipairs(redis.call('SMEMBERS', K.sources)) do
@@ -70,11 +71,23 @@ else
   end
 end
 
+local workers = {online = 0, draining = 0, lost = 0, offline = 0}
+for _, host in ipairs(worker_hosts()) do
+  local st = worker_state(host, now, tonumber(ARGV[1]))
+  if st then
+    workers[st] = workers[st] + 1
+  end
+end
+local by_state = {}
+for _, st in ipairs({'draining', 'lost', 'offline', 'online'}) do
+  table.insert(by_state, st)
+  table.insert(by_state, workers[st])
+end
+
 local bounds = {}
 for _, b in ipairs(METRIC_BUCKETS_MS) do
   table.insert(bounds, fmt(b))
 end
 return {fmt(now), max_workers(), pool_paused() and 1 or 0, redis.call('ZCARD', K.running),
   redis.call('ZCARD', K.queue), oldest and fmt(oldest) or '', bounds,
-  redis.call('HGETALL', K.metrics), redis.call('HGETALL', K.stats),
-  redis.call('HGETALL', K.seen), redis.call('HGETALL', K.offline), sources}
+  redis.call('HGETALL', K.metrics), redis.call('HGETALL', K.stats), by_state, sources}

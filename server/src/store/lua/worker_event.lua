@@ -1,7 +1,8 @@
 -- worker_event: records what a Celery worker said about itself (every replica hears every
 -- event; the writes are idempotent). Times come from the Redis clock.
 -- KEYS[1] the pool's prefix. It writes K.seen (hostname -> last heard, ms), K.proc
--- (hostname -> '<pid>:<since ms>') and K.offline (hostname -> '<ms>:<tasks it still runs>').
+-- (hostname -> '<pid>:<since ms>'), K.offline (hostname -> '<ms>:<tasks it still runs>') and
+-- K.first (hostname -> when first heard from, ms).
 -- ARGV[1] worker-heartbeat | worker-online | worker-offline   ARGV[2] hostname
 -- ARGV[3] the worker's main-process pid (may be empty)   ARGV[4] heartbeat interval ms
 -- ARGV[5] the event's `active`: tasks the worker is executing (may be empty)
@@ -14,6 +15,7 @@
 -- that started or restarted: it has not heard earlier revokes), else 1.
 local now = now_ms()
 local host, pid = ARGV[2], ARGV[3]
+redis.call('HSETNX', K.first, host, fmt(now))
 if ARGV[1] == 'worker-offline' then
   redis.call('HSET', K.offline, host, fmt(now) .. ':' .. (tonumber(ARGV[5]) and ARGV[5] or '0'))
 else
