@@ -5,12 +5,12 @@
 //! the trait, which it finds in Leptos context as a [`Backend`]. No view holds pool logic.
 
 use crate::errors::AppError;
+use crate::types::{AuditList, ForgetReport, WebhookList, WorkerList};
 use crate::types::{
     ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport,
     RetryFilter, RetryReport, ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView,
     WorkerTask,
 };
-use crate::types::{ForgetReport, WorkerList};
 use leptos::prelude::use_context;
 use std::sync::Arc;
 
@@ -66,6 +66,16 @@ pub trait PoolBackend: Send + Sync + 'static {
     /// Forgets a worker that will not come back: the slots of its tasks are released, the
     /// tasks end failed (`POST workers/<hostname>/forget/`).
     async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError>;
+    /// The audit trail, newest first (`GET audit/`): at most `limit` entries, newer than
+    /// `since`, older than `before` (entry ids).
+    async fn audit(
+        &self,
+        limit: Option<u32>,
+        since: Option<String>,
+        before: Option<String>,
+    ) -> Result<AuditList, AppError>;
+    /// The webhook events and their delivery state (`GET webhooks/`).
+    async fn webhooks(&self) -> Result<WebhookList, AppError>;
 }
 
 /// The backend as it is stored in Leptos context.

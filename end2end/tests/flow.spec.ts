@@ -87,3 +87,19 @@ test("the workers panel lists the demo worker, online, with the task it runs and
   // An online worker still runs its tasks: nothing to forget.
   await expect(row.getByTestId("worker-forget")).toHaveCount(0);
 });
+
+test("a change made on the dashboard appears in its Audit panel", async ({ page }) => {
+  const dashboard = new DashboardPage(page);
+  await dashboard.open();
+  const five9 = page.locator("[data-testid=source-row][data-source=five9]");
+  await five9.getByTestId("source-pause").click();
+  await expect(five9.getByTestId("source-state")).toHaveText("paused");
+  const panel = page.getByTestId("audit-panel");
+  const row = panel.locator("[data-testid=audit-row][data-action=pause]").first();
+  await expect(row).toBeVisible();
+  await expect(row.getByTestId("audit-who")).toHaveText("anonymous");
+  await expect(row).toContainText("five9");
+  await five9.getByTestId("source-pause").click();
+  await expect(five9.getByTestId("source-state")).toHaveText("open");
+  await expect(panel.locator("[data-testid=audit-row][data-action=resume]").first()).toBeVisible();
+});

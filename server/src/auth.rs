@@ -9,15 +9,59 @@ pub use app::backend::{session_of, SESSION_COOKIE};
 /// How long a dashboard session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
+/// The name the audit trail gives `WORKER_POOL_API_TOKEN` (named tokens come from
+/// `WORKER_POOL_API_TOKENS`).
+pub const DEFAULT_TOKEN_NAME: &str = "api-token";
+
 /// The security settings, from the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Security {
-    /// The bearer token mutating requests need, when set.
-    pub api_token: Option<String>,
+    /// The bearer tokens mutating requests need, by name (none: no authentication).
+    pub api_tokens: Vec<(String, String)>,
     /// Origins besides the server's own that may send mutating requests.
     pub allowed_origins: Vec<String>,
     /// Mark the session cookie `Secure` (the dashboard is served over HTTPS).
     pub secure_cookie: bool,
+}
+
+impl Security {
+    /// True when changes need a token.
+    pub fn auth_required(&self) -> bool {
+        !self.api_tokens.is_empty()
+    }
+
+    /// The name of the token `given` is, if it is one. Every token is compared, in time
+    /// independent of where they differ.
+    pub fn token_name(&self, given: &str) -> Option<&str> {
+        let mut found = None;
+        for (name, token) in &self.api_tokens {
+            if constant_time_eq(given.as_bytes(), token.as_bytes()) && found.is_none() {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// Who made a change, for the audit trail: a token's name, a dashboard session, or
+/// `anonymous` (no token is configured); and the client's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Who.
+    pub who: String,
+    /// The client's address (`unknown` when the connection did not say).
+    pub address: String,
+}
+
+tokio::task_local! {
+    /// The actor of the request being served: set by the HTTP guard around every mutating
+    /// request, read where a change is recorded.
+    pub static ACTOR: Actor;
+}
+
+/// The actor of the request being served, if any (a change made by the pool itself has none).
+pub fn current_actor() -> Option<Actor> {
+    ACTOR.try_with(Clone::clone).ok()
 }
 
 /// Compares two secrets in time independent of where they differ.
@@ -59,5 +103,16 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(session_cookie(Some("x"), false).contains("HttpOnly; SameSite=Strict"));
         assert!(session_cookie(None, true).contains("Max-Age=0; Secure"));
+        let sec = Security {
+            api_tokens: vec![
+                ("ci".into(), "0123456789abcdef".into()),
+                ("ops".into(), "fedcba9876543210".into()),
+            ],
+            ..Default::default()
+        };
+        assert!(sec.auth_required());
+        assert_eq!(sec.token_name("fedcba9876543210"), Some("ops"));
+        assert_eq!(sec.token_name("fedcba987654321"), None);
+        assert!(!Security::default().auth_required());
     }
 }

@@ -6,7 +6,7 @@
 use crate::celery::listener::{Feed, Subscriber};
 use crate::celery::protocol::{Event, ResultMeta};
 use crate::scheduler::{PoolError, Scheduler};
-use crate::store::StoreError;
+use crate::store::{AuditRecord, StoreError};
 use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::types::{
@@ -14,7 +14,8 @@ use app::types::{
     ProcessReport, Rate, RetryFilter, RetryReport, ServerInfo, SourceRules, SubmitRequest,
     TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
-use app::types::{ForgetReport, WorkerList};
+use app::types::{AuditList, ForgetReport, WebhookList, WorkerList};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -54,7 +55,11 @@ struct LastSeen {
     status: Option<PoolStatus>,
     history: Vec<WorkerTask>,
     workers: Vec<app::types::WorkerInfo>,
+    audit: Vec<app::types::AuditEntry>,
 }
+
+/// The most entries the audit trail keeps, whatever its retention.
+pub const AUDIT_CAP: u64 = 100_000;
 
 impl ServerBackend {
     /// A backend over `scheduler`; `seed` is what an empty store starts with.
@@ -89,16 +94,54 @@ impl ServerBackend {
         &self.security
     }
 
-    /// True while `id` is a signed-in dashboard session.
-    pub async fn session_valid(&self, id: &str) -> Result<bool, AppError> {
+    /// The name of the token a signed-in dashboard session signed in with; `None` when `id`
+    /// is not one.
+    pub async fn session_token_name(&self, id: &str) -> Result<Option<String>, AppError> {
         if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Ok(false);
+            return Ok(None);
         }
         self.scheduler
             .store()
-            .session_exists(id)
+            .session(id)
             .await
             .map_err(|e| self.write_error(e.into()))
+    }
+
+    /// Records a change in the audit trail: who made it (the request's [`Actor`], set by the
+    /// HTTP guard), what, and before → after. A failure to record is logged; the change itself
+    /// has happened and stands.
+    ///
+    /// [`Actor`]: crate::auth::Actor
+    async fn audit(&self, action: &str, target: &str, before: Value, after: Value) {
+        let actor = crate::auth::current_actor().unwrap_or_else(|| crate::auth::Actor {
+            who: "server".into(),
+            address: "local".into(),
+        });
+        let record = AuditRecord {
+            who: actor.who,
+            address: actor.address,
+            action: action.into(),
+            target: target.into(),
+            before,
+            after,
+        };
+        let retention = self.scheduler.settings().audit_retention;
+        if let Err(e) = self
+            .scheduler
+            .store()
+            .audit_append(&record, retention, AUDIT_CAP)
+            .await
+        {
+            tracing::warn!(error = %e, action, target, "a change could not be recorded in the audit trail");
+        }
+    }
+
+    /// A task's status and priority now, for an audit entry's "before" (null when unknown).
+    async fn task_state(&self, id: &str) -> Value {
+        match self.scheduler.store().get(id).await {
+            Ok(Some(t)) => json!({"status": t.status, "priority": t.priority}),
+            _ => Value::Null,
+        }
     }
 
     /// True unless the store was found unreachable and no probe has got through since.
@@ -341,9 +384,9 @@ impl PoolBackend for ServerBackend {
         if let Err(e) = &ping {
             tracing::warn!(error = %e, "redis does not answer");
         }
-        let auth_required = self.security.api_token.is_some();
+        let auth_required = self.security.auth_required();
         let signed_in = match (auth_required, session) {
-            (true, Some(id)) => self.session_valid(&id).await.unwrap_or(false),
+            (true, Some(id)) => matches!(self.session_token_name(&id).await, Ok(Some(_))),
             _ => false,
         };
         ServerInfo {
@@ -357,17 +400,19 @@ impl PoolBackend for ServerBackend {
     }
 
     async fn sign_in(&self, token: String) -> Result<String, AppError> {
-        let Some(expected) = self.security.api_token.as_deref() else {
+        if !self.security.auth_required() {
             return Err(AppError::conflict(
                 "This server needs no sign-in: it has no API token.",
             ));
-        };
-        if !crate::auth::constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
+        }
+        let Some(name) = self.security.token_name(token.trim()).map(str::to_string) else {
             tracing::warn!("dashboard sign-in with a wrong token");
+            self.audit("sign_in", "", Value::Null, json!({"signed_in": false}))
+                .await;
             return Err(AppError::Unauthorized {
                 message: "That is not the API token.".into(),
             });
-        }
+        };
         self.guard_write()?;
         let id = format!(
             "{}{}",
@@ -376,9 +421,11 @@ impl PoolBackend for ServerBackend {
         );
         self.scheduler
             .store()
-            .create_session(&id, crate::auth::SESSION_TTL)
+            .create_session(&id, crate::auth::SESSION_TTL, &name)
             .await
             .map_err(|e| self.write_error(e.into()))?;
+        self.audit("sign_in", &name, Value::Null, json!({"signed_in": true}))
+            .await;
         Ok(crate::auth::session_cookie(
             Some(&id),
             self.security.secure_cookie,
@@ -402,12 +449,22 @@ impl PoolBackend for ServerBackend {
         self.read(
             || async {
                 let workers = self.scheduler.workers().await?.workers;
-                self.lock_seen().workers = workers.clone();
+                let audit = self
+                    .scheduler
+                    .store()
+                    .audit(app::types::DASHBOARD_AUDIT, None, None)
+                    .await?;
+                {
+                    let mut seen = self.lock_seen();
+                    seen.workers = workers.clone();
+                    seen.audit = audit.clone();
+                }
                 Ok(Dashboard {
                     status: self.fresh_status().await?,
                     history: self.fresh_history().await?,
                     server_time: chrono::Utc::now(),
                     workers,
+                    audit,
                 })
             },
             |me| {
@@ -416,6 +473,7 @@ impl PoolBackend for ServerBackend {
                     history: me.lock_seen().history.clone(),
                     server_time: chrono::Utc::now(),
                     workers: me.lock_seen().workers.clone(),
+                    audit: me.lock_seen().audit.clone(),
                 })
             },
         )
@@ -440,10 +498,20 @@ impl PoolBackend for ServerBackend {
 
     async fn set_config(&self, update: ConfigUpdate) -> Result<PoolConfig, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let before = self.scheduler.config().await.ok().map(|c| c.max_workers);
+        let after = self
+            .scheduler
             .set_max_workers(update.max_workers)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit(
+            "config",
+            "",
+            json!({"max_workers": before}),
+            json!({"max_workers": after.max_workers}),
+        )
+        .await;
+        Ok(after)
     }
 
     async fn tasks(&self, query: TaskQuery) -> Result<TaskList, AppError> {
@@ -501,42 +569,81 @@ impl PoolBackend for ServerBackend {
     async fn cancel(&self, id: String) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
         self.guard_write()?;
-        self.scheduler
+        let before = self.task_state(&id).await;
+        let t = self
+            .scheduler
             .cancel(&id)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit("cancel", &id, before, json!({"status": t.status}))
+            .await;
+        Ok(t)
     }
 
     async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
         app::types::validate_priority(priority as i64).map_err(|f| AppError::invalid(vec![f]))?;
         self.guard_write()?;
-        self.scheduler
+        let before = self.task_state(&id).await;
+        let t = self
+            .scheduler
             .set_priority(&id, priority)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit("priority", &id, before, json!({"priority": t.priority}))
+            .await;
+        Ok(t)
     }
 
     async fn retry(&self, id: String) -> Result<WorkerTask, AppError> {
         check_id(&id)?;
         self.guard_write()?;
-        self.scheduler
+        let before = self.task_state(&id).await;
+        let t = self
+            .scheduler
             .retry(&id)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit("retry", &id, before, json!({"retried_by": t.task_id}))
+            .await;
+        Ok(t)
     }
 
     async fn retry_many(&self, filter: RetryFilter) -> Result<RetryReport, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let r = self
+            .scheduler
             .retry_many(&filter)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        let retried: Vec<(&str, &str)> = r
+            .retried
+            .iter()
+            .map(|t| (t.retry_of.as_deref().unwrap_or(""), t.task_id.as_str()))
+            .collect();
+        self.audit(
+            "retry_many",
+            "",
+            serde_json::to_value(&filter).unwrap_or(Value::Null),
+            json!({"retried": retried, "already_retried": r.already_retried.len(),
+                "skipped": r.skipped.len()}),
+        )
+        .await;
+        Ok(r)
     }
 
     async fn process_queue(&self) -> Result<ProcessReport, AppError> {
         self.guard_write()?;
-        self.resync().await.map_err(|e| self.write_error(e))
+        let r = self.resync().await.map_err(|e| self.write_error(e))?;
+        self.audit(
+            "process_queue",
+            "",
+            Value::Null,
+            json!({"reconciled": r.reconciled, "dispatched": r.dispatched,
+                "reclaimed": r.reclaimed}),
+        )
+        .await;
+        Ok(r)
     }
 
     async fn task_types(&self) -> Vec<TaskType> {
@@ -574,26 +681,61 @@ impl PoolBackend for ServerBackend {
 
     async fn set_limits(&self, update: LimitsUpdate) -> Result<Limits, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let before = self.scheduler.limits().await.ok();
+        let after = self
+            .scheduler
             .set_limits(&update)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit(
+            "limits",
+            "",
+            serde_json::to_value(&before).unwrap_or(Value::Null),
+            serde_json::to_value(&after).unwrap_or(Value::Null),
+        )
+        .await;
+        Ok(after)
     }
 
     async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let paused_of = |s: &PoolStatus| match &source {
+            None => s.paused,
+            Some(src) => s.sources.get(src).is_some_and(|x| x.paused),
+        };
+        let before = self.scheduler.status().await.ok().map(|s| paused_of(&s));
+        let after = self
+            .scheduler
             .pause(source.as_deref(), paused)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit(
+            if paused { "pause" } else { "resume" },
+            source.as_deref().unwrap_or(""),
+            json!({"paused": before}),
+            json!({"paused": paused_of(&after)}),
+        )
+        .await;
+        Ok(after)
     }
 
     async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let until = |s: &PoolStatus| s.sources.get(&source).and_then(|x| x.cooldown_until);
+        let before = self.scheduler.status().await.ok().and_then(|s| until(&s));
+        let after = self
+            .scheduler
             .cooldown(&source, seconds)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit(
+            "cooldown",
+            &source,
+            json!({"cooldown_until": before}),
+            json!({"cooldown_until": until(&after), "seconds": seconds}),
+        )
+        .await;
+        Ok(after)
     }
 
     async fn workers(&self) -> Result<WorkerList, AppError> {
@@ -606,10 +748,98 @@ impl PoolBackend for ServerBackend {
 
     async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError> {
         self.guard_write()?;
-        self.scheduler
+        let before = self
+            .scheduler
+            .workers()
+            .await
+            .ok()
+            .and_then(|l| l.workers.into_iter().find(|w| w.hostname == hostname))
+            .map(|w| json!({"state": w.state, "tasks": w.tasks}))
+            .unwrap_or(Value::Null);
+        let r = self
+            .scheduler
             .forget_worker(&hostname)
             .await
-            .map_err(|e| self.write_error(e))
+            .map_err(|e| self.write_error(e))?;
+        self.audit(
+            "forget_worker",
+            &hostname,
+            before,
+            json!({"released": r.released}),
+        )
+        .await;
+        Ok(r)
+    }
+
+    async fn webhooks(&self) -> Result<WebhookList, AppError> {
+        let urls = self.scheduler.settings().webhook_urls.clone();
+        self.read(
+            || async {
+                let events = self
+                    .scheduler
+                    .store()
+                    .hooks_list(100)
+                    .await?
+                    .into_iter()
+                    .map(|(id, fields)| crate::webhooks::view(&id, &fields, &urls))
+                    .collect();
+                Ok(WebhookList {
+                    urls: urls.clone(),
+                    events,
+                })
+            },
+            |_| Err(AppError::store_unavailable()),
+        )
+        .await
+    }
+
+    async fn audit(
+        &self,
+        limit: Option<u32>,
+        since: Option<String>,
+        before: Option<String>,
+    ) -> Result<AuditList, AppError> {
+        let limit = limit.unwrap_or(app::types::DEFAULT_AUDIT_LIMIT);
+        if !(1..=app::types::MAX_AUDIT_LIMIT).contains(&limit) {
+            return Err(AppError::bad_request(format!(
+                "limit must be a whole number from 1 to {}",
+                app::types::MAX_AUDIT_LIMIT
+            )));
+        }
+        for (name, cursor) in [("since", &since), ("before", &before)] {
+            if let Some(c) = cursor {
+                let ok = c.split_once('-').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.len() <= 20
+                        && b.len() <= 20
+                        && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+                });
+                if !ok {
+                    return Err(AppError::bad_request(format!(
+                        "{name} must be an audit entry's id, such as 1764530000000-0"
+                    )));
+                }
+            }
+        }
+        self.read(
+            || async {
+                let entries = self
+                    .scheduler
+                    .store()
+                    .audit(limit, since.as_deref(), before.as_deref())
+                    .await?;
+                let next_before = (entries.len() == limit as usize)
+                    .then(|| entries.last().map(|e| e.id.clone()))
+                    .flatten();
+                Ok(AuditList {
+                    entries,
+                    next_before,
+                })
+            },
+            |_| Err(AppError::store_unavailable()),
+        )
+        .await
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub celery_queue: String,
     /// `WORKER_POOL_RETENTION`: how long finished tasks stay visible (default 24 h).
     pub retention: Duration,
+    /// `WORKER_POOL_AUDIT_RETENTION`: how long the audit trail keeps a change (default 30 d).
+    pub audit_retention: Duration,
     /// `WORKER_POOL_TASK_REGISTRY`: a JSON file replacing the default task types.
     pub registry_file: Option<std::path::PathBuf>,
     /// `WORKER_POOL_RECONCILE_INTERVAL`: how often the safety-net pass runs (default 30 s).
@@ -69,6 +71,10 @@ pub struct Config {
     /// `WORKER_POOL_PRIORITY_AGING` (`1m`: each minute waited counts as one priority point;
     /// default `off`, the seed's strict order).
     pub aging: Option<Duration>,
+    /// `WORKER_POOL_WEBHOOK_URL` (comma-separated), `WORKER_POOL_WEBHOOK_SECRET` and
+    /// `WORKER_POOL_WEBHOOK_TIMEOUT` (default 10 s): where finished tasks and cool-downs are
+    /// posted, signed (none: no webhooks).
+    pub webhooks: Option<crate::webhooks::WebhookSettings>,
 }
 
 /// The longest `WORKER_POOL_PRIORITY_AGING`: a point per day.
@@ -180,6 +186,61 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
+}
+
+/// The webhook settings: URLs (http or https), the secret (16+ characters, required with
+/// URLs) and the timeout.
+fn webhooks(env: &impl Lookup) -> Result<Option<crate::webhooks::WebhookSettings>, ConfigError> {
+    let urls: Vec<String> = env
+        .get("WORKER_POOL_WEBHOOK_URL")
+        .map(|v| {
+            v.split(',')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let timeout = duration(
+        env,
+        "WORKER_POOL_WEBHOOK_TIMEOUT",
+        "10s",
+        Duration::from_millis(100),
+    )?;
+    let secret = env.get("WORKER_POOL_WEBHOOK_SECRET");
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    for u in &urls {
+        let ok = reqwest::Url::parse(u)
+            .ok()
+            .is_some_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+        if !ok {
+            return Err(ConfigError {
+                name: "WORKER_POOL_WEBHOOK_URL",
+                value: u.clone(),
+                reason: "expected http:// or https:// URLs, comma-separated".into(),
+            });
+        }
+    }
+    let Some(secret) = secret.map(|s| s.trim().to_string()) else {
+        return Err(ConfigError {
+            name: "WORKER_POOL_WEBHOOK_SECRET",
+            value: String::new(),
+            reason: "required with WORKER_POOL_WEBHOOK_URL: every webhook is signed with it".into(),
+        });
+    };
+    if secret.len() < 16 {
+        return Err(ConfigError {
+            name: "WORKER_POOL_WEBHOOK_SECRET",
+            value: "(hidden)".into(),
+            reason: "expected at least 16 characters".into(),
+        });
+    }
+    Ok(Some(crate::webhooks::WebhookSettings {
+        urls,
+        secret,
+        timeout,
+    }))
 }
 
 fn duration(
@@ -338,6 +399,12 @@ impl Config {
         let result_backend_url = redis_url_var(env, "CELERY_RESULT_BACKEND", &broker_url)?;
         let celery_queue = token(env, "WORKER_POOL_CELERY_QUEUE", "celery", "a queue name")?;
         let retention = duration(env, "WORKER_POOL_RETENTION", "24h", Duration::from_secs(1))?;
+        let audit_retention = duration(
+            env,
+            "WORKER_POOL_AUDIT_RETENTION",
+            "30d",
+            Duration::from_secs(60),
+        )?;
         let reconcile_interval = duration(
             env,
             "WORKER_POOL_RECONCILE_INTERVAL",
@@ -363,6 +430,7 @@ impl Config {
         })?;
         let cooldown = duration(env, "WORKER_POOL_COOLDOWN", "60s", Duration::from_secs(1))?;
         let aging = aging(env)?;
+        let webhooks = webhooks(env)?;
         let on_worker_lost = match env
             .get("WORKER_POOL_ON_WORKER_LOST")
             .as_deref()
@@ -378,16 +446,54 @@ impl Config {
                 })
             }
         };
-        let api_token = env
+        let token_ok = |t: &str| t.len() >= 16 && t.chars().all(|c| c.is_ascii_graphic());
+        let mut api_tokens = Vec::new();
+        if let Some(t) = env
             .get("WORKER_POOL_API_TOKEN")
-            .map(|t| t.trim().to_string());
-        if let Some(t) = &api_token {
-            if t.len() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) {
+            .map(|t| t.trim().to_string())
+        {
+            if !token_ok(&t) {
                 return Err(ConfigError {
                     name: "WORKER_POOL_API_TOKEN",
                     value: "(hidden)".into(),
                     reason: "expected at least 16 printable ASCII characters without spaces".into(),
                 });
+            }
+            api_tokens.push((crate::auth::DEFAULT_TOKEN_NAME.to_string(), t));
+        }
+        if let Some(list) = env.get("WORKER_POOL_API_TOKENS") {
+            for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let bad = |reason: &str| ConfigError {
+                    name: "WORKER_POOL_API_TOKENS",
+                    value: "(hidden)".into(),
+                    reason: reason.to_string(),
+                };
+                let (name, token) = item
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected name:token pairs, comma-separated"))?;
+                let name = name.trim();
+                if name.is_empty()
+                    || name.len() > 64
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(bad(
+                        "a token's name has 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                    ));
+                }
+                if !token_ok(token.trim()) {
+                    return Err(bad(&format!(
+                        "the token named {name} needs at least 16 printable ASCII characters without spaces"
+                    )));
+                }
+                if api_tokens
+                    .iter()
+                    .any(|(n, t)| n == name || t == token.trim())
+                {
+                    return Err(bad(&format!("the name or token of {name} is used twice")));
+                }
+                api_tokens.push((name.to_string(), token.trim().to_string()));
             }
         }
         let allowed_origins: Vec<String> = env
@@ -437,6 +543,7 @@ impl Config {
             result_backend_url,
             celery_queue,
             retention,
+            audit_retention,
             registry_file: env
                 .get("WORKER_POOL_TASK_REGISTRY")
                 .map(std::path::PathBuf::from),
@@ -445,7 +552,7 @@ impl Config {
             worker_timeout,
             on_worker_lost,
             security: crate::auth::Security {
-                api_token,
+                api_tokens,
                 allowed_origins,
                 secure_cookie,
             },
@@ -454,6 +561,7 @@ impl Config {
             cooldown_pattern,
             cooldown,
             aging,
+            webhooks,
         })
     }
 }
@@ -552,7 +660,50 @@ mod tests {
         let err = check(&[("WORKER_POOL_API_TOKEN", "sekrit sekrit")]).unwrap_err();
         assert!(!err.to_string().contains("sekrit"), "{err}");
         let c = check(&[("WORKER_POOL_API_TOKEN", "0123456789abcdef-long-enough")]).unwrap();
-        assert!(c.security.api_token.is_some());
+        assert!(c.security.auth_required());
+    }
+
+    #[test]
+    fn named_tokens_and_the_audit_retention() {
+        let c = check(&[
+            ("WORKER_POOL_API_TOKEN", "0123456789abcdef-default"),
+            (
+                "WORKER_POOL_API_TOKENS",
+                "ci:0123456789abcdef-ci , ops.team:0123456789abcdef-ops",
+            ),
+            ("WORKER_POOL_AUDIT_RETENTION", "7d"),
+        ])
+        .unwrap();
+        let names: Vec<&str> = c
+            .security
+            .api_tokens
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["api-token", "ci", "ops.team"]);
+        assert_eq!(
+            c.security.token_name("0123456789abcdef-ops"),
+            Some("ops.team")
+        );
+        assert_eq!(c.audit_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            check(&[]).unwrap().audit_retention,
+            Duration::from_secs(30 * 86_400)
+        );
+        for bad in [
+            "ci",
+            "ci:short",
+            "bad name:0123456789abcdef-x",
+            ":0123456789abcdef-x",
+            "a:0123456789abcdef-x,a:0123456789abcdef-y",
+            "a:0123456789abcdef-x,b:0123456789abcdef-x",
+        ] {
+            let err = check(&[("WORKER_POOL_API_TOKENS", bad)]).unwrap_err();
+            assert_eq!(err.name, "WORKER_POOL_API_TOKENS", "{bad}");
+            assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
+        }
+        let err = check(&[("WORKER_POOL_AUDIT_RETENTION", "5s")]).unwrap_err();
+        assert_eq!(err.name, "WORKER_POOL_AUDIT_RETENTION");
     }
 
     #[test]

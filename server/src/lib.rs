@@ -35,6 +35,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 use crate::celery::listener::{self, ListenerConfig};
 use crate::celery::RedisBroker;
@@ -75,6 +76,8 @@ const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 const LOST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often max_runtime and max_queue_wait are checked.
 const TIME_BOUNDS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a replica looks for webhook events to deliver.
+const HOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
 pub struct Pool {
     /// What the HTTP layer serves.
@@ -107,6 +110,12 @@ impl Pool {
         let defaults = Settings::new(&config.celery_queue, inline_broker);
         let settings = Settings {
             retention: config.retention,
+            audit_retention: config.audit_retention,
+            webhook_urls: config
+                .webhooks
+                .as_ref()
+                .map(|w| w.urls.clone())
+                .unwrap_or_default(),
             origin: format!("worker-pool-{}@{}", std::process::id(), config.hostname),
             status_queue_limit: config.status_queue_limit,
             registry,
@@ -176,6 +185,19 @@ impl Pool {
             every(TIME_BOUNDS_INTERVAL, false),
             |b| async move { b.enforce_time_bounds().await },
         ));
+
+        if let Some(settings) = &config.webhooks {
+            // Delivery runs on its own task: a slow receiver never holds the scheduler.
+            let hooks = Arc::new(webhooks::Webhooks::new(settings.clone()));
+            tasks.push(spawn_every(every(HOOK_INTERVAL, true), move |b| {
+                let hooks = hooks.clone();
+                async move {
+                    if let Err(e) = hooks.tick(b.scheduler().store().as_ref()).await {
+                        tracing::warn!(error = %e, "webhook delivery pass failed");
+                    }
+                }
+            }));
+        }
 
         tracing::info!(
             prefix = %config.prefix,
@@ -263,8 +285,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: wait a little, keep serving.
                         tracing::warn!(error = %e, "accepting a connection failed");
@@ -272,7 +294,14 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let service = TowerToHyperService::new(app.clone());
+                // The client's address, for the audit trail (as axum's ConnectInfo).
+                let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                    app.clone(),
+                    move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                        req
+                    },
+                ));
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .into_owned();

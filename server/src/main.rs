@@ -63,13 +63,13 @@ fn serve() -> anyhow::Result<()> {
             Err(e) => tracing::warn!(redis = %redact_url(&config.redis_url), error = %e,
                 "redis does not answer yet; serving anyway and reconnecting in the background"),
         }
-        match (&config.security.api_token, config.site_addr.ip().is_loopback()) {
-            (Some(_), _) => tracing::info!("changes need WORKER_POOL_API_TOKEN (bearer) or a dashboard sign-in"),
-            (None, true) => tracing::info!(
+        match (config.security.auth_required(), config.site_addr.ip().is_loopback()) {
+            (true, _) => tracing::info!("changes need WORKER_POOL_API_TOKEN (bearer) or a dashboard sign-in"),
+            (false, true) => tracing::info!(
                 "no WORKER_POOL_API_TOKEN: listening on loopback only ({}); anyone on this machine can change the pool",
                 config.site_addr
             ),
-            (None, false) => tracing::warn!(
+            (false, false) => tracing::warn!(
                 "no WORKER_POOL_API_TOKEN and listening on {}: anyone who can reach it can change the pool; set a token",
                 config.site_addr
             ),

@@ -70,6 +70,10 @@ pub struct Settings {
     pub celery_queue: String,
     /// How long finished tasks stay visible.
     pub retention: Duration,
+    /// How long the audit trail keeps a change.
+    pub audit_retention: Duration,
+    /// Where webhooks go (shown by `GET webhooks/`).
+    pub webhook_urls: Vec<String>,
     /// True when the broker is the store's own Redis database: messages are pushed inside the
     /// dispatch script, atomically with taking the slot.
     pub inline_broker: bool,
@@ -107,6 +111,8 @@ impl Settings {
         Settings {
             celery_queue: celery_queue.to_string(),
             retention: Duration::from_secs(24 * 3600),
+            audit_retention: Duration::from_secs(30 * 86_400),
+            webhook_urls: Vec::new(),
             inline_broker,
             origin: format!("worker-pool-{}@localhost", std::process::id()),
             status_queue_limit: 100,
@@ -885,10 +891,15 @@ impl Scheduler {
     /// roster of live workers comes from them.
     pub async fn check_lost_messages(&self) -> Result<Vec<LostMessage>, PoolError> {
         let snapshot = self.store.snapshot(0, &[]).await?;
+        // Tasks no known worker holds: not reported started (their message may be lost), or
+        // reported started without saying by which worker (a progress state whose STARTED was
+        // lost: an orphan, whose worker may be gone).
         let waiting: Vec<&RunningEntry> = snapshot
             .running_entries
             .iter()
-            .filter(|e| !e.worker_started && e.published)
+            .filter(|e| {
+                (!e.worker_started && e.published) || (e.worker_started && e.worker.is_none())
+            })
             .collect();
         if waiting.is_empty() {
             return Ok(Vec::new());
@@ -900,7 +911,11 @@ impl Scheduler {
         for (entry, meta) in waiting.into_iter().zip(metas) {
             if let Some(meta) = meta {
                 self.on_result(&meta).await?;
-                continue;
+                // A result ends the task, or shows it started. An orphan (started already)
+                // still has no known worker after a progress state: it is judged on.
+                if !entry.worker_started || meta.state.is_ready() {
+                    continue;
+                }
             }
             let Some(m) = self.store.dispatch_message(&entry.id).await? else {
                 continue;
@@ -963,7 +978,31 @@ impl Scheduler {
                 continue;
             };
             if lost_for < self.settings.lost.lost_for {
-                tracing::info!(task_id = %entry.id, celery_id = %entry.celery_id, "a dispatched message is nowhere to be found; checking again before sending it again");
+                tracing::info!(task_id = %entry.id, celery_id = %entry.celery_id, started = entry.worker_started, "a dispatched task is nowhere to be found; checking again before acting");
+                continue;
+            }
+            if entry.worker_started {
+                // It ran somewhere: sending it again could run it twice. Its worker is gone,
+                // which is the reaper's case: the lost-worker policy applies.
+                let reclaimed = self
+                    .store
+                    .reclaim_orphan(
+                        &entry.id,
+                        &entry.celery_id,
+                        self.settings.reap,
+                        self.settings.retention,
+                        self.settings.lost.lost_for,
+                    )
+                    .await?;
+                if let Some(r) = reclaimed {
+                    tracing::warn!(task_id = %r.id, outcome = %r.outcome, reason = %r.reason, "task taken back: no live worker holds it");
+                    if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
+                        if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
+                            tracing::warn!(task_id = %r.id, error = %e, "could not drop the message from the broker's unacked set");
+                        }
+                    }
+                    self.dispatch_after("a started task's worker is gone").await;
+                }
                 continue;
             }
             let Some(task) = snapshot.running.iter().find(|t| t.task_id == entry.id) else {

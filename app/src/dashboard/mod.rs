@@ -185,7 +185,10 @@ fn DashboardPage() -> impl IntoView {
                                 <submit::SubmitPanel/>
                                 <panels::HistoryPanel/>
                             </div>
-                            <panels::WorkersPanel/>
+                            <div class="columns">
+                                <panels::WorkersPanel/>
+                                <panels::AuditPanel/>
+                            </div>
                             <modal::ConfigModal/>
                         })
                     })}

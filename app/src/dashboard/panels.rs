@@ -481,6 +481,58 @@ pub fn WorkersPanel() -> impl IntoView {
     }
 }
 
+/// The newest changes in the audit trail: when, who, what, and before → after.
+#[component]
+pub fn AuditPanel() -> impl IntoView {
+    let ctx = use_ctx();
+    let rows = Memo::new(move |_| ctx.current().map(|d| d.audit).unwrap_or_default());
+    let short = |v: &serde_json::Value| {
+        if v.is_null() {
+            "—".to_string()
+        } else {
+            let t = v.to_string();
+            if t.chars().count() > 80 {
+                format!("{}…", t.chars().take(80).collect::<String>())
+            } else {
+                t
+            }
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="audit-title" data-testid="audit-panel">
+            <h2 id="audit-title">"Audit"</h2>
+            <Show
+                when=move || rows.with(|r| !r.is_empty())
+                fallback=|| view! { <p class="empty">"No change recorded yet."</p> }
+            >
+                <div class="table-wrap">
+                    <table class="tasks">
+                        <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th class="hide-sm">"Before → after"</th></tr></thead>
+                        <tbody>
+                            <For
+                                each=move || rows.get()
+                                key=|e| e.id.clone()
+                                children=move |e| {
+                                    let at = e.at;
+                                    let change = format!("{} → {}", short(&e.before), short(&e.after));
+                                    view! {
+                                        <tr data-testid="audit-row" data-action=e.action.clone()>
+                                            <td>{move || format::clock(at, ctx.now())}</td>
+                                            <td><span data-testid="audit-who">{e.who.clone()}</span><span class="sub">{e.address.clone()}</span></td>
+                                            <td><span data-testid="audit-action">{e.action.clone()}</span>{(!e.target.is_empty()).then(|| view! { <span class="sub">{e.target.clone()}</span> })}</td>
+                                            <td class="hide-sm mono small">{change}</td>
+                                        </tr>
+                                    }
+                                }
+                            />
+                        </tbody>
+                    </table>
+                </div>
+            </Show>
+        </section>
+    }
+}
+
 fn status_badge(st: TaskStatus) -> impl IntoView {
     view! { <span class=format!("badge badge-{}", st.as_str()) data-testid="status">{st.as_str()}</span> }
 }

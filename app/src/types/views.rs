@@ -283,7 +283,13 @@ pub struct Dashboard {
     /// The Celery workers heard from.
     #[serde(default)]
     pub workers: Vec<WorkerInfo>,
+    /// The newest changes in the audit trail.
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
 }
+
+/// How many audit entries the dashboard shows.
+pub const DASHBOARD_AUDIT: u32 = 10;
 
 /// How many finished tasks the dashboard shows.
 pub const DASHBOARD_HISTORY: u32 = 12;
@@ -403,4 +409,82 @@ pub struct ForgetReport {
     pub hostname: String,
     /// The tasks it ran, now ended failed and their slots free.
     pub released: Vec<String>,
+}
+
+/// One change in the audit trail.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// Its id (`<ms>-<n>`): the cursor for `since` and `before`.
+    pub id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: a token's name, `session <id…> (<token name>)` for the dashboard, or
+    /// `anonymous` when the server has no token.
+    pub who: String,
+    /// The client's address.
+    pub address: String,
+    /// What: `config`, `limits`, `pause`, `resume`, `cooldown`, `cancel`, `priority`, `retry`,
+    /// `retry_many`, `process_queue`, `forget_worker` or `sign_in`.
+    pub action: String,
+    /// What it was made to: a task id, a source, a worker, a token's name; empty for the pool.
+    pub target: String,
+    /// The state before.
+    pub before: serde_json::Value,
+    /// The state after.
+    pub after: serde_json::Value,
+}
+
+/// `GET audit/`: newest first.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct AuditList {
+    /// The entries.
+    pub entries: Vec<AuditEntry>,
+    /// The id to pass as `before` for the next, older page (null when this page is the last).
+    pub next_before: Option<String>,
+}
+
+/// How many audit entries a page holds by default, and at most.
+pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
+/// See [`DEFAULT_AUDIT_LIMIT`].
+pub const MAX_AUDIT_LIMIT: u32 = 1000;
+
+/// One URL's delivery of a webhook event.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WebhookDelivery {
+    /// Where.
+    pub url: String,
+    /// `pending` (to be tried again), `delivered` or `failed` (given up after 24 h).
+    pub state: String,
+    /// The last error, if the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// A webhook event and its deliveries.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WebhookEvent {
+    /// Its id (the `Worker-Pool-Delivery` header).
+    pub id: String,
+    /// `task.finished`, `source.cooldown_started` or `source.cooldown_ended`.
+    pub event: String,
+    /// The task's id or the source.
+    pub reference: String,
+    /// When it happened.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it was last tried.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When it is tried next, while some URL is pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Per URL.
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
+/// `GET webhooks/`: the configured URLs and the newest events, newest first.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct WebhookList {
+    /// `WORKER_POOL_WEBHOOK_URL`.
+    pub urls: Vec<String>,
+    /// The newest events (at most 100).
+    pub events: Vec<WebhookEvent>,
 }

@@ -201,4 +201,17 @@ pub enum Command {
         /// The worker's hostname, as `workers` lists it.
         hostname: String,
     },
+    /// Show the audit trail, newest first: who changed what, from where, before and after.
+    #[command(after_help = "Example:\n  worker-pool audit --limit 20")]
+    Audit {
+        /// How many entries (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only entries newer than this entry id.
+        #[arg(long, value_name = "ID")]
+        since: Option<String>,
+        /// Only entries older than this entry id (the next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<String>,
+    },
 }

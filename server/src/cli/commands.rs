@@ -3,7 +3,9 @@
 use super::args::{Command, Options};
 use super::client::{parse, segment, Client, Failure};
 use super::output::{self, Style};
-use app::types::{ForgetReport, PoolConfig, PoolStatus, ProcessReport, WorkerList, WorkerTask};
+use app::types::{
+    AuditList, ForgetReport, PoolConfig, PoolStatus, ProcessReport, WorkerList, WorkerTask,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -390,6 +392,28 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
             }
             let list: WorkerList = parse(&body)?;
             print!("{}", output::workers(style, &list.workers));
+        }
+        Command::Audit {
+            limit,
+            since,
+            before,
+        } => {
+            let mut path = format!("/audit/?limit={limit}");
+            for (name, v) in [("since", since), ("before", before)] {
+                if let Some(v) = v {
+                    path.push_str(&format!("&{name}={}", segment(&v)));
+                }
+            }
+            let body = client.get(&path).await?;
+            if json {
+                println!("{body}");
+                return Ok(());
+            }
+            let list: AuditList = parse(&body)?;
+            print!("{}", output::audit(style, &list.entries));
+            if let Some(next) = list.next_before {
+                println!("Older entries: worker-pool audit --before {next}");
+            }
         }
         Command::ForgetWorker { hostname } => {
             let body = client

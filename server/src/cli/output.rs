@@ -265,6 +265,44 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// A JSON value in a cell: compact, `-` for null.
+fn compact(v: &serde_json::Value) -> String {
+    if v.is_null() {
+        "-".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Audit entries as a table.
+pub fn audit(style: Style, entries: &[app::types::AuditEntry]) -> String {
+    if entries.is_empty() {
+        return format!("{}\n", style.dim("No change recorded."));
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.who.clone(),
+                e.address.clone(),
+                e.action.clone(),
+                if e.target.is_empty() {
+                    "-".into()
+                } else {
+                    e.target.clone()
+                },
+                format!("{} → {}", compact(&e.before), compact(&e.after)),
+            ]
+        })
+        .collect();
+    table(
+        style,
+        &["WHEN", "WHO", "FROM", "ACTION", "TARGET", "BEFORE → AFTER"],
+        &rows,
+    )
+}
+
 /// Workers as a table.
 pub fn workers(style: Style, workers: &[app::types::WorkerInfo]) -> String {
     if workers.is_empty() {

@@ -120,6 +120,8 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/resume/", post(resume));
     r = both(r, "/sources/{source}/cooldown/", post(cooldown));
     r = both(r, "/workers/", get(workers));
+    r = both(r, "/audit/", get(audit));
+    r = both(r, "/webhooks/", get(webhooks));
     r = both(r, "/workers/{hostname}/forget/", post(forget_worker));
     let r = r
         .fallback(|| async {
@@ -148,7 +150,7 @@ async fn index() -> impl IntoResponse {
             "POST tasks/retry/", "POST process-queue/", "GET task-types/",
             "GET limits/", "POST limits/", "POST pause/", "POST resume/",
             "POST sources/<source>/cooldown/", "GET workers/",
-            "POST workers/<hostname>/forget/",
+            "POST workers/<hostname>/forget/", "GET audit/", "GET webhooks/",
         ]
     }))
 }
@@ -216,6 +218,40 @@ fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
         }
     }
     Ok(query)
+}
+
+/// `audit/`'s query: `limit`, `since` and `before` (entry ids; the backend checks them).
+async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<impl IntoResponse> {
+    let (mut limit, mut since, mut before) = (None, None, None);
+    for pair in raw
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "limit" => {
+                let n: u32 = value.parse().map_err(|_| {
+                    AppError::bad_request(format!(
+                        "limit must be a whole number from 1 to {}",
+                        app::types::MAX_AUDIT_LIMIT
+                    ))
+                })?;
+                limit = Some(n);
+            }
+            "since" => since = Some(value.to_string()),
+            "before" => before = Some(value.to_string()),
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(AppError::bad_request(format!(
+                    "unknown query parameter {shown:?}; audit/ takes limit, since and before"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(Json(s.backend.audit(limit, since, before).await?))
 }
 
 async fn list_tasks(
@@ -307,6 +343,10 @@ async fn cooldown(
         path.map_err(|_| AppError::bad_request("The source in the URL cannot be read."))?;
     let seconds = cooldown_from_json(&body).map_err(AppError::invalid)?;
     Ok(Json(s.backend.cooldown(source, seconds).await?))
+}
+
+async fn webhooks(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.backend.webhooks().await?))
 }
 
 async fn workers(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {

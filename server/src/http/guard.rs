@@ -5,16 +5,17 @@
 //!   server's own (or one of `WORKER_POOL_ALLOWED_ORIGINS`), or that a browser marks
 //!   `Sec-Fetch-Site: cross-site`/`same-site`, gets 403. The JSON API also only reads bodies
 //!   sent as `application/json`, which a cross-site form cannot send.
-//! - **Authentication**, when `WORKER_POOL_API_TOKEN` is set: a mutating request needs
-//!   `Authorization: Bearer <token>` (automation) or the session cookie the dashboard gets by
-//!   signing in with that token (browsers). Reads stay open. Without a token the server listens
+//! - **Authentication**, when `WORKER_POOL_API_TOKEN` or `WORKER_POOL_API_TOKENS` is set: a
+//!   mutating request needs `Authorization: Bearer <token>` (automation) or the session cookie
+//!   the dashboard gets by signing in with a token (browsers). Every write runs with its actor
+//!   (`auth::ACTOR`), which the audit trail records. Reads stay open. Without a token the server listens
 //!   on loopback by default, and says in its log when it does not.
 //! - **Headers**: nosniff, no framing, no referrer, a restrictive permissions policy, and a
 //!   content security policy (the dashboard's carries a per-request nonce, see `app`).
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::auth::{constant_time_eq, session_of};
+use crate::auth::{session_of, Actor, ACTOR};
 use app::errors::AppError;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -58,7 +59,27 @@ fn is_session_path(path: &str) -> bool {
     path.starts_with("/api/sign_in") || path.starts_with("/api/sign_out")
 }
 
-/// Refuses cross-origin writes, and unauthenticated writes when a token is set.
+/// The client's address, as the connection gave it (`unknown` when it did not: a test that
+/// drives the router directly).
+fn address_of(req: &Request) -> String {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Serves `req` as `who` did it: the audit trail reads the actor back (`auth::ACTOR`).
+async fn run_as(who: String, req: Request, next: Next) -> Response {
+    let actor = Actor {
+        who,
+        address: address_of(&req),
+    };
+    ACTOR.scope(actor, next.run(req)).await
+}
+
+/// Refuses cross-origin writes, and unauthenticated writes when a token is set; serves every
+/// other write as its actor: the token's name, the dashboard session (and the token it signed
+/// in with), or `anonymous` when the server has no token.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if !is_mutating(req.method()) {
         return next.run(req).await;
@@ -69,11 +90,11 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             message: "Cross-origin requests may not change the pool.".into(),
         });
     }
-    let Some(token) = sec.api_token.as_deref() else {
-        return next.run(req).await;
-    };
+    if !sec.auth_required() {
+        return run_as("anonymous".into(), req, next).await;
+    }
     if is_session_path(req.uri().path()) {
-        return next.run(req).await;
+        return run_as("sign-in".into(), req, next).await;
     }
     let bearer = req
         .headers()
@@ -82,17 +103,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     if let Some(given) = bearer {
-        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
-            return next.run(req).await;
+        if let Some(name) = sec.token_name(given) {
+            return run_as(name.to_string(), req, next).await;
         }
         return refuse(AppError::Unauthorized {
             message: "The bearer token is not valid.".into(),
         });
     }
     if let Some(id) = session_of(req.headers()) {
-        match state.backend.session_valid(id).await {
-            Ok(true) => return next.run(req).await,
-            Ok(false) => {}
+        match state.backend.session_token_name(id).await {
+            Ok(Some(name)) => {
+                let who = format!("session {} ({name})", &id[..id.len().min(8)]);
+                return run_as(who, req, next).await;
+            }
+            Ok(None) => {}
             Err(e) => return refuse(e),
         }
     }

@@ -425,6 +425,44 @@ pub struct MetricsState {
     pub sources: Vec<SourceMetrics>,
 }
 
+/// A webhook event leased to this replica: its id and stored fields (`kind`, `ref`, `until`,
+/// `at`, `att`, `body`, and per URL `s:<url>` and `e:<url>`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HookClaim {
+    /// The event's id.
+    pub id: String,
+    /// Its fields.
+    pub fields: std::collections::HashMap<String, String>,
+}
+
+/// One URL's outcome of a delivery attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HookOutcome {
+    /// The URL.
+    pub url: String,
+    /// `delivered`, `pending` (to be tried again) or `failed` (given up).
+    pub state: String,
+    /// What went wrong ("" when nothing).
+    pub error: String,
+}
+
+/// A change to record in the audit trail (the store adds the id and the time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    /// Who made it.
+    pub who: String,
+    /// From which address.
+    pub address: String,
+    /// What kind of change (`limits`, `pause`, `cancel`, …).
+    pub action: String,
+    /// What it was made to (a task id, a source, a worker; empty for the pool).
+    pub target: String,
+    /// The state before, as JSON.
+    pub before: serde_json::Value,
+    /// The state after, as JSON.
+    pub after: serde_json::Value,
+}
+
 /// One Celery worker, as the store knows it (see `store/lua/workers.lua`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerRecord {
@@ -647,6 +685,18 @@ pub trait Store: Send + Sync + 'static {
         lost: bool,
     ) -> Result<Option<Duration>, StoreError>;
 
+    /// Takes back the slot of a running task a worker reported started without saying which
+    /// (see `lua/orphan.lua`), once it has looked lost for `lost_for`: as the reaper would, by
+    /// `policy`. `None` when it does not apply (any more).
+    async fn reclaim_orphan(
+        &self,
+        id: &str,
+        celery_id: &str,
+        policy: ReapPolicy,
+        retention: Duration,
+        lost_for: Duration,
+    ) -> Result<Option<Reaped>, StoreError>;
+
     /// Publishes a lost message again under a new Celery id, in the same slot (inline: pushed
     /// in the same step), or ends the task `cancelled` when a cancel was pending.
     async fn resend(
@@ -696,11 +746,61 @@ pub trait Store: Send + Sync + 'static {
     /// expired by themselves). Returns how many.
     async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError>;
 
-    /// Starts a dashboard session that expires after `ttl`.
-    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Starts a dashboard session that expires after `ttl`, signed in with the token named
+    /// `token_name`.
+    async fn create_session(
+        &self,
+        id: &str,
+        ttl: Duration,
+        token_name: &str,
+    ) -> Result<(), StoreError>;
 
-    /// True while the session exists.
-    async fn session_exists(&self, id: &str) -> Result<bool, StoreError>;
+    /// The name of the token a session signed in with, while the session exists.
+    async fn session(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records a change in the audit trail (newest last), dropping entries older than
+    /// `retention` and past `cap` entries. Returns the entry's id.
+    async fn audit_append(
+        &self,
+        entry: &AuditRecord,
+        retention: Duration,
+        cap: u64,
+    ) -> Result<String, StoreError>;
+
+    /// Leases up to `max` due webhook events to the caller for `lease`, turns cool-downs that
+    /// ended by themselves into events, and keeps webhooks on for `on_for`.
+    async fn hooks_claim(
+        &self,
+        lease: Duration,
+        max: u32,
+        on_for: Duration,
+    ) -> Result<Vec<HookClaim>, StoreError>;
+
+    /// Records a delivery attempt of event `id`: the body sent the first time, each URL's
+    /// outcome, and when to try again (`None`: done; kept for `keep`).
+    async fn hooks_done(
+        &self,
+        id: &str,
+        body: Option<&str>,
+        next: Option<Duration>,
+        keep: Duration,
+        outcomes: &[HookOutcome],
+    ) -> Result<(), StoreError>;
+
+    /// The newest `n` webhook events with their stored fields, newest first.
+    async fn hooks_list(
+        &self,
+        n: u32,
+    ) -> Result<Vec<(String, std::collections::HashMap<String, String>)>, StoreError>;
+
+    /// Audit entries, newest first: at most `limit`, only newer than `since` and older than
+    /// `before` (entry ids) when given.
+    async fn audit(
+        &self,
+        limit: u32,
+        since: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<Vec<app::types::AuditEntry>, StoreError>;
 
     /// Ends a session.
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;

@@ -34,7 +34,14 @@
 //! | `<p>:dur:<source>\x1f<type>` | LIST | the run times (ms) of a task type's last 100 runs, newest first: what estimates go on |
 //! | `<p>:deadlines` | ZSET | queued task id → the latest time it may start (its type's max_queue_wait) |
 //! | `<p>:rate:<source>` | ZSET | starts of a source with a rate budget (`<id>:<token>` → ms), the last window |
-//! | `<p>:session:<id>` | STRING | a signed-in dashboard session (expires by itself) |
+//! | `<p>:session:<id>` | STRING | a signed-in dashboard session: the name of the token it signed in with (expires by itself) |
+//! | `<p>:hooks:on` | STRING | present while a replica delivers webhooks (60 s, refreshed every 500 ms): events are recorded only then |
+//! | `<p>:hooks:seq` | STRING | webhook event ids |
+//! | `<p>:hook:<id>` | HASH | a webhook event: `kind`, `ref` (task id or source), `until`, `at`, `att` (attempts), `body` (as first sent), `last`, `next`, and per URL `s:<url>` (state) and `e:<url>` (last error); expires a day after it is done |
+//! | `<p>:hooks:due` | ZSET | event id → when it is next due (a claim leases it by moving this ahead) |
+//! | `<p>:hooks:recent` | ZSET | the newest 1,000 event ids, by time |
+//! | `<p>:hooks:cooling` | ZSET | source → end of its cool-down, to post its end |
+//! | `<p>:audit` | STREAM | the audit trail: `who`, `addr`, `action`, `target`, `before`, `after` (JSON) per change; ids are Redis-clock ms |
 //! | `<p>:events` | pub/sub channel | a line per change, for live views on every replica |
 
 /// The key names of one pool.

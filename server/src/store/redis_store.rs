@@ -2,10 +2,11 @@
 //! arguments and decodes the replies ([`Reply`]); every rule is in the scripts.
 
 use super::contract::{
-    CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish, FinishReport, Finished,
-    ForgetOutcome, MetricsState, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped,
-    ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, SourceMetrics,
-    StartedOutcome, Store, StoreError, StoredMessage, Submitted, WorkerRecord, SUPERSEDED_FOR,
+    AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish,
+    FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, MetricsState, NewTask,
+    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome,
+    RetryRefusal, RuleChange, Snapshot, SourceMetrics, StartedOutcome, Store, StoreError,
+    StoredMessage, Submitted, WorkerRecord, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
@@ -1080,6 +1081,44 @@ impl Store for RedisStore {
             .collect())
     }
 
+    async fn reclaim_orphan(
+        &self,
+        id: &str,
+        celery_id: &str,
+        policy: ReapPolicy,
+        retention: Duration,
+        lost_for: Duration,
+    ) -> Result<Option<Reaped>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .orphan
+                    .key(&self.keys.base)
+                    .arg(id)
+                    .arg(celery_id)
+                    .arg(match policy.on_lost {
+                        OnWorkerLost::Fail => "fail",
+                        OnWorkerLost::Requeue => "requeue",
+                    })
+                    .arg(retention.as_millis() as u64)
+                    .arg(self.inline())
+                    .arg(lost_for.as_millis() as u64)
+                    .arg(SUPERSEDED_FOR.as_millis() as u64),
+            )
+            .await?;
+        let r = Reply::of("orphan", &reply)?;
+        if r.items.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Reaped {
+            id: r.text(0)?,
+            outcome: r.text(1)?,
+            reason: r.text(2)?,
+            delivery_tag: r.text_or_empty(3),
+        }))
+    }
+
     async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError> {
         let cutoff = self.now_ms().await? - retention.as_millis() as i64;
         let n: i64 = self
@@ -1094,13 +1133,18 @@ impl Store for RedisStore {
         Ok(n.max(0) as u64)
     }
 
-    async fn create_session(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        id: &str,
+        ttl: Duration,
+        token_name: &str,
+    ) -> Result<(), StoreError> {
         let _: () = self
             .redis
             .query(
                 redis::cmd("SET")
                     .arg(self.keys.session(id))
-                    .arg("1")
+                    .arg(token_name)
                     .arg("PX")
                     .arg(ttl.as_millis() as u64),
             )
@@ -1108,12 +1152,160 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let n: i64 = self
+    async fn session(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
             .redis
-            .query(redis::cmd("EXISTS").arg(self.keys.session(id)))
+            .query(redis::cmd("GET").arg(self.keys.session(id)))
+            .await?)
+    }
+
+    async fn audit_append(
+        &self,
+        entry: &AuditRecord,
+        retention: Duration,
+        cap: u64,
+    ) -> Result<String, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .audit
+                    .key(&self.keys.base)
+                    .arg(retention.as_millis() as u64)
+                    .arg(cap)
+                    .arg(&entry.who)
+                    .arg(&entry.address)
+                    .arg(&entry.action)
+                    .arg(&entry.target)
+                    .arg(entry.before.to_string())
+                    .arg(entry.after.to_string()),
+            )
             .await?;
-        Ok(n == 1)
+        string(&reply).ok_or_else(|| Reply::bad("audit", &reply))
+    }
+
+    async fn hooks_claim(
+        &self,
+        lease: Duration,
+        max: u32,
+        on_for: Duration,
+    ) -> Result<Vec<HookClaim>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .hooks_claim
+                    .key(&self.keys.base)
+                    .arg(lease.as_millis() as u64)
+                    .arg(max)
+                    .arg(on_for.as_millis() as u64),
+            )
+            .await?;
+        let r = Reply::of("hooks_claim", &reply)?;
+        r.rows(0)?
+            .into_iter()
+            .map(|row| {
+                let mut fields = HashMap::new();
+                for (i, name) in ["kind", "ref", "until", "at", "att", "body"]
+                    .iter()
+                    .enumerate()
+                {
+                    let v = row.text_or_empty(i + 1);
+                    if !v.is_empty() {
+                        fields.insert(name.to_string(), v);
+                    }
+                }
+                let states = row.nested(7)?.map()?;
+                fields.extend(states);
+                Ok(HookClaim {
+                    id: row.text(0)?,
+                    fields,
+                })
+            })
+            .collect()
+    }
+
+    async fn hooks_done(
+        &self,
+        id: &str,
+        body: Option<&str>,
+        next: Option<Duration>,
+        keep: Duration,
+        outcomes: &[HookOutcome],
+    ) -> Result<(), StoreError> {
+        let mut inv = self.scripts.hooks_done.prepare_invoke();
+        inv.key(&self.keys.base)
+            .arg(id)
+            .arg(body.unwrap_or(""))
+            .arg(next.map_or(0, |d| d.as_millis().max(1) as u64))
+            .arg(keep.as_millis() as u64);
+        for o in outcomes {
+            inv.arg(&o.url).arg(&o.state).arg(&o.error);
+        }
+        let _: Value = self.redis.invoke(&inv).await?;
+        Ok(())
+    }
+
+    async fn hooks_list(
+        &self,
+        n: u32,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(self.scripts.hooks_list.key(&self.keys.base).arg(n.max(1)))
+            .await?;
+        Reply::of("hooks_list", &reply)?
+            .rows(0)?
+            .into_iter()
+            .map(|row| Ok((row.text(0)?, row.nested(1)?.map()?)))
+            .collect()
+    }
+
+    async fn audit(
+        &self,
+        limit: u32,
+        since: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<Vec<app::types::AuditEntry>, StoreError> {
+        let upper = before.map_or("+".to_string(), |b| format!("({b}"));
+        let lower = since.map_or("-".to_string(), |s| format!("({s}"));
+        let raw: Vec<(String, HashMap<String, String>)> = self
+            .redis
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(format!("{}audit", self.keys.base))
+                    .arg(upper)
+                    .arg(lower)
+                    .arg("COUNT")
+                    .arg(limit.max(1)),
+            )
+            .await?;
+        raw.into_iter()
+            .map(|(id, f)| {
+                let ms: i64 = id
+                    .split_once('-')
+                    .and_then(|(ms, _)| ms.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("audit id {id:?}")))?;
+                let json = |k: &str| {
+                    f.get(k)
+                        .and_then(|v| serde_json::from_str(v).ok())
+                        .unwrap_or(serde_json::Value::Null)
+                };
+                let text = |k: &str| f.get(k).cloned().unwrap_or_default();
+                Ok(app::types::AuditEntry {
+                    at: chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms)
+                        .single()
+                        .ok_or_else(|| StoreError::Corrupt(format!("audit id {id:?}")))?,
+                    id,
+                    who: text("who"),
+                    address: text("addr"),
+                    action: text("action"),
+                    target: text("target"),
+                    before: json("before"),
+                    after: json("after"),
+                })
+            })
+            .collect()
     }
 
     async fn delete_session(&self, id: &str) -> Result<(), StoreError> {

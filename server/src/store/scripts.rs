@@ -39,6 +39,11 @@ pub struct Scripts {
     pub metrics: Script,
     pub workers: Script,
     pub forget: Script,
+    pub audit: Script,
+    pub hooks_claim: Script,
+    pub hooks_done: Script,
+    pub hooks_list: Script,
+    pub orphan: Script,
 }
 
 impl Scripts {
@@ -72,6 +77,11 @@ impl Scripts {
             metrics: load(include_str!("lua/metrics.lua")),
             workers: load(include_str!("lua/workers.lua")),
             forget: load(include_str!("lua/forget.lua")),
+            audit: load(include_str!("lua/audit.lua")),
+            hooks_claim: load(include_str!("lua/hooks_claim.lua")),
+            hooks_done: load(include_str!("lua/hooks_done.lua")),
+            hooks_list: load(include_str!("lua/hooks_list.lua")),
+            orphan: load(include_str!("lua/orphan.lua")),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! A missing service is a failure, never a skip.
 
 mod api;
+mod audit;
 mod celery_interop;
 mod cli;
 mod common;
@@ -19,4 +20,5 @@ mod scheduler;
 mod security;
 mod shutdown;
 mod store_contract;
+mod webhooks;
 mod workers;

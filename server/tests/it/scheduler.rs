@@ -573,3 +573,72 @@ async fn a_lost_message_of_a_cancelled_task_ends_it() {
     assert_eq!(listed_ids(&t.worker).await, vec![b.task_id.clone()]);
     t.done(&[]).await;
 }
+
+/// A task the pool learnt had started only from a progress state (its STARTED report lost,
+/// to a Redis outage say) does not name its worker, so the reaper cannot watch it. Once no
+/// live worker has held it for a while, its worker is gone: its slot is taken back, by the
+/// lost-worker policy (here: fail), and the next task starts. While a worker holds it, it
+/// keeps its slot.
+#[tokio::test]
+async fn a_task_started_by_a_worker_that_never_said_which_is_taken_back_once_none_holds_it() {
+    for inline in [true, false] {
+        let t = setup(inline, 1).await;
+        let a = t.s.submit(req(0)).await.unwrap();
+        let b = t.s.submit(req(0)).await.unwrap();
+        let taken = t.worker.take(1.0).await.unwrap();
+        assert_eq!(taken.id, a.task_id);
+        let progress = ResultMeta {
+            task_id: a.task_id.clone(),
+            state: ResultState::Other("PROGRESS".into()),
+        };
+        t.s.on_result(&progress).await.unwrap();
+        let running = t.s.task(&a.task_id).await.unwrap();
+        assert!(!running.waiting_for_worker, "{running:?}");
+        assert!(running.worker.is_none());
+
+        // A live worker holds it: nothing happens, however long.
+        t.broker
+            .workers
+            .lock()
+            .unwrap()
+            .push(("w1@h".into(), vec![a.task_id.clone()]));
+        for _ in 0..10 {
+            t.s.check_lost_messages().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            t.s.task(&a.task_id).await.unwrap().status,
+            TaskStatus::Running
+        );
+
+        // Its worker is gone: no live worker holds it any more.
+        t.broker.workers.lock().unwrap().clear();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while t.s.task(&a.task_id).await.unwrap().status == TaskStatus::Running
+            && tokio::time::Instant::now() < deadline
+        {
+            t.s.check_lost_messages().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ended = t.s.task(&a.task_id).await.unwrap();
+        assert_eq!(ended.status, TaskStatus::Failed, "{ended:?}");
+        assert!(
+            ended
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("without saying which"),
+            "{ended:?}"
+        );
+        assert_eq!(
+            t.s.task(&b.task_id).await.unwrap().status,
+            TaskStatus::Running,
+            "the slot went to the next task"
+        );
+        assert_eq!(
+            t.store().counters().await.unwrap()["reclaimed:unknown_worker"],
+            1
+        );
+        t.done(&[&a.task_id, &b.task_id]).await;
+    }
+}

@@ -15,6 +15,8 @@ local K = {
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
   sources = P .. 'sources', deadlines = P .. 'deadlines', metrics = P .. 'metrics',
   started = P .. 'started', first = P .. 'workers:first',
+  hooks_on = P .. 'hooks:on', hooks_seq = P .. 'hooks:seq', hooks_due = P .. 'hooks:due',
+  hooks_recent = P .. 'hooks:recent', hooks_cooling = P .. 'hooks:cooling', hook = P .. 'hook:',
 }
 
 local function fmt(n)
@@ -97,6 +99,24 @@ local function forget_unacked(tag)
     redis.call('HDEL', 'unacked', tag)
     redis.call('ZREM', 'unacked_index', tag)
   end
+end
+
+-- --- Webhooks --------------------------------------------------------------------------------
+-- While some replica delivers webhooks (K.hooks_on, refreshed by hooks_claim.lua), the scripts
+-- record each event in the outbox in the same step as the change: a hash per event
+-- (K.hook .. id: kind, ref (a task id or a source), until (a cool-down's end), at, att) that is
+-- due at once (K.hooks_due) and listed among the newest (K.hooks_recent, the last 1,000).
+local function hooks_on()
+  return redis.call('EXISTS', K.hooks_on) == 1
+end
+
+local function hook_event(kind, ref, until_ms, now)
+  local eid = fmt(redis.call('INCR', K.hooks_seq))
+  redis.call('HSET', K.hook .. eid, 'kind', kind, 'ref', ref, 'until', until_ms, 'at', fmt(now),
+    'att', '0')
+  redis.call('ZADD', K.hooks_due, fmt(now), eid)
+  redis.call('ZADD', K.hooks_recent, fmt(now), eid)
+  redis.call('ZREMRANGEBYRANK', K.hooks_recent, 0, -1001)
 end
 
 -- --- Celery workers ---------------------------------------------------------------------------
@@ -559,6 +579,9 @@ local function make_terminal(t, id, status, err, retention_ms, now, src, typ)
     src, typ = h[1] or '', h[2] or ''
   end
   redis.call('HINCRBY', K.metrics, metric_field('end', src, typ, status), 1)
+  if hooks_on() then
+    hook_event('task.finished', id, '', now)
+  end
   if err ~= nil and err ~= '' then
     redis.call('HSET', t, 'st', status, 'fa', fmt(now), 'err', err)
   else
@@ -570,4 +593,41 @@ local function make_terminal(t, id, status, err, retention_ms, now, src, typ)
   redis.call('PEXPIRE', t, retention_ms)
   -- (The index entries of expired tasks are pruned by Store::prune_finished, periodically:
   -- off the hot path, and readers skip them meanwhile.)
+end
+
+-- Takes a running task's slot back from a worker that is gone (reap.lua, orphan.lua): its
+-- message leaves kombu's unacked set (inline) so it never runs again outside the pool's
+-- count, and the task ends cancelled (a cancel was pending), goes back to the queue in its
+-- place (policy 'requeue'; its Celery id joins the superseded ones) or ends failed. f: the
+-- task's fields 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid', 'ct', in that order. kind: the
+-- reason's kind, counted for GET /metrics. Returns the outcome and the delivery tag.
+local function reclaim(t, id, f, reason, kind, policy, retention_ms, inline, superseded_ms, now)
+  redis.call('HINCRBY', K.stats, 'reclaimed:' .. kind, 1)
+  local tag = f[3] or ''
+  if inline then
+    forget_unacked(tag)
+  end
+  release_slot(id, t)
+  if f[4] then
+    make_terminal(t, id, 'cancelled', reason, retention_ms, now)
+    return 'cancelled', tag
+  end
+  if policy == 'requeue' then
+    if f[7] then
+      redis.call('ZADD', K.superseded, fmt(now), f[7])
+      redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - superseded_ms))
+    end
+    redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa', 'tl')
+    redis.call('DEL', msg_key(t))
+    redis.call('HSET', t, 'st', 'queued')
+    if aging_ms() == 0 then
+      -- (The seq lives in the score again; with aging it stays in the hash.)
+      redis.call('HDEL', t, 'seq')
+    end
+    local h = redis.call('HMGET', t, 'src', 'tn', 'typ')
+    enqueue(id, h[1] or '', h[3] or '', h[2] or '', queue_score(f[5], f[6], f[8]))
+    return 'requeued', tag
+  end
+  make_terminal(t, id, 'failed', reason, retention_ms, now)
+  return 'failed', tag
 end

@@ -36,6 +36,18 @@ else
   redis.call('HSET', K.rules, 'c:' .. src, fmt(ends))
   redis.call('HINCRBY', K.stats, 'cooldowns', 1)
 end
+if hooks_on() then
+  if ends > now then
+    -- An extension of a running cool-down is not a new one.
+    if cur <= now then
+      hook_event('source.cooldown_started', src, fmt(ends), now)
+    end
+    redis.call('ZADD', K.hooks_cooling, fmt(ends), src)
+  elseif cur > now then
+    hook_event('source.cooldown_ended', src, '', now)
+    redis.call('ZREM', K.hooks_cooling, src)
+  end
+end
 redis.call('SADD', K.sources, src)
 -- Groups parked for the old cool-down wake at its old end: judge them again.
 unpark_source(src, 'cooldown')

@@ -1,5 +1,5 @@
 -- lost_note: records one check of a running task's message that no worker has reported
--- STARTED for. "Looks lost" means the checker found it in neither the broker list nor kombu's
+-- STARTED for, or that a worker reported started without saying which worker it is. "Looks lost" means the checker found it in neither the broker list nor kombu's
 -- unacked set, no result for it, and no live worker holding it (Celery's query_task, answered
 -- by every live worker). One such check proves nothing (a message can be in flight inside a
 -- worker between two of those places); resend.lua acts only once it has looked lost, check
@@ -11,8 +11,9 @@
 -- saw it; -1 when it does not (any more), or when the check no longer applies (another
 -- dispatch, started, ended).
 local t = tkey(ARGV[3])
-local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'lsa')
-if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] then
+local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'lsa', 'wk')
+-- (A task started by a worker that did not say which one is judged the same way: orphan.lua.)
+if f[1] ~= 'running' or f[2] ~= ARGV[1] or (f[3] and f[5]) then
   return -1
 end
 if ARGV[2] ~= '1' then

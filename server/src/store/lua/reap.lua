@@ -53,38 +53,8 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
       kind = 'no_heartbeat'
     end
     if reason then
-      -- Counted by kind for GET /metrics (worker_pool_tasks_reclaimed_total).
-      redis.call('HINCRBY', K.stats, 'reclaimed:' .. kind, 1)
-      local tag = f[3] or ''
-      if ARGV[5] == '1' then
-        -- An acks_late message would otherwise come back after the visibility timeout and run
-        -- again outside the pool's count.
-        forget_unacked(tag)
-      end
-      release_slot(id, t)
-      local outcome
-      if f[4] then
-        outcome = 'cancelled'
-        make_terminal(t, id, 'cancelled', reason, tonumber(ARGV[3]), now)
-      elseif ARGV[2] == 'requeue' then
-        outcome = 'requeued'
-        if f[7] then
-          redis.call('ZADD', K.superseded, fmt(now), f[7])
-          redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - tonumber(ARGV[7])))
-        end
-        redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa', 'tl')
-        redis.call('DEL', msg_key(t))
-        redis.call('HSET', t, 'st', 'queued')
-        if aging_ms() == 0 then
-          -- (The seq lives in the score again; with aging it stays in the hash.)
-          redis.call('HDEL', t, 'seq')
-        end
-        local h = redis.call('HMGET', t, 'src', 'tn', 'typ')
-        enqueue(id, h[1] or '', h[3] or '', h[2] or '', queue_score(f[5], f[6], f[8]))
-      else
-        outcome = 'failed'
-        make_terminal(t, id, 'failed', reason, tonumber(ARGV[3]), now)
-      end
+      local outcome, tag = reclaim(t, id, f, reason, kind, ARGV[2], tonumber(ARGV[3]),
+        ARGV[5] == '1', tonumber(ARGV[7]), now)
       table.insert(out, {id, outcome, reason, tag})
     end
   end

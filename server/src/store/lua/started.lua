@@ -8,14 +8,25 @@
 -- dispatch), -1 when the Celery id is one the pool replaced by another dispatch of the task
 -- (a stale copy of a re-sent or requeued message is running somewhere: revoke it).
 local t = tkey(ARGV[5])
-local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt', 'mx')
+local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt', 'mx', 'wk')
 if f[2] ~= ARGV[1] then
   if redis.call('ZSCORE', K.superseded, ARGV[1]) then
     return -1
   end
   return 0
 end
-if f[1] ~= 'running' or f[3] then
+if f[1] ~= 'running' then
+  return 0
+end
+if f[3] then
+  -- Started already (from a progress state, which does not say where): a STARTED that says
+  -- which worker runs it lets the reaper watch that worker.
+  if not f[6] and ARGV[2] ~= '' then
+    redis.call('HSET', t, 'wk', ARGV[2])
+    if ARGV[3] ~= '' then
+      redis.call('HSET', t, 'wpid', ARGV[3])
+    end
+  end
   return 0
 end
 -- An over-admission, as the workers see it: they already ran as many of the pool's tasks as
