@@ -93,11 +93,11 @@ pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
     ));
 
     // Per source.
-    let per_source = |f: &dyn Fn(&crate::store::SourceMetrics) -> Option<f64>| {
+    let per_source = |f: &dyn Fn(&app::types::SourceStatus) -> Option<f64>| {
         state
             .sources
             .iter()
-            .filter_map(|s| f(s).map(|v| metric(&[("source", &s.source)], gauge(v))))
+            .filter_map(|(src, s)| f(s).map(|v| metric(&[("source", src)], gauge(v))))
             .collect::<Vec<_>>()
     };
     out.push(gauge_family(
@@ -140,8 +140,8 @@ pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
         "How long a source's cool-down still lasts (0 when it is not cooling down).",
         per_source(&|s| {
             Some(
-                s.cooling_until_ms
-                    .map(|until| (until - state.now_ms).max(0) as f64 / 1000.0)
+                s.cooldown_until
+                    .map(|until| (until.timestamp_millis() - state.now_ms).max(0) as f64 / 1000.0)
                     .unwrap_or(0.0),
             )
         }),

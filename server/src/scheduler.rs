@@ -19,8 +19,8 @@ use app::types::{
     PoolStatus, ProcessReport, RetryFilter, RetryReport, SubmitRequest, TaskQuery, TaskStatus,
     TaskType, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
-use app::types::{ForgetReport, WorkerInfo, WorkerList};
-use chrono::{TimeZone, Utc};
+use app::types::{ForgetReport, WorkerList};
+use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -802,24 +802,11 @@ impl Scheduler {
 
     /// Every Celery worker heard from (`GET workers/`).
     pub async fn workers(&self) -> Result<WorkerList, PoolError> {
-        let records = self
-            .store
-            .workers(self.settings.reap.heartbeat_timeout)
-            .await?;
-        let at = |ms: Option<i64>| ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
         Ok(WorkerList {
-            workers: records
-                .into_iter()
-                .map(|r| WorkerInfo {
-                    hostname: r.hostname,
-                    state: r.state,
-                    pid: r.pid,
-                    last_heartbeat: at(r.last_heard_ms),
-                    first_seen: at(r.first_heard_ms),
-                    offline_at: at(r.offline_ms),
-                    tasks: r.tasks,
-                })
-                .collect(),
+            workers: self
+                .store
+                .workers(self.settings.reap.heartbeat_timeout)
+                .await?,
         })
     }
 

@@ -421,8 +421,8 @@ pub struct MetricsState {
     /// Celery workers by state (`online`, `draining`, `lost`, `offline`; every state, 0 or
     /// more).
     pub workers: BTreeMap<String, u64>,
-    /// Per source, by name.
-    pub sources: Vec<SourceMetrics>,
+    /// Per source, by name (as `status` reports them).
+    pub sources: BTreeMap<String, SourceStatus>,
 }
 
 /// A webhook event leased to this replica: its id and stored fields (`kind`, `ref`, `until`,
@@ -463,25 +463,6 @@ pub struct AuditRecord {
     pub after: serde_json::Value,
 }
 
-/// One Celery worker, as the store knows it (see `store/lua/workers.lua`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerRecord {
-    /// Its hostname.
-    pub hostname: String,
-    /// Its state now.
-    pub state: app::types::WorkerState,
-    /// When last heard from (ms).
-    pub last_heard_ms: Option<i64>,
-    /// Its main process's pid.
-    pub pid: Option<u32>,
-    /// When first heard from (ms).
-    pub first_heard_ms: Option<i64>,
-    /// When it last said it went offline (ms).
-    pub offline_ms: Option<i64>,
-    /// The pool's tasks it runs.
-    pub tasks: Vec<String>,
-}
-
 /// What [`Store::forget_worker`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ForgetOutcome {
@@ -491,27 +472,6 @@ pub enum ForgetOutcome {
     Online { last_heard_ms: Option<i64> },
     /// Forgotten: these tasks ended, with their delivery tags.
     Forgotten { released: Vec<(String, String)> },
-}
-
-/// One source's line of [`MetricsState`].
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SourceMetrics {
-    /// The source.
-    pub source: String,
-    /// Its running tasks.
-    pub running: u64,
-    /// Its queued tasks.
-    pub queued: u64,
-    /// Its limit, if any.
-    pub limit: Option<u32>,
-    /// Its per-tenant limit, if any.
-    pub tenant_limit: Option<u32>,
-    /// Its rate budget, if any.
-    pub rate: Option<Rate>,
-    /// True while paused.
-    pub paused: bool,
-    /// The end of its cool-down (ms), while cooling down.
-    pub cooling_until_ms: Option<i64>,
 }
 
 /// A change to one flow-control rule of a source; `None` removes the rule.
@@ -723,7 +683,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every Celery worker heard from, with its state (by `timeout`) and the pool's tasks it
     /// runs, by hostname.
-    async fn workers(&self, timeout: Duration) -> Result<Vec<WorkerRecord>, StoreError>;
+    async fn workers(&self, timeout: Duration) -> Result<Vec<app::types::WorkerInfo>, StoreError>;
 
     /// Forgets a worker that will not come back: its running tasks end failed and free their
     /// slots, and it leaves the roster. Refused while it is online by its heartbeats.

@@ -5,15 +5,15 @@ use super::contract::{
     AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish,
     FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, MetricsState, NewTask,
     OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome,
-    RetryRefusal, RuleChange, Snapshot, SourceMetrics, StartedOutcome, Store, StoreError,
-    StoredMessage, Submitted, WorkerRecord, SUPERSEDED_FOR,
+    RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError, StoredMessage,
+    Submitted, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
 use super::scripts::Scripts;
 use crate::connection::Redis;
 use app::types::{
-    BlockedBy, Dedupe, Rate, RateUse, SourceRules, SourceStatus, TaskStatus, WorkerTask,
+    BlockedBy, Dedupe, Rate, RateUse, SourceRules, SourceStatus, TaskStatus, WorkerInfo, WorkerTask,
 };
 use redis::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -233,8 +233,9 @@ fn rate_of(text: &str) -> Option<Rate> {
     })
 }
 
-/// A source's row of snapshot.lua: {source, running, queued, limit, tenant limit, rate
-/// starts, rate window ms, rate used, cooling until ms, paused}; '' for a missing rule.
+/// A source's row of snapshot.lua and metrics.lua (`source_row` in common.lua): {source,
+/// running, queued, limit, tenant limit, rate starts, rate window ms, rate used, cooling until
+/// ms, paused, …}; '' for a missing rule.
 fn source_status(row: &Reply<'_>) -> Result<SourceStatus, StoreError> {
     let opt = |i: usize| -> Result<Option<i64>, StoreError> {
         let t = row.text_or_empty(i);
@@ -930,32 +931,9 @@ impl Store for RedisStore {
         for i in (0..by_state.items.len()).step_by(2) {
             workers.insert(by_state.text(i)?, by_state.int(i + 1)?.max(0) as u64);
         }
-        let mut out_sources = Vec::new();
+        let mut sources = BTreeMap::new();
         for row in r.nested(10)?.rows(0)? {
-            let opt = |i: usize| -> Result<Option<i64>, StoreError> {
-                if row.text_or_empty(i).is_empty() {
-                    Ok(None)
-                } else {
-                    row.int(i).map(Some)
-                }
-            };
-            let rate = match (opt(5)?, opt(6)?) {
-                (Some(starts), Some(ms)) => Some(Rate {
-                    starts: starts as u32,
-                    per_seconds: (ms / 1000) as u32,
-                }),
-                _ => None,
-            };
-            out_sources.push(SourceMetrics {
-                source: row.text(0)?,
-                running: row.int(1)?.max(0) as u64,
-                queued: row.int(2)?.max(0) as u64,
-                limit: opt(3)?.map(|n| n as u32),
-                tenant_limit: opt(4)?.map(|n| n as u32),
-                rate,
-                paused: row.int(7)? == 1,
-                cooling_until_ms: opt(8)?,
-            });
+            sources.insert(row.text(0)?, source_status(&row)?);
         }
         Ok(MetricsState {
             now_ms: r.int(0)?,
@@ -974,11 +952,11 @@ impl Store for RedisStore {
             series: numbers(7)?,
             counters: numbers(8)?,
             workers,
-            sources: out_sources,
+            sources,
         })
     }
 
-    async fn workers(&self, timeout: Duration) -> Result<Vec<WorkerRecord>, StoreError> {
+    async fn workers(&self, timeout: Duration) -> Result<Vec<WorkerInfo>, StoreError> {
         let reply: Value = self
             .redis
             .invoke(
@@ -989,19 +967,25 @@ impl Store for RedisStore {
             )
             .await?;
         let r = Reply::of("workers", &reply)?;
-        let opt = |row: &Reply<'_>, i: usize| -> Option<i64> { row.text_or_empty(i).parse().ok() };
+        // A time in ms ('' when unknown).
+        let at = |row: &Reply<'_>, i: usize| {
+            row.text_or_empty(i)
+                .parse()
+                .ok()
+                .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single())
+        };
         r.nested(1)?
             .rows(0)?
             .into_iter()
             .map(|row| {
                 let tasks = row.nested(6)?;
-                Ok(WorkerRecord {
+                Ok(WorkerInfo {
                     hostname: row.text(0)?,
                     state: row.text(1)?.parse().map_err(StoreError::Corrupt)?,
-                    last_heard_ms: opt(&row, 2),
+                    last_heartbeat: at(&row, 2),
                     pid: row.text_or_empty(3).parse().ok(),
-                    first_heard_ms: opt(&row, 4),
-                    offline_ms: opt(&row, 5),
+                    first_seen: at(&row, 4),
+                    offline_at: at(&row, 5),
                     tasks: (0..tasks.items.len())
                         .map(|i| tasks.text(i))
                         .collect::<Result<_, _>>()?,

@@ -231,6 +231,19 @@ impl TestServer {
         (status, value)
     }
 
+    /// `GET /metrics`: its content type and the page.
+    pub async fn metrics(&self) -> (String, String) {
+        let res = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(res.status().as_u16(), 200);
+        let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+        (ct, res.text().await.unwrap())
+    }
+
     /// `GET <api><path>`.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.send(self.client.get(format!("{}{path}", self.api)))

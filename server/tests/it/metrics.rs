@@ -7,19 +7,6 @@ use serde_json::json;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// The page and its content type.
-async fn scrape(s: &TestServer) -> (String, String) {
-    let res = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .expect("GET /metrics");
-    assert_eq!(res.status().as_u16(), 200);
-    let ct = res.headers()["content-type"].to_str().unwrap().to_string();
-    (ct, res.text().await.unwrap())
-}
-
 /// The value of the series written exactly as `series` (name and labels), if present.
 fn value(page: &str, series: &str) -> Option<f64> {
     page.lines()
@@ -70,7 +57,7 @@ async fn metrics_are_pool_wide_and_pass_promtool() {
     assert_eq!(first["status"], "running");
     assert_eq!(second["status"], "queued");
 
-    let (ct, page) = scrape(&s).await;
+    let (ct, page) = s.metrics().await;
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     promtool_check(&page);
     assert_eq!(must(&page, "worker_pool_store_up"), 1.0);
@@ -139,9 +126,9 @@ async fn metrics_are_pool_wide_and_pass_promtool() {
 
     // Any replica reports the same numbers: start a second one on the same pool.
     let replica = TestServer::start_with(&s.prefix, &s.queue, &[("MAX_SYNC_WORKERS", "1")]).await;
-    let (_, page) = scrape(&replica).await;
+    let (_, page) = replica.metrics().await;
     promtool_check(&page);
-    let (_, here) = scrape(&s).await;
+    let (_, here) = s.metrics().await;
     for series in [
         "worker_pool_tasks_finished_total{source=\"hubspot\",status=\"completed\",sync_type=\"all\"}",
         "worker_pool_tasks_finished_total{source=\"five9\",status=\"failed\",sync_type=\"contacts\"}",
@@ -213,7 +200,7 @@ async fn metrics_are_pool_wide_and_pass_promtool() {
         .unwrap();
     celery.started(&c.id).await;
     eventually(5, "the over-admission counted", || async {
-        let (_, page) = scrape(&replica).await;
+        let (_, page) = replica.metrics().await;
         (value(&page, "worker_pool_over_admissions_total") == Some(1.0)).then_some(())
     })
     .await;

@@ -78,15 +78,7 @@ async fn the_roster_shows_each_worker_and_forgetting_one_frees_its_slots() {
     let workers = roster(&s, &host).await;
     assert_eq!(workers[0]["state"], "draining");
     assert!(workers[0]["offline_at"].is_string());
-    let page = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = s.metrics().await;
     // (At least this one: other tests' real workers are counted too.)
     let draining: f64 = page
         .lines()
@@ -117,15 +109,7 @@ async fn the_roster_shows_each_worker_and_forgetting_one_frees_its_slots() {
         roster(&s, &host).await.is_empty(),
         "the worker left the roster"
     );
-    let page = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = s.metrics().await;
     assert!(
         page.contains("worker_pool_tasks_reclaimed_total{reason=\"forgotten\"} 1"),
         "{page}"

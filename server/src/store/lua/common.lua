@@ -553,6 +553,30 @@ local function candidates(n, now)
   return out
 end
 
+-- A source's use, rules and state, as snapshot.lua and metrics.lua report it: {source,
+-- running, queued, limit, tenant limit, rate starts, rate window ms, rate starts used in the
+-- window, cooling until ms, paused (0/1), {the times of those starts (ms), oldest first}};
+-- '' for a rule it does not have.
+local function source_row(src, now)
+  local queued = 0
+  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
+    queued = queued + redis.call('ZCARD', gqueue(g))
+  end
+  local r = rules_of(src)
+  local starts = {}
+  if r.starts then
+    local log = redis.call('ZRANGEBYSCORE', rate_log(src), '(' .. fmt(now - r.win), '+inf',
+      'WITHSCORES')
+    for j = 2, #log, 2 do
+      table.insert(starts, log[j])
+    end
+  end
+  local opt = function(n) return n and fmt(n) or '' end
+  return {src, redis.call('SCARD', run_src(src)), queued, opt(r.limit), opt(r.tlimit),
+    opt(r.starts), opt(r.win), #starts, r.cool > now and fmt(r.cool) or '',
+    r.paused and 1 or 0, starts}
+end
+
 -- Why a queued task waits: a rule of its group (the same blocked() that admission uses), the
 -- pool's pause or global limit, or 'queue' (it may start, behind others).
 local function blocked_by(src, typ, tn, now)

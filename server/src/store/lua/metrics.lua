@@ -7,8 +7,7 @@
 -- Returns {now ms, max_workers, pool paused (0/1), running, queued, oldest queued task's
 -- creation ms ('' when none), {histogram bucket bounds ms, ...}, K.metrics as a flat
 -- field/value list, K.stats likewise, {state, workers in it, ...} (worker_state),
--- {{source, running, queued, limit, tenant limit, rate starts, rate window ms, paused (0/1),
---   cooling until ms ('' when not)}, ...}}
+-- {source_row (common.lua), ...}}
 local now = now_ms()
 local names, seen_src = {}, {}
 local function add(src)
@@ -26,15 +25,7 @@ end
 table.sort(names)
 local sources = {}
 for _, src in ipairs(names) do
-  local queued = 0
-  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
-    queued = queued + redis.call('ZCARD', gqueue(g))
-  end
-  local r = rules_of(src)
-  local opt = function(n) return n and fmt(n) or '' end
-  table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued, opt(r.limit),
-    opt(r.tlimit), opt(r.starts), opt(r.win), r.paused and 1 or 0,
-    r.cool > now and fmt(r.cool) or ''})
+  table.insert(sources, source_row(src, now))
 end
 
 -- The oldest queued task: the queue is ordered by priority first, so look at the first task of

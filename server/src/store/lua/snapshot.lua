@@ -29,25 +29,7 @@ if limit > 0 then
 end
 local sources = {}
 for i = 2, #ARGV do
-  local src = ARGV[i]
-  local queued_n = 0
-  for _, g in ipairs(redis.call('SMEMBERS', groups_of(src))) do
-    queued_n = queued_n + redis.call('ZCARD', gqueue(g))
-  end
-  local r = rules_of(src)
-  local starts = {}
-  if r.starts then
-    local log = redis.call('ZRANGEBYSCORE', rate_log(src), '(' .. fmt(now - r.win), '+inf',
-      'WITHSCORES')
-    for j = 2, #log, 2 do
-      table.insert(starts, log[j])
-    end
-  end
-  local used = #starts
-  local opt = function(n) return n and fmt(n) or '' end
-  table.insert(sources, {src, redis.call('SCARD', run_src(src)), queued_n, opt(r.limit),
-    opt(r.tlimit), opt(r.starts), opt(r.win), used, r.cool > now and fmt(r.cool) or '',
-    r.paused and 1 or 0, starts})
+  table.insert(sources, source_row(ARGV[i], now))
 end
 return {max_workers(), redis.call('ZCARD', K.queue), running, queued,
   pool_paused() and 1 or 0, sources, fmt(now)}
