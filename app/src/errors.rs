@@ -51,18 +51,26 @@ pub enum AppError {
     Internal { message: String },
 }
 
-/// The wire shape of an [`AppError`].
+/// The wire shape of an [`AppError`]: every error the API answers has this body.
 #[derive(Serialize, Deserialize)]
-struct Wire {
-    error: String,
-    kind: String,
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(as = Error))]
+pub struct ErrorBody {
+    /// What went wrong, as a sentence for a person.
+    pub error: String,
+    /// The cause: `bad_request` (400), `unauthorized` (401), `forbidden` (403), `not_found`
+    /// (404), `method_not_allowed` (405), `conflict` (409), `too_large` (413), `invalid`
+    /// (422), `internal` (500) or `unavailable` (503).
+    #[cfg_attr(feature = "ssr", schema(example = "invalid"))]
+    pub kind: String,
+    /// For `invalid` only: each field at fault, with its own sentence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    fields: Vec<FieldError>,
+    pub fields: Vec<FieldError>,
 }
 
 impl Serialize for AppError {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Wire {
+        ErrorBody {
             error: self.message().to_string(),
             kind: self.kind().to_string(),
             fields: self.fields().to_vec(),
@@ -73,7 +81,7 @@ impl Serialize for AppError {
 
 impl<'de> Deserialize<'de> for AppError {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = Wire::deserialize(d)?;
+        let w = ErrorBody::deserialize(d)?;
         let message = w.error;
         Ok(match w.kind.as_str() {
             "bad_request" => AppError::BadRequest { message },

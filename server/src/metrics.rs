@@ -153,6 +153,8 @@ pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
     let mut hist: BTreeMap<(&str, String, String), Vec<u64>> = BTreeMap::new();
     let mut sums: BTreeMap<(&str, String, String), u64> = BTreeMap::new();
     let nb = state.bucket_bounds_ms.len() + 1;
+    let mut refill = vec![0; state.refill_bounds_ms.len() + 1];
+    let mut refill_sum = 0;
     let mut fields: Vec<(&String, &u64)> = state.series.iter().collect();
     fields.sort();
     for (field, &n) in fields {
@@ -177,6 +179,16 @@ pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
                     }
                 }
             }
+            ["f", i] => {
+                if let Some(c) = i
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| refill.get_mut(i.wrapping_sub(1)))
+                {
+                    *c += n;
+                }
+            }
+            ["fs"] => refill_sum += n,
             [h @ ("ws" | "rs"), src, typ] => {
                 let name = if *h == "ws" { "w" } else { "r" };
                 *sums
@@ -239,6 +251,16 @@ pub fn families(state: &MetricsState) -> Vec<MetricFamily> {
             .collect();
         out.push(family(name, help, MetricType::HISTOGRAM, metrics));
     }
+
+    out.push(family(
+        "worker_pool_slot_refill_seconds",
+        "Time from a slot freeing while a queued task could take it to a task taking a slot.",
+        MetricType::HISTOGRAM,
+        vec![metric(
+            &[],
+            histogram(&state.refill_bounds_ms, &refill, refill_sum),
+        )],
+    ));
 
     let count = |k: &str| state.counters.get(k).copied().unwrap_or(0) as f64;
     out.push(counter_family(
@@ -371,12 +393,16 @@ mod tests {
     fn histograms_are_cumulative_and_counters_keep_their_labels() {
         let mut s = state();
         s.bucket_bounds_ms = vec![100, 1000];
+        s.refill_bounds_ms = vec![5, 10];
         for (k, v) in [
             ("w\x1fhubspot\x1fall\x1f1", 2),
             ("w\x1fhubspot\x1fall\x1f3", 1),
             ("ws\x1fhubspot\x1fall", 5_050),
             ("sub\x1fhubspot\x1fall", 4),
             ("end\x1fhubspot\x1fall\x1fcompleted", 3),
+            ("f\x1f1", 1),
+            ("f\x1f3", 2),
+            ("fs", 45),
         ] {
             s.series.insert(k.into(), v);
         }
@@ -391,6 +417,11 @@ mod tests {
             "worker_pool_tasks_submitted_total{source=\"hubspot\",sync_type=\"all\"} 4",
             "worker_pool_tasks_finished_total{source=\"hubspot\",status=\"completed\",sync_type=\"all\"} 3",
             "worker_pool_over_admissions_total 0",
+            "worker_pool_slot_refill_seconds_bucket{le=\"0.005\"} 1",
+            "worker_pool_slot_refill_seconds_bucket{le=\"0.01\"} 1",
+            "worker_pool_slot_refill_seconds_bucket{le=\"+Inf\"} 3",
+            "worker_pool_slot_refill_seconds_sum 0.045",
+            "worker_pool_slot_refill_seconds_count 3",
         ] {
             assert!(page.contains(line), "{line} in:\n{page}");
         }

@@ -29,6 +29,7 @@ pub const DEFAULT_BATCH_SIZE: u64 = 1000;
 
 /// A problem with one field of a request, with a sentence a person understands.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field, as a dotted path (`parameters.batch_size`).
     pub field: String,
@@ -252,14 +253,27 @@ fn max_workers_error(what: impl fmt::Display) -> FieldError {
 
 /// A validated request to run a task: `POST submit/`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// `hubspot`.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, example = "hubspot")
+    )]
     pub crm_source: String,
     /// `all`.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, example = "all")
+    )]
     pub sync_type: String,
-    /// The task's keyword arguments.
+    /// The task's keyword arguments; a key left out takes its default (`full` false,
+    /// `batch_size` 1000, `dry_run` false).
+    #[cfg_attr(feature = "ssr", schema(required = false))]
     pub parameters: TaskParameters,
     /// -100..=100, higher first.
+    #[cfg_attr(feature = "ssr", schema(required = false, minimum = -100, maximum = 100, default = 0))]
     pub priority: i32,
     /// The customer or account the sync is for (per-tenant limits count by it).
     #[serde(default)]
@@ -442,8 +456,11 @@ impl SubmitRequest {
 
 /// A request to change the limit: `POST config/`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ConfigUpdate {
     /// The new limit, 1..=64.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 64))]
     pub max_workers: u32,
 }
 
@@ -472,8 +489,11 @@ impl ConfigUpdate {
 
 /// A request to change a queued task's priority.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct PriorityUpdate {
     /// The new priority, -100..=100.
+    #[cfg_attr(feature = "ssr", schema(minimum = -100, maximum = 100))]
     pub priority: i32,
 }
 
@@ -496,8 +516,11 @@ impl PriorityUpdate {
 
 /// Which finished tasks `POST tasks/retry/` retries.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RetryFilter {
     /// `failed` (the default) or `cancelled`.
+    #[cfg_attr(feature = "ssr", schema(required = false))]
     pub status: TaskStatus,
     /// Only this source's tasks.
     pub crm_source: Option<String>,
@@ -506,6 +529,10 @@ pub struct RetryFilter {
     /// Only this tenant's tasks.
     pub tenant: Option<String>,
     /// At most this many retries (default 100, at most 1000).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(required = false, minimum = 1, maximum = 1000, default = 100)
+    )]
     pub limit: u32,
 }
 
@@ -643,6 +670,7 @@ pub const MAX_WINDOW_SECS: u32 = 86_400;
 
 /// A source's rate budget: at most `starts` starts in any `per_seconds` seconds.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Rate {
     /// How many starts.
     pub starts: u32,
@@ -652,6 +680,7 @@ pub struct Rate {
 
 /// The flow-control rules of one source; `None` is no rule (the global limit only).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SourceRules {
     /// At most this many of the source's tasks run at once.
     pub limit: Option<u32>,
@@ -687,6 +716,8 @@ mod change {
 /// A change to a source's rules: each rule left as it is (`None`), removed (`Some(None)`) or
 /// set.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SourceRulesUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "change")]
     pub limit: Option<Option<u32>>,
@@ -698,6 +729,8 @@ pub struct SourceRulesUpdate {
 
 /// `POST limits/`: any part of the limits; sources not named are left as they are.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LimitsUpdate {
     /// The global limit, 1..=64.
     #[serde(default)]
@@ -948,9 +981,41 @@ pub fn validate_cooldown(seconds: u32) -> Result<u32, FieldError> {
 }
 
 /// Reads `{}` (the pool) or `{"source": "<source>"}`: what `pause/` and `resume/` act on.
-pub fn pause_target_from_json(
-    value: &serde_json::Value,
-) -> Result<Option<String>, Vec<FieldError>> {
+/// `POST pause/` and `POST resume/`: the whole pool (no source), or one source.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PauseTarget {
+    /// The source to pause or resume; absent or null for the whole pool.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `POST sources/<source>/cooldown/`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CooldownRequest {
+    /// How long the source cools down, 0 to 86400 seconds; 0 ends a cool-down.
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 86400))]
+    pub seconds: u32,
+}
+
+impl PauseTarget {
+    /// Reads `{}` or `{"source": "..."}`; unknown keys are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        pause_target_from_json(value).map(|source| PauseTarget { source })
+    }
+}
+
+impl CooldownRequest {
+    /// Reads `{"seconds": n}`; unknown keys are refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        cooldown_from_json(value).map(|seconds| CooldownRequest { seconds })
+    }
+}
+
+fn pause_target_from_json(value: &serde_json::Value) -> Result<Option<String>, Vec<FieldError>> {
     let (map, mut errors) = object_body(value, &["source"], "it takes nothing, or a source")?;
     let source = match map.get("source") {
         None | Some(serde_json::Value::Null) => None,
@@ -971,7 +1036,7 @@ pub fn pause_target_from_json(
 }
 
 /// Reads `{"seconds": n}` (0 to a day; 0 ends a cool-down): `sources/<source>/cooldown/`.
-pub fn cooldown_from_json(value: &serde_json::Value) -> Result<u32, Vec<FieldError>> {
+fn cooldown_from_json(value: &serde_json::Value) -> Result<u32, Vec<FieldError>> {
     let (map, mut errors) = object_body(value, &["seconds"], "it takes seconds")?;
     let seconds = match map.get("seconds") {
         Some(v) => bounded("seconds", v, 0, MAX_WINDOW_SECS)

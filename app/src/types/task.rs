@@ -11,6 +11,7 @@ use super::DEFAULT_BATCH_SIZE;
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
 )]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting in the priority queue for a free slot.
@@ -80,10 +81,13 @@ impl std::str::FromStr for TaskStatus {
 /// The keyword arguments every sync task takes. Unknown keys are refused, so a typo never
 /// reaches a Celery worker as an unexpected keyword argument.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct TaskParameters {
     /// A full sync instead of an incremental one.
     pub full: bool,
-    /// How many records the task processes per batch.
+    /// How many records the task processes per batch, 1 to 100000.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 100000))]
     pub batch_size: u64,
     /// Run the sync without writing anything.
     pub dry_run: bool,
@@ -101,6 +105,7 @@ impl Default for TaskParameters {
 
 /// One unit of work in the pool: a Celery task that waits for, holds, or held a slot.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkerTask {
     /// The pool's id, which is also the Celery task id.
     pub task_id: String,
@@ -180,6 +185,7 @@ fn is_false(b: &bool) -> bool {
 
 /// What a submit does when a task of the same source, sync type and tenant exists.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Dedupe {
     /// Always add a task (the default).
@@ -229,6 +235,7 @@ impl std::str::FromStr for Dedupe {
 
 /// Why a queued task has not started.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BlockedBy {
     /// Every slot of the pool is taken.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 /// The seed's three pool states.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PoolState {
     /// At least one slot is free.
@@ -52,6 +53,7 @@ impl PoolState {
 
 /// A snapshot of the whole pool: `GET status/`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PoolStatus {
     /// The limit in force.
     pub max_workers: u32,
@@ -85,6 +87,7 @@ pub struct PoolStatus {
 
 /// One source in `GET status/`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SourceStatus {
     /// Its tasks holding a slot.
     pub running: u64,
@@ -104,6 +107,7 @@ pub struct SourceStatus {
 
 /// A rate budget and its use.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RateUse {
     /// Starts allowed per window.
     pub starts: u32,
@@ -115,6 +119,7 @@ pub struct RateUse {
 
 /// `GET limits/`: the global limit and every source's rules.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Limits {
     /// The global limit.
     pub max_workers: u32,
@@ -163,6 +168,7 @@ impl PoolStatus {
 
 /// The pool's runtime configuration: `GET config/`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PoolConfig {
     /// The most tasks that may run at once across the fleet.
     pub max_workers: u32,
@@ -199,6 +205,7 @@ impl PoolConfig {
 
 /// `GET tasks/`: the tasks, and whether they are the last state seen during a store outage.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TaskList {
     /// Running first, then queued in dispatch order, then finished (newest first).
     pub tasks: Vec<WorkerTask>,
@@ -212,6 +219,7 @@ pub struct TaskList {
 
 /// One task, and whether it is the last state seen during a store outage: `GET tasks/<id>/`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TaskView {
     /// The task (its fields are the object's fields).
     #[serde(flatten)]
@@ -226,6 +234,7 @@ pub struct TaskView {
 
 /// A task type the pool accepts, from its registry.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TaskType {
     /// `five9`.
     pub crm_source: String,
@@ -244,8 +253,16 @@ pub struct TaskType {
     pub max_queue_wait: Option<u64>,
 }
 
+/// The task types the pool accepts: `GET task-types/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TaskTypeList {
+    pub task_types: Vec<TaskType>,
+}
+
 /// What `POST tasks/retry/` did.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RetryReport {
     /// The new tasks, one per retried task.
     pub retried: Vec<WorkerTask>,
@@ -257,6 +274,7 @@ pub struct RetryReport {
 
 /// What a manual "process queue" pass did.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ProcessReport {
     /// Tasks whose result was found in the backend and recorded.
     pub reconciled: Vec<String>,
@@ -338,6 +356,7 @@ mod tests {
 
 /// A Celery worker's state, from its own events.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerState {
     /// Heard from within the heartbeat timeout, and no offline since.
@@ -378,6 +397,7 @@ impl std::str::FromStr for WorkerState {
 
 /// One Celery worker the pool has heard from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkerInfo {
     /// Its hostname (`celery@host`).
     pub hostname: String,
@@ -397,6 +417,7 @@ pub struct WorkerInfo {
 
 /// `GET workers/`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WorkerList {
     /// Every worker heard from, by hostname.
     pub workers: Vec<WorkerInfo>,
@@ -404,6 +425,7 @@ pub struct WorkerList {
 
 /// What `POST workers/<hostname>/forget/` did.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ForgetReport {
     /// The worker forgotten.
     pub hostname: String,
@@ -413,6 +435,7 @@ pub struct ForgetReport {
 
 /// One change in the audit trail.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Its id (`<ms>-<n>`): the cursor for `since` and `before`.
     pub id: String,
@@ -436,6 +459,7 @@ pub struct AuditEntry {
 
 /// `GET audit/`: newest first.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditList {
     /// The entries.
     pub entries: Vec<AuditEntry>,
@@ -450,6 +474,7 @@ pub const MAX_AUDIT_LIMIT: u32 = 1000;
 
 /// One URL's delivery of a webhook event.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     /// Where.
     pub url: String,
@@ -461,6 +486,7 @@ pub struct WebhookDelivery {
 
 /// A webhook event and its deliveries.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WebhookEvent {
     /// Its id (the `Worker-Pool-Delivery` header).
     pub id: String,
@@ -482,6 +508,7 @@ pub struct WebhookEvent {
 
 /// `GET webhooks/`: the configured URLs and the newest events, newest first.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WebhookList {
     /// `WORKER_POOL_WEBHOOK_URL`.
     pub urls: Vec<String>,

@@ -21,6 +21,15 @@ pub struct Options {
         global = true
     )]
     pub token: Option<String>,
+    /// A PEM file of CA certificates to trust for an `https://` URL, beside the usual public
+    /// ones (a server behind a proxy with a private CA's certificate).
+    #[arg(
+        long,
+        env = "WORKER_POOL_CA_CERT",
+        value_name = "PEM_FILE",
+        global = true
+    )]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Print the API's JSON answer, exactly, instead of a table (nothing else on stdout).
     #[arg(long, global = true)]
     pub json: bool,

@@ -39,11 +39,26 @@ impl Client {
             base.starts_with("http://") || base.starts_with("https://"),
             "--url must start with http:// or https:// (got {base:?})"
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTP client")?;
+            .timeout(Duration::from_secs(30));
+        if let Some(path) = &conn.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty());
+            let certs = certs.with_context(|| {
+                format!(
+                    "--ca-cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Client {
             api: format!("{base}{}", app::types::API_BASE),
             base,
@@ -67,7 +82,9 @@ impl Client {
             req = req.json(&b);
         }
         let res = req.send().await.map_err(|e| {
-            let reason = if e.is_connect() {
+            let reason = if untrusted_certificate(&e) {
+                "its TLS certificate is not trusted; for a private CA, pass --ca-cert"
+            } else if e.is_connect() {
                 "connection refused or host unreachable"
             } else if e.is_timeout() {
                 "timed out"
@@ -98,6 +115,18 @@ impl Client {
     pub async fn post(&self, path: &str, body: Value) -> Result<String, Failure> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
+}
+
+/// True when a request failed because the server's certificate could not be verified.
+fn untrusted_certificate(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().to_ascii_lowercase().contains("certificate") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Reads a 2xx body as `T`.

@@ -8,16 +8,20 @@ use super::error::ApiError;
 use super::state::AppState;
 use app::backend::PoolBackend;
 use app::errors::AppError;
+use app::errors::ErrorBody;
 use app::types::{
-    cooldown_from_json, pause_target_from_json, ConfigUpdate, LimitsUpdate, PriorityUpdate,
-    RetryFilter, SubmitRequest, TaskQuery, TaskStatus, API_BASE, MAX_LIST_LIMIT,
+    AuditList, ConfigUpdate, CooldownRequest, ForgetReport, Limits, LimitsUpdate, PauseTarget,
+    PoolConfig, PoolStatus, PriorityUpdate, ProcessReport, RetryFilter, RetryReport, SubmitRequest,
+    TaskList, TaskQuery, TaskStatus, TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask,
+    API_BASE, MAX_LIST_LIMIT,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
+use serde::Serialize;
 use serde_json::Value;
 
 /// The largest request body accepted (a submit is a few hundred bytes).
@@ -101,28 +105,54 @@ pub(super) fn body_too_large() -> AppError {
     }
 }
 
+/// Every endpoint of the API: its method, its path under [`API_BASE`] and its handler. The
+/// router, the index (`GET <base>/`) and the test that holds the OpenAPI document to the router
+/// all read this one list.
+fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/status/", get(status)),
+        (Method::POST, "/submit/", post(submit)),
+        (Method::GET, "/config/", get(get_config)),
+        (Method::POST, "/config/", post(set_config)),
+        (Method::GET, "/tasks/", get(list_tasks)),
+        (Method::GET, "/tasks/{task_id}/", get(get_task)),
+        (Method::POST, "/tasks/{task_id}/cancel/", post(cancel)),
+        (
+            Method::POST,
+            "/tasks/{task_id}/priority/",
+            post(set_priority),
+        ),
+        (Method::POST, "/tasks/{task_id}/retry/", post(retry)),
+        (Method::POST, "/tasks/retry/", post(retry_many)),
+        (Method::POST, "/process-queue/", post(process_queue)),
+        (Method::GET, "/task-types/", get(task_types)),
+        (Method::GET, "/limits/", get(get_limits)),
+        (Method::POST, "/limits/", post(set_limits)),
+        (Method::POST, "/pause/", post(pause)),
+        (Method::POST, "/resume/", post(resume)),
+        (Method::POST, "/sources/{source}/cooldown/", post(cooldown)),
+        (Method::GET, "/workers/", get(workers)),
+        (
+            Method::POST,
+            "/workers/{hostname}/forget/",
+            post(forget_worker),
+        ),
+        (Method::GET, "/audit/", get(audit)),
+        (Method::GET, "/webhooks/", get(webhooks)),
+    ]
+}
+
+/// The API's endpoints as `(method, path under API_BASE)`, in the order of [`table`] (the
+/// index and `openapi.json` are routed beside them).
+pub fn endpoints() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
 /// The API's routes, nested under [`API_BASE`].
 pub fn routes() -> Router<AppState> {
-    let mut r = Router::new();
-    r = both(r, "/status/", get(status));
-    r = both(r, "/submit/", post(submit));
-    r = both(r, "/config/", get(get_config).post(set_config));
-    r = both(r, "/tasks/", get(list_tasks));
-    r = both(r, "/tasks/{task_id}/", get(get_task));
-    r = both(r, "/tasks/{task_id}/cancel/", post(cancel));
-    r = both(r, "/tasks/{task_id}/priority/", post(set_priority));
-    r = both(r, "/tasks/{task_id}/retry/", post(retry));
-    r = both(r, "/tasks/retry/", post(retry_many));
-    r = both(r, "/process-queue/", post(process_queue));
-    r = both(r, "/task-types/", get(task_types));
-    r = both(r, "/limits/", get(get_limits).post(set_limits));
-    r = both(r, "/pause/", post(pause));
-    r = both(r, "/resume/", post(resume));
-    r = both(r, "/sources/{source}/cooldown/", post(cooldown));
-    r = both(r, "/workers/", get(workers));
-    r = both(r, "/audit/", get(audit));
-    r = both(r, "/webhooks/", get(webhooks));
-    r = both(r, "/workers/{hostname}/forget/", post(forget_worker));
+    let r = table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, method)| both(r, path, method));
     let r = r
         .fallback(|| async {
             ApiError(AppError::NotFound {
@@ -141,24 +171,47 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET <base>/`: what the API offers.
-async fn index() -> impl IntoResponse {
-    Json(serde_json::json!({
-        "endpoints": [
-            "GET status/", "POST submit/", "GET config/", "POST config/", "GET tasks/",
-            "GET tasks/<task_id>/", "POST tasks/<task_id>/cancel/",
-            "POST tasks/<task_id>/priority/", "POST tasks/<task_id>/retry/",
-            "POST tasks/retry/", "POST process-queue/", "GET task-types/",
-            "GET limits/", "POST limits/", "POST pause/", "POST resume/",
-            "POST sources/<source>/cooldown/", "GET workers/",
-            "POST workers/<hostname>/forget/", "GET audit/", "GET webhooks/",
-        ]
-    }))
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ApiIndex {
+    /// Every endpoint, as `METHOD path` relative to the API's base (`GET tasks/<task_id>/`).
+    endpoints: Vec<String>,
+    /// Where the OpenAPI document is.
+    openapi: String,
 }
 
+/// `GET <base>/`: what the API offers.
+#[utoipa::path(get, path = "/", tag = "api",
+    responses((status = 200, description = "The API's endpoints.", body = ApiIndex)))]
+async fn index() -> impl IntoResponse {
+    let endpoints = endpoints()
+        .into_iter()
+        .map(|(m, p)| {
+            let p = p
+                .trim_start_matches('/')
+                .replace('{', "<")
+                .replace('}', ">");
+            format!("{m} {p}")
+        })
+        .collect();
+    Json(ApiIndex {
+        endpoints,
+        openapi: format!("{API_BASE}/openapi.json"),
+    })
+}
+
+/// The whole pool: its limit, counts, state, running and queued tasks, and every source.
+#[utoipa::path(get, path = "/status/", tag = "pool",
+    responses((status = 200, description = "The pool.", body = PoolStatus)))]
 async fn status(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.status().await?))
 }
 
+/// Accepts a task into the queue.
+#[utoipa::path(post, path = "/submit/", tag = "tasks", request_body = SubmitRequest,
+    responses(
+        (status = 201, description = "The task, queued (or already running when a slot was free).", body = WorkerTask),
+        (status = 200, description = "An existing task that `dedupe` returned instead of adding one (`deduplicated` is true).", body = WorkerTask),
+    ))]
 async fn submit(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
@@ -174,10 +227,16 @@ async fn submit(
     Ok((code, Json(task)))
 }
 
+/// The limit and its bounds.
+#[utoipa::path(get, path = "/config/", tag = "pool",
+    responses((status = 200, description = "The configuration.", body = PoolConfig)))]
 async fn get_config(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.config().await?))
 }
 
+/// Changes the global limit (1 to 64); takes effect at once, running tasks are never stopped.
+#[utoipa::path(post, path = "/config/", tag = "pool", request_body = ConfigUpdate,
+    responses((status = 200, description = "The new configuration.", body = PoolConfig)))]
 async fn set_config(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
@@ -220,7 +279,15 @@ fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
     Ok(query)
 }
 
-/// `audit/`'s query: `limit`, `since` and `before` (entry ids; the backend checks them).
+/// The audit trail, newest first: every change made by a person or a script. `audit/`'s query
+/// is `limit`, `since` and `before` (entry ids; the backend checks them).
+#[utoipa::path(get, path = "/audit/", tag = "operations",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many entries (default 100)."),
+        ("since" = Option<String>, Query, description = "Only entries newer than this entry id."),
+        ("before" = Option<String>, Query, description = "Only entries older than this entry id (the previous page's `next_before`)."),
+    ),
+    responses((status = 200, description = "The entries.", body = AuditList)))]
 async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<impl IntoResponse> {
     let (mut limit, mut since, mut before) = (None, None, None);
     for pair in raw
@@ -254,6 +321,13 @@ async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<
     Ok(Json(s.backend.audit(limit, since, before).await?))
 }
 
+/// Lists tasks, newest first.
+#[utoipa::path(get, path = "/tasks/", tag = "tasks",
+    params(
+        ("status" = Option<TaskStatus>, Query, description = "Only tasks with this status."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+    ),
+    responses((status = 200, description = "The tasks.", body = TaskList)))]
 async fn list_tasks(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -262,6 +336,12 @@ async fn list_tasks(
     Ok(Json(s.backend.tasks(query).await?))
 }
 
+/// One task.
+#[utoipa::path(get, path = "/tasks/{task_id}/", tag = "tasks", params(("task_id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task.", body = TaskView),
+        (status = 404, description = "No such task (finished tasks are kept for the retention period).", body = ErrorBody),
+    ))]
 async fn get_task(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -269,6 +349,13 @@ async fn get_task(
     Ok(Json(s.backend.task(task_id(path)?).await?))
 }
 
+/// Cancels a queued task, or revokes a running one (its slot is freed once the worker confirms).
+#[utoipa::path(post, path = "/tasks/{task_id}/cancel/", tag = "tasks", params(("task_id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task, cancelled.", body = WorkerTask),
+        (status = 404, description = "No such task.", body = ErrorBody),
+        (status = 409, description = "The task already finished.", body = ErrorBody),
+    ))]
 async fn cancel(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -276,6 +363,14 @@ async fn cancel(
     Ok(Json(s.backend.cancel(task_id(path)?).await?))
 }
 
+/// Changes a queued task's priority.
+#[utoipa::path(post, path = "/tasks/{task_id}/priority/", tag = "tasks", params(("task_id" = String, Path, description = "The task's id.")),
+    request_body = PriorityUpdate,
+    responses(
+        (status = 200, description = "The task, with its new priority and place.", body = WorkerTask),
+        (status = 404, description = "No such task.", body = ErrorBody),
+        (status = 409, description = "The task is no longer queued.", body = ErrorBody),
+    ))]
 async fn set_priority(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -286,6 +381,13 @@ async fn set_priority(
     Ok(Json(s.backend.set_priority(id, update.priority).await?))
 }
 
+/// Submits a failed or cancelled task again, as a new task linked to it.
+#[utoipa::path(post, path = "/tasks/{task_id}/retry/", tag = "tasks", params(("task_id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 201, description = "The new task.", body = WorkerTask),
+        (status = 404, description = "No such task.", body = ErrorBody),
+        (status = 409, description = "The task did not fail or was not cancelled, or was retried already.", body = ErrorBody),
+    ))]
 async fn retry(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -294,6 +396,9 @@ async fn retry(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
+/// Retries the failed (or cancelled) tasks a filter names, each once.
+#[utoipa::path(post, path = "/tasks/retry/", tag = "tasks", request_body = RetryFilter,
+    responses((status = 200, description = "What was retried, and what was not and why.", body = RetryReport)))]
 async fn retry_many(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
@@ -302,14 +407,23 @@ async fn retry_many(
     Ok(Json(s.backend.retry_many(filter).await?))
 }
 
+/// Runs one reconciliation and dispatch pass now.
+#[utoipa::path(post, path = "/process-queue/", tag = "pool",
+    responses((status = 200, description = "What the pass did.", body = ProcessReport)))]
 async fn process_queue(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.process_queue().await?))
 }
 
+/// The global limit and every source's rules.
+#[utoipa::path(get, path = "/limits/", tag = "flow control",
+    responses((status = 200, description = "The limits.", body = Limits)))]
 async fn get_limits(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.limits().await?))
 }
 
+/// Changes any part of the limits; sources not named are left as they are, `null` removes a rule.
+#[utoipa::path(post, path = "/limits/", tag = "flow control", request_body = LimitsUpdate,
+    responses((status = 200, description = "The new limits.", body = Limits)))]
 async fn set_limits(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
@@ -318,22 +432,42 @@ async fn set_limits(
     Ok(Json(s.backend.set_limits(update).await?))
 }
 
+/// Pauses the pool, or one source: nothing (of it) starts; running tasks go on.
+#[utoipa::path(post, path = "/pause/", tag = "flow control", request_body = PauseTarget,
+    responses(
+        (status = 200, description = "The pool.", body = PoolStatus),
+        (status = 404, description = "No task type has this source.", body = ErrorBody),
+    ))]
 async fn pause(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let source = pause_target_from_json(&body).map_err(AppError::invalid)?;
-    Ok(Json(s.backend.pause(source, true).await?))
+    let target = PauseTarget::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.pause(target.source, true).await?))
 }
 
+/// Resumes the pool, or one source.
+#[utoipa::path(post, path = "/resume/", tag = "flow control", request_body = PauseTarget,
+    responses(
+        (status = 200, description = "The pool.", body = PoolStatus),
+        (status = 404, description = "No task type has this source.", body = ErrorBody),
+    ))]
 async fn resume(
     State(s): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let source = pause_target_from_json(&body).map_err(AppError::invalid)?;
-    Ok(Json(s.backend.pause(source, false).await?))
+    let target = PauseTarget::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.pause(target.source, false).await?))
 }
 
+/// Cools a source down: none of its tasks starts for `seconds` (0 ends a cool-down).
+#[utoipa::path(post, path = "/sources/{source}/cooldown/", tag = "flow control",
+    params(("source" = String, Path, description = "The CRM source (`hubspot`).")),
+    request_body = CooldownRequest,
+    responses(
+        (status = 200, description = "The pool.", body = PoolStatus),
+        (status = 404, description = "No task type has this source.", body = ErrorBody),
+    ))]
 async fn cooldown(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -341,18 +475,32 @@ async fn cooldown(
 ) -> ApiResult<impl IntoResponse> {
     let Path(source) =
         path.map_err(|_| AppError::bad_request("The source in the URL cannot be read."))?;
-    let seconds = cooldown_from_json(&body).map_err(AppError::invalid)?;
-    Ok(Json(s.backend.cooldown(source, seconds).await?))
+    let req = CooldownRequest::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.cooldown(source, req.seconds).await?))
 }
 
+/// The webhook URLs and the recent events with their delivery state.
+#[utoipa::path(get, path = "/webhooks/", tag = "operations",
+    responses((status = 200, description = "The webhook outbox.", body = WebhookList)))]
 async fn webhooks(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.webhooks().await?))
 }
 
+/// Every Celery worker the pool has heard from.
+#[utoipa::path(get, path = "/workers/", tag = "operations",
+    responses((status = 200, description = "The worker roster.", body = WorkerList)))]
 async fn workers(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.workers().await?))
 }
 
+/// Forgets a worker that will not come back: its tasks' slots are released, the tasks end failed.
+#[utoipa::path(post, path = "/workers/{hostname}/forget/", tag = "operations",
+    params(("hostname" = String, Path, description = "The worker's Celery hostname (`celery@host`).")),
+    responses(
+        (status = 200, description = "The released tasks.", body = ForgetReport),
+        (status = 404, description = "The pool has never heard of this worker.", body = ErrorBody),
+        (status = 409, description = "The worker is online: it cannot be forgotten.", body = ErrorBody),
+    ))]
 async fn forget_worker(
     State(s): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -368,9 +516,46 @@ async fn forget_worker(
     Ok(Json(s.backend.forget_worker(hostname).await?))
 }
 
+/// The task types the pool accepts.
+#[utoipa::path(get, path = "/task-types/", tag = "pool",
+    responses((status = 200, description = "The task types.", body = TaskTypeList)))]
 async fn task_types(State(s): State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({ "task_types": s.backend.task_types().await }))
+    Json(TaskTypeList {
+        task_types: s.backend.task_types().await,
+    })
 }
+
+/// The OpenAPI description of the endpoints above, with paths relative to [`API_BASE`]
+/// (`super::openapi` puts them under it and adds what every operation shares).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        index,
+        status,
+        submit,
+        get_config,
+        set_config,
+        list_tasks,
+        get_task,
+        cancel,
+        set_priority,
+        retry,
+        retry_many,
+        process_queue,
+        task_types,
+        get_limits,
+        set_limits,
+        pause,
+        resume,
+        cooldown,
+        workers,
+        forget_worker,
+        audit,
+        webhooks
+    ),
+    components(schemas(ErrorBody))
+)]
+pub(super) struct ApiDoc;
 
 #[cfg(test)]
 mod tests {

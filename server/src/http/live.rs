@@ -13,6 +13,9 @@ const COALESCE: Duration = Duration::from_millis(40);
 /// The dashboard's live channel: Server-Sent Events carrying a fresh `Dashboard` (event
 /// `dashboard`) after every change any replica announces, or `unavailable` with a sentence
 /// while the store cannot be read. Ends when the server shuts down.
+#[utoipa::path(get, path = "/api/events", tag = "probes",
+    responses((status = 200, description = "Server-Sent Events: `dashboard` events carrying the dashboard's data as JSON after each change, or `unavailable` with a sentence while the store cannot be read.",
+        content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -7,6 +7,8 @@ mod api;
 mod error;
 mod guard;
 mod live;
+pub mod openapi;
+mod ops;
 mod state;
 
 pub use api::BODY_LIMIT;
@@ -15,14 +17,12 @@ pub use state::AppState;
 
 use app::errors::AppError;
 use app::{shell, App};
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use serde_json::json;
 use std::time::Duration;
 use tower_http::trace::TraceLayer;
 
@@ -34,11 +34,13 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let backend = app::backend::Backend(state.backend.clone());
     let options = state.leptos.clone();
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/events", get(live::events))
+    ops::table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, method)| r.route(path, method))
+        .route(
+            &format!("{}/openapi.json", app::types::API_BASE),
+            get(openapi::serve),
+        )
         .merge(api::routes())
         .leptos_routes_with_context(
             &state,
@@ -64,6 +66,25 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every route the OpenAPI document describes, as `(method, path)`: the probes, the metrics,
+/// the live channel and the JSON API (under its base). The dashboard's pages and its server
+/// functions (`/api/<name>`, used only by the dashboard's own code) are not part of it.
+pub fn documented_routes() -> Vec<(Method, String)> {
+    let api = app::types::API_BASE;
+    let mut all: Vec<(Method, String)> = ops::table()
+        .into_iter()
+        .map(|(m, p, _)| (m, p.to_string()))
+        .collect();
+    all.push((Method::GET, format!("{api}/")));
+    all.push((Method::GET, format!("{api}/openapi.json")));
+    all.extend(
+        api::endpoints()
+            .into_iter()
+            .map(|(m, p)| (m, format!("{api}{p}"))),
+    );
+    all
 }
 
 /// Answers a request that takes too long with 503 instead of holding the client forever.
@@ -141,51 +162,4 @@ async fn not_found() -> Response {
         ),
     )
         .into_response()
-}
-
-/// Liveness: the process is up and serving.
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The pool's metrics, pool-wide, in the Prometheus text format (see [`crate::metrics`]).
-async fn metrics(State(state): State<AppState>) -> Response {
-    let scheduler = state.backend.scheduler();
-    let settings = scheduler.settings();
-    let body = crate::metrics::render(
-        scheduler.store().as_ref(),
-        &settings.registry.sources(),
-        settings.reap.heartbeat_timeout,
-    )
-    .await;
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            crate::metrics::CONTENT_TYPE,
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// Readiness: Redis answers. 503 with a reason when it does not.
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.backend.scheduler().store().ping().await {
-        Ok(latency) => Json(json!({
-            "status": "ready",
-            "redis_latency_ms": latency.as_secs_f64() * 1000.0,
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "unavailable",
-                    "reason": "The pool's store (Redis) does not answer.",
-                })),
-            )
-                .into_response()
-        }
-    }
 }

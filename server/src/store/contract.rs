@@ -412,6 +412,8 @@ pub struct MetricsState {
     pub oldest_queued_ms: Option<i64>,
     /// The upper bounds (ms) of the wait and run-time histograms' buckets, ascending.
     pub bucket_bounds_ms: Vec<u64>,
+    /// The upper bounds (ms) of the slot refill latency histogram's buckets, ascending.
+    pub refill_bounds_ms: Vec<u64>,
     /// The counters and histogram buckets, by field (parts joined by `\x1f`: see
     /// `common.lua`'s metrics section).
     pub series: std::collections::HashMap<String, u64>,

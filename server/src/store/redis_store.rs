@@ -926,6 +926,7 @@ impl Store for RedisStore {
         };
         let oldest = r.text_or_empty(5);
         let bounds = r.nested(6)?;
+        let refill_bounds = r.nested(11)?;
         let mut workers = BTreeMap::new();
         let by_state = r.nested(9)?;
         for i in (0..by_state.items.len()).step_by(2) {
@@ -948,6 +949,9 @@ impl Store for RedisStore {
             },
             bucket_bounds_ms: (0..bounds.items.len())
                 .map(|i| bounds.int(i).map(|n| n.max(0) as u64))
+                .collect::<Result<_, _>>()?,
+            refill_bounds_ms: (0..refill_bounds.items.len())
+                .map(|i| refill_bounds.int(i).map(|n| n.max(0) as u64))
                 .collect::<Result<_, _>>()?,
             series: numbers(7)?,
             counters: numbers(8)?,

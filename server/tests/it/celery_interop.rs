@@ -26,7 +26,7 @@ impl Drop for TempDir {
     }
 }
 
-fn venv() -> PathBuf {
+pub fn venv() -> PathBuf {
     std::env::var("WORKER_POOL_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {

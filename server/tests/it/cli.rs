@@ -507,3 +507,87 @@ async fn audit_shows_who_changed_what() {
     assert!(err.contains("audit entry's id"), "{err}");
     s.stop(&[]).await;
 }
+
+/// A TLS front on a free port for `backend` (`127.0.0.1:<port>`), with a certificate for
+/// `localhost` issued by a private CA; returns the front's port and the CA's PEM.
+async fn tls_front(backend: String) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Worker Pool test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, backend) = (acceptor.clone(), backend.clone());
+            tokio::spawn(async move {
+                // A handshake the client refuses ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+/// The CLI speaks HTTPS (rustls): through a TLS front whose certificate a private CA issued,
+/// it works with `--ca-cert` and refuses the connection, saying why, without it.
+#[tokio::test]
+async fn the_cli_speaks_https_and_checks_the_certificate() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "2")]).await;
+    let backend = s.base.trim_start_matches("http://").to_string();
+    let (port, ca_pem) = tls_front(backend).await;
+    let url = format!("https://localhost:{port}");
+    let ca = std::env::temp_dir().join(format!("{}.pem", crate::common::unique("ca")));
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let ca_arg = ca.to_str().unwrap().to_string();
+
+    let (code, out, err) = run(&url, &["status", "--json", "--ca-cert", &ca_arg]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["max_workers"], 2);
+    // A write over TLS too.
+    let (code, out, err) = run(
+        &url,
+        &["config", "--max-workers", "3", "--ca-cert", &ca_arg],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max_workers set to 3"), "{out}");
+
+    // Without the CA the certificate is not trusted: refused, with the reason.
+    let (code, out, err) = run(&url, &["status"]).await;
+    assert_ne!(code, 0);
+    assert_eq!(out, "");
+    assert!(err.contains("TLS certificate is not trusted"), "{err}");
+
+    // A CA file that is not PEM is a clear error, before anything is sent.
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let (code, _, err) = run(&url, &["status", "--ca-cert", &ca_arg]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+    let _ = std::fs::remove_file(&ca);
+    s.stop(&[]).await;
+}

@@ -139,6 +139,72 @@ where
     }
 }
 
+/// True when `path` fits the OpenAPI path `template` (`/tasks/{task_id}/`).
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+}
+
+/// Checks an answer of the JSON API (`path` under its base, query included) against the
+/// server's OpenAPI document: the operation documents its status, and the body matches that
+/// response's schema. A path or method the document has no operation for must be answered
+/// with an error of the shared `Error` shape.
+pub fn check_openapi(method: &str, path: &str, status: u16, body: &serde_json::Value) {
+    let doc = worker_pool::http::openapi::document_json();
+    let bare = path.split('?').next().unwrap();
+    let full = format!("{}{bare}", app::types::API_BASE);
+    let slashed = if full.ends_with('/') {
+        full.clone()
+    } else {
+        format!("{full}/")
+    };
+    // The most specific template wins (`/tasks/retry/` over `/tasks/{task_id}/`).
+    let op = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(t, item)| (fits(t, &full) || fits(t, &slashed)) && item.get(method).is_some())
+        .min_by_key(|(t, _)| t.matches('{').count())
+        .map(|(_, item)| &item[method]);
+    let schema = match op {
+        Some(op) => {
+            let response = &op["responses"][status.to_string()];
+            assert!(
+                response.is_object(),
+                "{method} {bare} answered {status}, which the OpenAPI document does not list for it: {body}"
+            );
+            response["content"]["application/json"]["schema"].clone()
+        }
+        None => {
+            assert!(
+                status >= 400,
+                "{method} {bare} is not in the OpenAPI document but answered {status}: {body}"
+            );
+            serde_json::json!({"$ref": "#/components/schemas/Error"})
+        }
+    };
+    let mut root = schema;
+    root["components"] = doc["components"].clone();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap_or_else(|e| {
+            panic!("the OpenAPI schema for {method} {bare} {status} is not valid JSON Schema: {e}")
+        });
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {bare} answered {status} with a body the OpenAPI document does not allow:\n{}\nbody: {body}",
+        errors.join("\n")
+    );
+}
+
 /// A real server (router, scheduler, listener) on a free port, under its own prefix and queue.
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`.
@@ -222,12 +288,19 @@ impl TestServer {
             .clone()
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    /// Sends an API request; its answer is checked against the OpenAPI document.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> (u16, serde_json::Value) {
         let res = req.send().await.expect("request sent");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
         let value =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        check_openapi(method, path, status, &value);
         (status, value)
     }
 
@@ -246,14 +319,18 @@ impl TestServer {
 
     /// `GET <api><path>`.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        self.send(self.client.get(format!("{}{path}", self.api)))
+        self.send("get", path, self.client.get(format!("{}{path}", self.api)))
             .await
     }
 
     /// `POST <api><path>` with a JSON body.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        self.send(self.client.post(format!("{}{path}", self.api)).json(&body))
-            .await
+        self.send(
+            "post",
+            path,
+            self.client.post(format!("{}{path}", self.api)).json(&body),
+        )
+        .await
     }
 
     /// `POST <api><path>` with a raw body and content type.
@@ -264,6 +341,8 @@ impl TestServer {
         body: &str,
     ) -> (u16, serde_json::Value) {
         self.send(
+            "post",
+            path,
             self.client
                 .post(format!("{}{path}", self.api))
                 .header("content-type", content_type)

@@ -14,6 +14,7 @@ mod fair_queue;
 mod fake_celery;
 mod hostile;
 mod metrics;
+mod openapi;
 mod outage;
 mod race;
 mod scheduler;

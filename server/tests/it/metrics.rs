@@ -98,6 +98,8 @@ async fn metrics_are_pool_wide_and_pass_promtool() {
         1.0
     );
     assert!(must(&page, "worker_pool_oldest_queued_task_age_seconds") >= 0.0);
+    // The first took a slot nobody had freed: no refill yet.
+    assert_eq!(must(&page, "worker_pool_slot_refill_seconds_count"), 0.0);
 
     // The first runs and completes; the second starts and fails.
     let a = celery.take(5.0).await.expect("first dispatched");
@@ -181,6 +183,12 @@ async fn metrics_are_pool_wide_and_pass_promtool() {
         2.0
     );
     assert_eq!(must(&page, "worker_pool_over_admissions_total"), 0.0);
+    // Two slots freed while a task waited (the first's, the second's), each refilled once.
+    assert_eq!(must(&page, "worker_pool_slot_refill_seconds_count"), 2.0);
+    assert_eq!(
+        must(&page, "worker_pool_slot_refill_seconds_bucket{le=\"+Inf\"}"),
+        2.0
+    );
     assert_eq!(
         must(
             &page,

@@ -14,7 +14,7 @@ local K = {
   seen = P .. 'workers:seen', proc = P .. 'workers:proc', offline = P .. 'workers:offline',
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
   sources = P .. 'sources', deadlines = P .. 'deadlines', metrics = P .. 'metrics',
-  started = P .. 'started', first = P .. 'workers:first',
+  started = P .. 'started', first = P .. 'workers:first', freed = P .. 'freed',
   hooks_on = P .. 'hooks:on', hooks_seq = P .. 'hooks:seq', hooks_due = P .. 'hooks:due',
   hooks_recent = P .. 'hooks:recent', hooks_cooling = P .. 'hooks:cooling', hook = P .. 'hook:',
 }
@@ -172,18 +172,41 @@ local function metric_field(...)
   return table.concat({...}, '\31')
 end
 
--- Counts one observation of ms into histogram h ('w' or 'r') of a task type.
-local function observe(h, src, typ, ms)
-  local i = #METRIC_BUCKETS_MS + 1
-  for j, b in ipairs(METRIC_BUCKETS_MS) do
+-- The bucket of ms among bounds (#bounds + 1 past the last).
+local function bucket(bounds, ms)
+  for j, b in ipairs(bounds) do
     if ms <= b then
-      i = j
-      break
+      return j
     end
   end
-  redis.call('HINCRBY', K.metrics, metric_field(h, src, typ, i), 1)
+  return #bounds + 1
+end
+
+-- Counts one observation of ms into histogram h ('w' or 'r') of a task type.
+local function observe(h, src, typ, ms)
+  redis.call('HINCRBY', K.metrics, metric_field(h, src, typ, bucket(METRIC_BUCKETS_MS, ms)), 1)
   if ms > 0 then
     redis.call('HINCRBY', K.metrics, metric_field(h .. 's', src, typ), ms)
+  end
+end
+
+-- Slot refill latency: from a slot freeing while a task was ready to take it, to a task
+-- taking a slot. release_slot appends the time of such a free to K.freed (oldest first; never
+-- more entries than the limit), take_slot pops the oldest and counts it into 'f' i and 'fs'
+-- (pool-wide, no labels), in finer buckets: a refill normally takes milliseconds. Nothing is
+-- pending while nothing may start: the list is dropped when a free finds no ready task, and
+-- by a pause.
+local REFILL_BUCKETS_MS = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+  60000}
+
+local function observe_refill(now)
+  local freed = redis.call('LPOP', K.freed)
+  if freed then
+    local ms = math.max(0, now - tonumber(freed))
+    redis.call('HINCRBY', K.metrics, metric_field('f', bucket(REFILL_BUCKETS_MS, ms)), 1)
+    if ms > 0 then
+      redis.call('HINCRBY', K.metrics, 'fs', ms)
+    end
   end
 end
 
@@ -451,6 +474,7 @@ local function take_slot(t, id, src, typ, tn, created, seq, cid, msg, list, tag,
     new_fields)
   local tok = redis.call('INCR', K.token)
   observe('w', src, typ, now - tonumber(created))
+  observe_refill(now)
   redis.call('ZADD', K.running, fmt(tok), id)
   redis.call('SADD', run_src(src), id)
   if tn ~= '' then
@@ -504,6 +528,17 @@ local function release_slot(id, t, src, tn, started)
     if why == 'source_limit' or (why == 'tenant_limit' and tn ~= ''
         and select(3, split_group(pg)) == tn) then
       unpark(pg)
+    end
+  end
+  -- Refill latency (see observe_refill): this free counts if a task may take the slot now.
+  local max = max_workers()
+  if redis.call('ZCARD', K.running) < max and not pool_paused() then
+    local now = now_ms()
+    if next_ready(now) then
+      redis.call('RPUSH', K.freed, fmt(now))
+      redis.call('LTRIM', K.freed, 0, max - 1)
+    else
+      redis.call('DEL', K.freed)
     end
   end
   return src

@@ -7,7 +7,7 @@
 -- Returns {now ms, max_workers, pool paused (0/1), running, queued, oldest queued task's
 -- creation ms ('' when none), {histogram bucket bounds ms, ...}, K.metrics as a flat
 -- field/value list, K.stats likewise, {state, workers in it, ...} (worker_state),
--- {source_row (common.lua), ...}}
+-- {source_row (common.lua), ...}, {refill histogram bucket bounds ms, ...}}
 local now = now_ms()
 local names, seen_src = {}, {}
 local function add(src)
@@ -75,10 +75,14 @@ for _, st in ipairs({'draining', 'lost', 'offline', 'online'}) do
   table.insert(by_state, workers[st])
 end
 
-local bounds = {}
+local bounds, refill_bounds = {}, {}
 for _, b in ipairs(METRIC_BUCKETS_MS) do
   table.insert(bounds, fmt(b))
 end
+for _, b in ipairs(REFILL_BUCKETS_MS) do
+  table.insert(refill_bounds, fmt(b))
+end
 return {fmt(now), max_workers(), pool_paused() and 1 or 0, redis.call('ZCARD', K.running),
   redis.call('ZCARD', K.queue), oldest and fmt(oldest) or '', bounds,
-  redis.call('HGETALL', K.metrics), redis.call('HGETALL', K.stats), by_state, sources}
+  redis.call('HGETALL', K.metrics), redis.call('HGETALL', K.stats), by_state, sources,
+  refill_bounds}

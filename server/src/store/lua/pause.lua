@@ -11,6 +11,9 @@ if ARGV[2] == '1' then
   end
   if ARGV[1] ~= '*' then
     redis.call('SADD', K.sources, ARGV[1])
+  else
+    -- Paused, no slot is waiting to be refilled (refill latency, common.lua).
+    redis.call('DEL', K.freed)
   end
 else
   if redis.call('HDEL', K.rules, 'p:' .. ARGV[1]) == 0 then
