@@ -116,6 +116,14 @@ pub async fn set_cooldown(source: String, seconds: u32) -> Result<PoolStatus, Ap
     crate::backend::backend()?.cooldown(source, seconds).await
 }
 
+/// The pool's history over a window, for the charts.
+#[server(prefix = "/api", endpoint = "stats", input = Json)]
+pub async fn fetch_stats(
+    window: crate::types::StatsWindow,
+) -> Result<crate::types::PoolStats, AppError> {
+    crate::backend::backend()?.stats(window).await
+}
+
 /// Forgets a worker that is gone for good: its tasks end failed, their slots go to the queue.
 #[server(prefix = "/api", endpoint = "forget_worker", input = Json)]
 pub async fn forget_worker(hostname: String) -> Result<crate::types::ForgetReport, AppError> {

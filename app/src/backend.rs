@@ -5,7 +5,7 @@
 //! the trait, which it finds in Leptos context as a [`Backend`]. No view holds pool logic.
 
 use crate::errors::AppError;
-use crate::types::{AuditList, ForgetReport, WebhookList, WorkerList};
+use crate::types::{AuditList, ForgetReport, PoolStats, StatsWindow, WebhookList, WorkerList};
 use crate::types::{
     ConfigUpdate, Dashboard, Limits, LimitsUpdate, PoolConfig, PoolStatus, ProcessReport,
     RetryFilter, RetryReport, ServerInfo, SubmitRequest, TaskList, TaskQuery, TaskType, TaskView,
@@ -61,6 +61,8 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError>;
     /// Cools a source down for `seconds` (0 ends it) (`POST sources/<source>/cooldown/`).
     async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError>;
+    /// The pool's history over a window, for the charts (`GET stats/`).
+    async fn stats(&self, window: StatsWindow) -> Result<PoolStats, AppError>;
     /// Every Celery worker the pool has heard from (`GET workers/`).
     async fn workers(&self) -> Result<WorkerList, AppError>;
     /// Forgets a worker that will not come back: the slots of its tasks are released, the

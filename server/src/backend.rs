@@ -14,7 +14,7 @@ use app::types::{
     ProcessReport, Rate, RetryFilter, RetryReport, ServerInfo, SourceRules, SubmitRequest,
     TaskList, TaskQuery, TaskType, TaskView, WorkerTask, DASHBOARD_HISTORY,
 };
-use app::types::{AuditList, ForgetReport, WebhookList, WorkerList};
+use app::types::{AuditList, ForgetReport, PoolStats, StatsWindow, WebhookList, WorkerList};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -316,6 +316,16 @@ impl ServerBackend {
         }
         if let Err(e) = self.scheduler.expire_queued().await {
             tracing::warn!(error = %e, "checking max_queue_wait failed");
+        }
+    }
+
+    /// Records the pool's gauges in the current minute of its history (every few seconds).
+    pub async fn sample_stats(&self) {
+        if !self.store_ok() {
+            return;
+        }
+        if let Err(e) = self.scheduler.store().sample_minute().await {
+            tracing::debug!(error = %e, "sampling the pool for its history failed");
         }
     }
 
@@ -736,6 +746,14 @@ impl PoolBackend for ServerBackend {
         )
         .await;
         Ok(after)
+    }
+
+    async fn stats(&self, window: StatsWindow) -> Result<PoolStats, AppError> {
+        self.read(
+            || self.scheduler.stats(window),
+            |_| Err(AppError::store_unavailable()),
+        )
+        .await
     }
 
     async fn workers(&self) -> Result<WorkerList, AppError> {

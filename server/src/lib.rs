@@ -11,6 +11,7 @@
 //! - [`celery`]: Celery's wire format, the broker commands and the pub/sub listener.
 //! - [`scheduler`]: the policy (submit, dispatch, results, cancel, limits), over a store and a
 //!   broker; no HTTP, no Redis types.
+//! - [`stats`]: the pool's history by minute, gathered into the charts' steps.
 //! - [`backend`]: the app crate's `PoolBackend` over the scheduler; errors become wire errors.
 //! - [`http`]: the HTTP edge: the router and its layers, the seed's JSON API, the guard (who
 //!   may change the pool), the live channel; [`auth`]: the authentication values it and the
@@ -33,6 +34,7 @@ pub mod http;
 pub mod metrics;
 pub mod registry;
 pub mod scheduler;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
@@ -76,6 +78,8 @@ const REAP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 const LOST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often max_runtime and max_queue_wait are checked.
 const TIME_BOUNDS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the pool's gauges are recorded in its per-minute history.
+const STATS_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often a replica looks for webhook events to deliver.
 const HOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// A running pool: its HTTP state and its background tasks (listener, reconciliation, reaper).
@@ -184,6 +188,10 @@ impl Pool {
         tasks.push(spawn_every(
             every(TIME_BOUNDS_INTERVAL, false),
             |b| async move { b.enforce_time_bounds().await },
+        ));
+        tasks.push(spawn_every(
+            every(STATS_SAMPLE_INTERVAL, true),
+            |b| async move { b.sample_stats().await },
         ));
 
         if let Some(settings) = &config.webhooks {

@@ -19,7 +19,7 @@ use app::types::{
     PoolStatus, ProcessReport, RetryFilter, RetryReport, SubmitRequest, TaskQuery, TaskStatus,
     TaskType, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
-use app::types::{ForgetReport, WorkerList};
+use app::types::{ForgetReport, PoolStats, StatsWindow, WorkerList};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -801,6 +801,14 @@ impl Scheduler {
     // --- the worker roster ---------------------------------------------------------------------
 
     /// Every Celery worker heard from (`GET workers/`).
+    /// The pool's history over `window` (the charts, `GET stats/`).
+    /// The current minute is sampled first, so the last point says what holds now.
+    pub async fn stats(&self, window: StatsWindow) -> Result<PoolStats, PoolError> {
+        self.store.sample_minute().await?;
+        let rows = self.store.minutes(window.minutes()).await?;
+        Ok(crate::stats::points(window, &rows))
+    }
+
     pub async fn workers(&self) -> Result<WorkerList, PoolError> {
         Ok(WorkerList {
             workers: self

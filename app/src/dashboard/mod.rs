@@ -5,6 +5,7 @@
 //! logic of its own. What it shows comes from one [`Dashboard`] value: from the server-rendered
 //! first paint, then from the live channel.
 
+mod charts;
 pub mod format;
 pub mod live;
 mod modal;
@@ -177,6 +178,7 @@ fn DashboardPage() -> impl IntoView {
                             <StaleBanner/>
                             <panels::Summary/>
                             <panels::SourcesPanel/>
+                            <charts::ChartsPanel/>
                             <div class="columns">
                                 <panels::RunningPanel/>
                                 <panels::QueuePanel/>

@@ -515,3 +515,104 @@ pub struct WebhookList {
     /// The newest events (at most 100).
     pub events: Vec<WebhookEvent>,
 }
+
+/// The windows of the pool's history: `GET stats/?window=` and the dashboard's charts.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum StatsWindow {
+    /// The last hour, minute by minute.
+    #[default]
+    #[serde(rename = "1h")]
+    Hour,
+    /// The last 6 hours, by 5 minutes.
+    #[serde(rename = "6h")]
+    SixHours,
+    /// The last 24 hours, by 15 minutes.
+    #[serde(rename = "24h")]
+    Day,
+}
+
+impl StatsWindow {
+    /// Every window, shortest first.
+    pub const ALL: [StatsWindow; 3] = [StatsWindow::Hour, StatsWindow::SixHours, StatsWindow::Day];
+
+    /// The name used on the wire (`1h`, `6h`, `24h`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatsWindow::Hour => "1h",
+            StatsWindow::SixHours => "6h",
+            StatsWindow::Day => "24h",
+        }
+    }
+
+    /// How many minutes it covers.
+    pub fn minutes(self) -> u32 {
+        match self {
+            StatsWindow::Hour => 60,
+            StatsWindow::SixHours => 360,
+            StatsWindow::Day => 1440,
+        }
+    }
+
+    /// How many minutes one point covers (so every window has 60 to 96 points).
+    pub fn step_minutes(self) -> u32 {
+        match self {
+            StatsWindow::Hour => 1,
+            StatsWindow::SixHours => 5,
+            StatsWindow::Day => 15,
+        }
+    }
+}
+
+impl std::str::FromStr for StatsWindow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StatsWindow::ALL
+            .into_iter()
+            .find(|w| w.as_str() == s)
+            .ok_or_else(|| {
+                let shown: String = s.chars().take(20).collect();
+                format!("window must be 1h, 6h or 24h, not {shown:?}")
+            })
+    }
+}
+
+/// One step of the pool's history (a minute, 5 or 15 minutes: see [`StatsWindow`]).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StatsPoint {
+    /// When the step began.
+    pub at: DateTime<Utc>,
+    /// Tasks holding a slot at the step's last sample (`None`: no server was running).
+    pub running: Option<u64>,
+    /// The most that held a slot at once, as sampled (every 5 s).
+    pub running_max: Option<u64>,
+    /// The limit in force at the step's end.
+    pub max_workers: Option<u32>,
+    /// Tasks queued at the step's last sample.
+    pub queued: Option<u64>,
+    /// The longest the queue was, as sampled.
+    pub queued_max: Option<u64>,
+    /// Dispatches into a slot during the step.
+    pub started: u64,
+    /// Tasks that ended during the step, by outcome.
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// The median wait (submit to start) of the step's starts, estimated from buckets.
+    pub wait_p50_seconds: Option<f64>,
+    /// The 95th percentile of those waits.
+    pub wait_p95_seconds: Option<f64>,
+}
+
+/// The pool's history over a window: `GET stats/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PoolStats {
+    pub window: StatsWindow,
+    /// How long each point covers.
+    pub step_seconds: u32,
+    /// Oldest first; the last one is the step in progress.
+    pub points: Vec<StatsPoint>,
+}

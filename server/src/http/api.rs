@@ -11,9 +11,9 @@ use app::errors::AppError;
 use app::errors::ErrorBody;
 use app::types::{
     AuditList, ConfigUpdate, CooldownRequest, ForgetReport, Limits, LimitsUpdate, PauseTarget,
-    PoolConfig, PoolStatus, PriorityUpdate, ProcessReport, RetryFilter, RetryReport, SubmitRequest,
-    TaskList, TaskQuery, TaskStatus, TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask,
-    API_BASE, MAX_LIST_LIMIT,
+    PoolConfig, PoolStats, PoolStatus, PriorityUpdate, ProcessReport, RetryFilter, RetryReport,
+    StatsWindow, SubmitRequest, TaskList, TaskQuery, TaskStatus, TaskTypeList, TaskView,
+    WebhookList, WorkerList, WorkerTask, API_BASE, MAX_LIST_LIMIT,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -139,6 +139,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/audit/", get(audit)),
         (Method::GET, "/webhooks/", get(webhooks)),
+        (Method::GET, "/stats/", get(stats)),
     ]
 }
 
@@ -479,6 +480,34 @@ async fn cooldown(
     Ok(Json(s.backend.cooldown(source, req.seconds).await?))
 }
 
+/// The pool's history: running against the limit, queue depth, starts and ends by outcome,
+/// and wait percentiles, minute by minute for the last hour (by 5 minutes for 6 h, by 15 for
+/// 24 h), pool-wide.
+#[utoipa::path(get, path = "/stats/", tag = "operations",
+    params(("window" = Option<StatsWindow>, Query, description = "`1h` (the default), `6h` or `24h`.")),
+    responses((status = 200, description = "The points, oldest first.", body = PoolStats)))]
+async fn stats(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<impl IntoResponse> {
+    let mut window = StatsWindow::default();
+    for pair in raw
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("window", value) => window = value.parse().map_err(AppError::bad_request)?,
+            (other, _) => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(AppError::bad_request(format!(
+                    "unknown query parameter {shown:?}; stats/ takes window"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(Json(s.backend.stats(window).await?))
+}
+
 /// The webhook URLs and the recent events with their delivery state.
 #[utoipa::path(get, path = "/webhooks/", tag = "operations",
     responses((status = 200, description = "The webhook outbox.", body = WebhookList)))]
@@ -530,6 +559,7 @@ async fn task_types(State(s): State<AppState>) -> impl IntoResponse {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
+        stats,
         index,
         status,
         submit,

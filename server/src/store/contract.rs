@@ -427,6 +427,41 @@ pub struct MetricsState {
     pub sources: BTreeMap<String, SourceStatus>,
 }
 
+/// One minute of the pool's history, as the store keeps it (see `store/lua/stats.lua`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MinuteRow {
+    /// The minute, in minutes since the epoch.
+    pub minute: i64,
+    /// The last sample of the running count that minute (`None`: no replica sampled it).
+    pub running: Option<u64>,
+    /// The highest running count sampled that minute.
+    pub running_max: Option<u64>,
+    /// The last sample of the queued count.
+    pub queued: Option<u64>,
+    /// The highest queued count sampled.
+    pub queued_max: Option<u64>,
+    /// The limit in force.
+    pub limit: Option<u32>,
+    /// Dispatches into a slot.
+    pub started: u64,
+    /// Tasks that ended completed, failed, cancelled.
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// The waits of that minute's starts, counted by bucket (the last past every bound).
+    pub wait_buckets: Vec<u64>,
+}
+
+/// The last minutes of the pool's history, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MinuteRows {
+    /// The store's clock (ms).
+    pub now_ms: i64,
+    /// The upper bounds (ms) of the wait buckets, ascending.
+    pub wait_bounds_ms: Vec<u64>,
+    pub rows: Vec<MinuteRow>,
+}
+
 /// A webhook event leased to this replica: its id and stored fields (`kind`, `ref`, `until`,
 /// `at`, `att`, `body`, and per URL `s:<url>` and `e:<url>`).
 #[derive(Clone, Debug, PartialEq)]
@@ -682,6 +717,13 @@ pub trait Store: Send + Sync + 'static {
         sources: &[String],
         worker_timeout: Duration,
     ) -> Result<MetricsState, StoreError>;
+
+    /// Records the running and queued counts and the limit in the current minute of the
+    /// history (every replica, every few seconds).
+    async fn sample_minute(&self) -> Result<(), StoreError>;
+
+    /// The last `minutes` minutes of the history (1..=1440), oldest first.
+    async fn minutes(&self, minutes: u32) -> Result<MinuteRows, StoreError>;
 
     /// Every Celery worker heard from, with its state (by `timeout`) and the pool's tasks it
     /// runs, by hostname.

@@ -20,6 +20,7 @@
 //! | `<p>:superseded` | ZSET | Celery ids the pool replaced by another dispatch of the same task (a re-sent lost message, a requeue) → when; kept 3 h, to revoke stale copies |
 //! | `<p>:stats` | HASH | counters: `messages_resent`, `lost_messages_cancelled`, `cooldowns`, `over_admissions`, `reclaimed:<reason>` |
 //! | `<p>:metrics` | HASH | the counters and histogram buckets of `GET /metrics`, by source and type (fields in `lua/common.lua`'s metrics section) |
+//! | `<p>:m:<minute>` | HASH | one minute of the last 24 h (minutes since the epoch; kept 25 h): starts `st`, ends `c` `f` `x`, waits by bucket `w<i>`, and the sampled gauges `r` `rx` `q` `qx` `m` (see `lua/common.lua`) |
 //! | `<p>:freed` | LIST | when slots freed while a queued task could take them, ms, oldest first (at most the limit): the next slot taken counts the oldest into the refill latency histogram |
 //! | `<p>:started` | SET | running task ids a worker reported STARTED for (what an over-admission is judged on) |
 //! | `<p>:q:<group>` | ZSET | the queued tasks of one group, a (source, sync type, tenant) triple joined by `\x1f`, scored like the queue (its first is what deduplication finds) |

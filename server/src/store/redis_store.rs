@@ -3,10 +3,10 @@
 
 use super::contract::{
     AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish,
-    FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, MetricsState, NewTask,
-    OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome,
-    RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError, StoredMessage,
-    Submitted, SUPERSEDED_FOR,
+    FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, MetricsState, MinuteRow,
+    MinuteRows, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome,
+    Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError,
+    StoredMessage, Submitted, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
@@ -957,6 +957,54 @@ impl Store for RedisStore {
             counters: numbers(8)?,
             workers,
             sources,
+        })
+    }
+
+    async fn sample_minute(&self) -> Result<(), StoreError> {
+        let _: Value = self
+            .redis
+            .invoke(&self.scripts.stats_sample.key(&self.keys.base))
+            .await?;
+        Ok(())
+    }
+
+    async fn minutes(&self, minutes: u32) -> Result<MinuteRows, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(self.scripts.stats.key(&self.keys.base).arg(minutes))
+            .await?;
+        let r = Reply::of("stats", &reply)?;
+        let bounds = r.nested(1)?;
+        let opt = |row: &Reply<'_>, i: usize| row.text_or_empty(i).parse::<u64>().ok();
+        let rows = r
+            .nested(2)?
+            .rows(0)?
+            .into_iter()
+            .map(|row| {
+                let waits = row.nested(10)?;
+                Ok(MinuteRow {
+                    minute: row.int(0)?,
+                    running: opt(&row, 1),
+                    running_max: opt(&row, 2),
+                    queued: opt(&row, 3),
+                    queued_max: opt(&row, 4),
+                    limit: opt(&row, 5).map(|n| n as u32),
+                    started: row.int(6)?.max(0) as u64,
+                    completed: row.int(7)?.max(0) as u64,
+                    failed: row.int(8)?.max(0) as u64,
+                    cancelled: row.int(9)?.max(0) as u64,
+                    wait_buckets: (0..waits.items.len())
+                        .map(|i| waits.int(i).map(|n| n.max(0) as u64))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(MinuteRows {
+            now_ms: r.int(0)?,
+            wait_bounds_ms: (0..bounds.items.len())
+                .map(|i| bounds.int(i).map(|n| n.max(0) as u64))
+                .collect::<Result<_, _>>()?,
+            rows,
         })
     }
 

@@ -44,6 +44,8 @@ pub struct Scripts {
     pub hooks_done: Script,
     pub hooks_list: Script,
     pub orphan: Script,
+    pub stats_sample: Script,
+    pub stats: Script,
 }
 
 impl Scripts {
@@ -76,6 +78,8 @@ impl Scripts {
             time_limit: load(include_str!("lua/time_limit.lua")),
             metrics: load(include_str!("lua/metrics.lua")),
             workers: load(include_str!("lua/workers.lua")),
+            stats_sample: load(include_str!("lua/stats_sample.lua")),
+            stats: load(include_str!("lua/stats.lua")),
             forget: load(include_str!("lua/forget.lua")),
             audit: load(include_str!("lua/audit.lua")),
             hooks_claim: load(include_str!("lua/hooks_claim.lua")),

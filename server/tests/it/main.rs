@@ -20,6 +20,7 @@ mod race;
 mod scheduler;
 mod security;
 mod shutdown;
+mod stats;
 mod store_contract;
 mod webhooks;
 mod workers;

@@ -15,6 +15,7 @@ local K = {
   ready = P .. 'ready', parked = P .. 'parked', wake = P .. 'wake', rules = P .. 'rules',
   sources = P .. 'sources', deadlines = P .. 'deadlines', metrics = P .. 'metrics',
   started = P .. 'started', first = P .. 'workers:first', freed = P .. 'freed',
+  minute = P .. 'm:',
   hooks_on = P .. 'hooks:on', hooks_seq = P .. 'hooks:seq', hooks_due = P .. 'hooks:due',
   hooks_recent = P .. 'hooks:recent', hooks_cooling = P .. 'hooks:cooling', hook = P .. 'hook:',
 }
@@ -198,6 +199,27 @@ end
 -- by a pause.
 local REFILL_BUCKETS_MS = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
   60000}
+
+-- The last 24 hours, minute by minute, for the dashboard's charts and GET stats/: one hash
+-- per minute, K.minute .. <minutes since the epoch>, kept 25 h. Counters, written where
+-- things happen: 'st' starts, 'c' 'f' 'x' tasks completed, failed, cancelled, 'w' i the waits
+-- of its starts by bucket of METRIC_BUCKETS_MS. Gauges, written by stats_sample.lua every few
+-- seconds by every replica: 'r' running and 'q' queued (the last sample), 'rx' and 'qx' (the
+-- highest), 'm' the limit.
+local MINUTE_MS, MINUTE_KEEP_MS = 60000, 25 * 3600000
+
+local function minute_key(now)
+  return K.minute .. fmt(math.floor(now / MINUTE_MS))
+end
+
+-- Counts 1 into each of the current minute's fields named.
+local function count_minute(now, ...)
+  local k = minute_key(now)
+  for _, field in ipairs({...}) do
+    redis.call('HINCRBY', k, field, 1)
+  end
+  redis.call('PEXPIRE', k, MINUTE_KEEP_MS)
+end
 
 local function observe_refill(now)
   local freed = redis.call('LPOP', K.freed)
@@ -473,7 +495,9 @@ end
 local function take_slot(t, id, src, typ, tn, created, seq, cid, msg, list, tag, inline, now,
     new_fields)
   local tok = redis.call('INCR', K.token)
-  observe('w', src, typ, now - tonumber(created))
+  local waited = now - tonumber(created)
+  observe('w', src, typ, waited)
+  count_minute(now, 'st', 'w' .. bucket(METRIC_BUCKETS_MS, waited))
   observe_refill(now)
   redis.call('ZADD', K.running, fmt(tok), id)
   redis.call('SADD', run_src(src), id)
@@ -638,6 +662,7 @@ local function make_terminal(t, id, status, err, retention_ms, now, src, typ)
     src, typ = h[1] or '', h[2] or ''
   end
   redis.call('HINCRBY', K.metrics, metric_field('end', src, typ, status), 1)
+  count_minute(now, status == 'completed' and 'c' or (status == 'failed' and 'f' or 'x'))
   if hooks_on() then
     hook_event('task.finished', id, '', now)
   end
