@@ -116,6 +116,22 @@ pub async fn set_cooldown(source: String, seconds: u32) -> Result<PoolStatus, Ap
     crate::backend::backend()?.cooldown(source, seconds).await
 }
 
+/// One action on every task a filter names (or, dry, which tasks it would touch).
+#[server(prefix = "/api", endpoint = "bulk", input = Json)]
+pub async fn bulk_action(
+    req: crate::types::BulkRequest,
+) -> Result<crate::types::BulkReport, AppError> {
+    crate::backend::backend()?.bulk(req).await
+}
+
+/// A page of the tasks a filter names (the dashboard's search).
+#[server(prefix = "/api", endpoint = "search", input = Json)]
+pub async fn search_tasks(
+    query: crate::types::TaskQuery,
+) -> Result<crate::types::TaskList, AppError> {
+    crate::backend::backend()?.tasks(query).await
+}
+
 /// The pool's history over a window, for the charts.
 #[server(prefix = "/api", endpoint = "stats", input = Json)]
 pub async fn fetch_stats(

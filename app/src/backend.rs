@@ -47,6 +47,11 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn set_priority(&self, id: String, priority: i32) -> Result<WorkerTask, AppError>;
     /// Submits a failed or cancelled task again, linked to it (`POST tasks/<id>/retry/`).
     async fn retry(&self, id: String) -> Result<WorkerTask, AppError>;
+    /// One action on every task a filter names (`POST tasks/bulk/`).
+    async fn bulk(
+        &self,
+        req: crate::types::BulkRequest,
+    ) -> Result<crate::types::BulkReport, AppError>;
     /// Retries the finished tasks a filter names (`POST tasks/retry/`).
     async fn retry_many(&self, filter: RetryFilter) -> Result<RetryReport, AppError>;
     /// One reconciliation and dispatch pass (`POST process-queue/`).

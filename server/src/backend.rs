@@ -527,13 +527,23 @@ impl PoolBackend for ServerBackend {
     async fn tasks(&self, query: TaskQuery) -> Result<TaskList, AppError> {
         self.read(
             || async {
+                let (tasks, next) = if query.is_search() {
+                    self.scheduler.search(&query).await?
+                } else {
+                    (self.scheduler.list(&query).await?, None)
+                };
                 Ok(TaskList {
-                    tasks: self.scheduler.list(query).await?,
+                    tasks,
                     stale: false,
                     fresh_at: Some(chrono::Utc::now()),
+                    next,
                 })
             },
             |me| {
+                if query.is_search() {
+                    // The last state seen holds too little to search; the store must answer.
+                    return Err(AppError::store_unavailable());
+                }
                 let (seen, fresh_at) = me.stale_tasks()?;
                 let limit = query.limit.unwrap_or(app::types::DEFAULT_LIST_LIMIT) as usize;
                 let tasks = seen
@@ -545,6 +555,7 @@ impl PoolBackend for ServerBackend {
                     tasks,
                     stale: true,
                     fresh_at,
+                    next: None,
                 })
             },
         )
@@ -617,6 +628,32 @@ impl PoolBackend for ServerBackend {
         self.audit("retry", &id, before, json!({"retried_by": t.task_id}))
             .await;
         Ok(t)
+    }
+
+    async fn bulk(&self, req: app::types::BulkRequest) -> Result<app::types::BulkReport, AppError> {
+        self.guard_write()?;
+        let r = self
+            .scheduler
+            .bulk(&req)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        if !req.dry_run {
+            let filter: serde_json::Map<String, Value> = req
+                .filter
+                .to_pairs()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v)))
+                .collect();
+            self.audit(
+                &format!("bulk_{}", req.action.as_str()),
+                "",
+                json!({"filter": filter, "priority": req.priority, "matched": r.matched.len()}),
+                json!({"changed": r.changed, "skipped": r.skipped.len(),
+                    "created": r.created.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>()}),
+            )
+            .await;
+        }
+        Ok(r)
     }
 
     async fn retry_many(&self, filter: RetryFilter) -> Result<RetryReport, AppError> {

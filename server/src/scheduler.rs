@@ -19,7 +19,14 @@ use app::types::{
     PoolStatus, ProcessReport, RetryFilter, RetryReport, SubmitRequest, TaskQuery, TaskStatus,
     TaskType, WorkerTask, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
-use app::types::{ForgetReport, PoolStats, StatsWindow, WorkerList};
+use app::types::{
+    BulkAction, BulkReport, BulkRequest, ForgetReport, PoolStats, StatsWindow, WorkerList,
+};
+
+/// The most tasks one search call examines (a page with more to look at has a next cursor).
+pub const SEARCH_SCAN: u32 = 5000;
+/// The most search pages a bulk action follows (so at most 100,000 tasks examined).
+pub const BULK_PAGES: u32 = 20;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -322,32 +329,106 @@ impl Scheduler {
     /// Retries every finished task that matches `filter` and was not retried yet, newest
     /// first, up to its limit.
     pub async fn retry_many(&self, filter: &RetryFilter) -> Result<RetryReport, PoolError> {
-        let mut report = RetryReport::default();
-        let mut seen = 0;
-        for t in self
-            .store
-            .history(Some(filter.status), MAX_LIST_LIMIT)
-            .await?
-        {
-            if report.retried.len() as u32 >= filter.limit {
-                break;
+        let r = self
+            .bulk(&BulkRequest {
+                action: BulkAction::Retry,
+                filter: TaskQuery {
+                    status: Some(filter.status),
+                    crm_source: filter.crm_source.clone(),
+                    sync_type: filter.sync_type.clone(),
+                    tenant: filter.tenant.clone(),
+                    ..Default::default()
+                },
+                priority: None,
+                limit: filter.limit,
+                dry_run: false,
+            })
+            .await?;
+        Ok(RetryReport {
+            retried: r.created,
+            already_retried: r.already_retried,
+            skipped: r.skipped,
+        })
+    }
+
+    /// One action on every task a filter names, at most `limit` (see [`BulkRequest`]): the
+    /// search pages are followed until the limit is reached (at most [`BULK_PAGES`] of them),
+    /// then each task is changed through the same path as one by one (cancel, priority,
+    /// retry). A task that moved on meanwhile is skipped, saying why.
+    pub async fn bulk(&self, req: &BulkRequest) -> Result<BulkReport, PoolError> {
+        let limit = req.limit.clamp(1, MAX_LIST_LIMIT) as usize;
+        let mut query = req.filter.clone();
+        query.cursor = None;
+        let mut report = BulkReport {
+            action: req.action,
+            dry_run: req.dry_run,
+            matched: Vec::new(),
+            changed: Vec::new(),
+            created: Vec::new(),
+            already_retried: Vec::new(),
+            skipped: Vec::new(),
+            more: false,
+        };
+        let mut pages = 0;
+        'pages: loop {
+            query.limit = Some((limit - report.matched.len()) as u32);
+            let (tasks, next) = self
+                .store
+                .search(&query, query.limit.unwrap(), SEARCH_SCAN)
+                .await?;
+            for t in tasks {
+                if report.matched.len() >= limit {
+                    report.more = true;
+                    break 'pages;
+                }
+                if req.action == BulkAction::Retry && t.retried_by.is_some() {
+                    report.already_retried.push(t.task_id);
+                    continue;
+                }
+                report.matched.push(t.task_id);
             }
-            if !filter.matches(&t) {
-                continue;
+            pages += 1;
+            match next {
+                Some(cursor) if report.matched.len() < limit && pages < BULK_PAGES => {
+                    query.cursor = Some(cursor)
+                }
+                Some(_) => {
+                    report.more = true;
+                    break;
+                }
+                None => break,
             }
-            seen += 1;
-            if t.retried_by.is_some() {
-                report.already_retried.push(t.task_id);
-                continue;
-            }
-            match self.retry(&t.task_id).await {
-                Ok(new) => report.retried.push(new),
-                // Retried meanwhile (another client, another replica), or no longer runnable.
-                Err(PoolError::Conflict(why)) => report.skipped.push((t.task_id, why)),
+        }
+        if req.dry_run {
+            return Ok(report);
+        }
+        for id in &report.matched {
+            let done = match req.action {
+                BulkAction::Cancel => self.cancel(id).await.map(|_| None),
+                BulkAction::Priority => self
+                    .set_priority(id, req.priority.unwrap_or_default())
+                    .await
+                    .map(|_| None),
+                BulkAction::Retry => self.retry(id).await.map(Some),
+            };
+            match done {
+                Ok(created) => {
+                    report.changed.push(id.clone());
+                    report.created.extend(created);
+                }
+                Err(PoolError::Conflict(why)) => report.skipped.push((id.clone(), why)),
+                Err(PoolError::NotFound(_)) => report
+                    .skipped
+                    .push((id.clone(), "It no longer exists.".into())),
                 Err(e) => return Err(e),
             }
         }
-        tracing::info!(matched = seen, retried = report.retried.len(), "bulk retry");
+        tracing::info!(
+            action = req.action.as_str(),
+            matched = report.matched.len(),
+            changed = report.changed.len(),
+            "bulk action"
+        );
         Ok(report)
     }
 
@@ -1354,8 +1435,24 @@ impl Scheduler {
         Ok(t)
     }
 
+    /// A search (see [`TaskQuery::is_search`]): a page of the matching tasks, in the order of
+    /// [`Scheduler::list`], and the cursor of the next page. One call examines at most
+    /// [`SEARCH_SCAN`] tasks, so a page can hold fewer than `limit` and still have a next.
+    pub async fn search(
+        &self,
+        query: &TaskQuery,
+    ) -> Result<(Vec<WorkerTask>, Option<String>), PoolError> {
+        let limit = query
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .clamp(1, MAX_LIST_LIMIT);
+        let (mut tasks, next) = self.store.search(query, limit, SEARCH_SCAN).await?;
+        self.forecast.fill(&mut tasks).await;
+        Ok((tasks, next))
+    }
+
     /// Tasks: running first, then queued in dispatch order, then finished, newest first.
-    pub async fn list(&self, query: TaskQuery) -> Result<Vec<WorkerTask>, PoolError> {
+    pub async fn list(&self, query: &TaskQuery) -> Result<Vec<WorkerTask>, PoolError> {
         let limit = query
             .limit
             .unwrap_or(DEFAULT_LIST_LIMIT)

@@ -10,6 +10,7 @@ pub mod format;
 pub mod live;
 mod modal;
 mod panels;
+mod search;
 mod submit;
 
 use crate::api::{
@@ -187,6 +188,7 @@ fn DashboardPage() -> impl IntoView {
                                 <submit::SubmitPanel/>
                                 <panels::HistoryPanel/>
                             </div>
+                            <search::SearchPanel/>
                             <div class="columns">
                                 <panels::WorkersPanel/>
                                 <panels::AuditPanel/>

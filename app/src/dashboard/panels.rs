@@ -172,7 +172,7 @@ fn expected(t: &WorkerTask) -> impl IntoView {
     })
 }
 
-fn task_label(t: &WorkerTask) -> String {
+pub(super) fn task_label(t: &WorkerTask) -> String {
     format!("{}.{}", t.crm_source, t.sync_type)
 }
 
@@ -533,7 +533,7 @@ pub fn AuditPanel() -> impl IntoView {
     }
 }
 
-fn status_badge(st: TaskStatus) -> impl IntoView {
+pub(super) fn status_badge(st: TaskStatus) -> impl IntoView {
     view! { <span class=format!("badge badge-{}", st.as_str()) data-testid="status">{st.as_str()}</span> }
 }
 

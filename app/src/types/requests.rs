@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::{Dedupe, TaskParameters, TaskStatus, WorkerTask};
+use super::{Dedupe, TaskParameters, TaskStatus};
 
 /// The smallest and largest `max_workers` the pool accepts.
 pub const MIN_WORKERS: u32 = 1;
@@ -614,26 +614,355 @@ impl RetryFilter {
             Err(errors)
         }
     }
-
-    /// True when a finished task is one this filter names.
-    pub fn matches(&self, t: &WorkerTask) -> bool {
-        t.status == self.status
-            && self.crm_source.as_ref().is_none_or(|s| *s == t.crm_source)
-            && self.sync_type.as_ref().is_none_or(|s| *s == t.sync_type)
-            && self
-                .tenant
-                .as_ref()
-                .is_none_or(|s| Some(s) == t.tenant.as_ref())
-    }
 }
 
-/// Which tasks `GET tasks/` lists.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which tasks `GET tasks/` lists: by status, and (a search) by source, sync type, tenant,
+/// text in the id or the error, and creation time, a page at a time.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct TaskQuery {
     /// Only tasks with this status.
     pub status: Option<TaskStatus>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
+    /// Only this source's tasks.
+    #[serde(default)]
+    pub crm_source: Option<String>,
+    /// Only this sync type's tasks.
+    #[serde(default)]
+    pub sync_type: Option<String>,
+    /// Only this tenant's tasks.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Only tasks whose id or error contains this text (case-insensitive).
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only tasks submitted at or after this time.
+    #[serde(default)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only tasks submitted before this time.
+    #[serde(default)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the previous page stopped (its `next`).
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// What `POST tasks/bulk/` does to the tasks its filter names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Cancels queued tasks.
+    Cancel,
+    /// Gives queued tasks a new priority.
+    Priority,
+    /// Retries failed (or cancelled) tasks not retried yet, each once.
+    Retry,
+}
+
+impl BulkAction {
+    /// The name used on the wire and in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkAction::Cancel => "cancel",
+            BulkAction::Priority => "priority",
+            BulkAction::Retry => "retry",
+        }
+    }
+}
+
+/// `POST tasks/bulk/`: one action on every task a filter names (as `GET tasks/` filters),
+/// at most `limit` of them; with `dry_run`, only which tasks it would touch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub action: BulkAction,
+    /// Which tasks: `status`, `crm_source`, `sync_type`, `tenant`, `q`, `since`, `until`, as
+    /// `GET tasks/` takes them. Cancel and priority touch queued tasks only; retry, failed
+    /// ones (or, with `"status": "cancelled"`, cancelled ones).
+    #[cfg_attr(feature = "ssr", schema(required = false, value_type = Object))]
+    pub filter: TaskQuery,
+    /// The new priority (-100..=100), for `priority` only.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// At most this many tasks (default 100, at most 1000).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(required = false, minimum = 1, maximum = 1000, default = 100)
+    )]
+    pub limit: u32,
+    /// Change nothing: say which tasks would be touched.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl BulkRequest {
+    /// Reads a bulk request; unknown keys are refused, and every mistake named.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        let (map, mut errors) = object_body(
+            value,
+            &["action", "filter", "priority", "limit", "dry_run"],
+            "a bulk request has action, filter, priority, limit and dry_run",
+        )?;
+        let action = match map.get("action").and_then(|v| v.as_str()) {
+            Some("cancel") => Some(BulkAction::Cancel),
+            Some("priority") => Some(BulkAction::Priority),
+            Some("retry") => Some(BulkAction::Retry),
+            _ => {
+                errors.push(FieldError::new(
+                    "action",
+                    "action must be cancel, priority or retry",
+                ));
+                None
+            }
+        };
+        let mut filter = TaskQuery::default();
+        match map.get("filter") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(f)) => {
+                let mut pairs = Vec::new();
+                for (k, v) in f {
+                    let key = printable_key(k);
+                    if matches!(k.as_str(), "limit" | "cursor")
+                        || !TASK_QUERY_KEYS.contains(&k.as_str())
+                    {
+                        errors.push(FieldError::new(
+                            format!("filter.{key}"),
+                            format!("unknown filter {key:?}; a filter has status, crm_source, sync_type, tenant, q, since and until"),
+                        ));
+                        continue;
+                    }
+                    match v {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(s) => pairs.push((k.clone(), s.clone())),
+                        other => errors.push(FieldError::new(
+                            format!("filter.{key}"),
+                            format!(
+                                "filter.{key} must be a string, not {}",
+                                json_type_name(other)
+                            ),
+                        )),
+                    }
+                }
+                match TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                    Ok(q) => filter = q,
+                    Err(e) => errors.push(FieldError::new("filter", e)),
+                }
+            }
+            Some(other) => errors.push(FieldError::new(
+                "filter",
+                format!("filter must be an object, not {}", json_type_name(other)),
+            )),
+        }
+        // Which statuses an action may touch.
+        match (action, filter.status) {
+            (Some(BulkAction::Cancel | BulkAction::Priority), None) => {
+                filter.status = Some(TaskStatus::Queued)
+            }
+            (Some(BulkAction::Cancel | BulkAction::Priority), Some(TaskStatus::Queued)) => {}
+            (Some(BulkAction::Retry), None) => filter.status = Some(TaskStatus::Failed),
+            (Some(BulkAction::Retry), Some(TaskStatus::Failed | TaskStatus::Cancelled)) => {}
+            (Some(a), Some(_)) => errors.push(FieldError::new(
+                "filter.status",
+                match a {
+                    BulkAction::Retry => "retry touches failed or cancelled tasks only",
+                    _ => "cancel and priority touch queued tasks only",
+                },
+            )),
+            (None, _) => {}
+        }
+        let priority = match (action, map.get("priority")) {
+            (Some(BulkAction::Priority), v) => {
+                if v.is_none() {
+                    errors.push(FieldError::new("priority", "priority is required"));
+                    None
+                } else {
+                    priority_from_json(v).map_err(|e| errors.push(e)).ok()
+                }
+            }
+            (_, None | Some(serde_json::Value::Null)) => None,
+            (_, Some(_)) => {
+                errors.push(FieldError::new(
+                    "priority",
+                    "priority goes with the priority action only",
+                ));
+                None
+            }
+        };
+        let limit = match map.get("limit") {
+            None | Some(serde_json::Value::Null) => DEFAULT_LIST_LIMIT,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=MAX_LIST_LIMIT as u64).contains(n))
+                .map(|n| n as u32)
+                .unwrap_or_else(|| {
+                    errors.push(FieldError::new(
+                        "limit",
+                        format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}"),
+                    ));
+                    DEFAULT_LIST_LIMIT
+                }),
+        };
+        let dry_run = match map.get("dry_run") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "dry_run",
+                    format!(
+                        "dry_run must be true or false, not {}",
+                        json_type_name(other)
+                    ),
+                ));
+                false
+            }
+        };
+        match action {
+            Some(action) if errors.is_empty() => Ok(BulkRequest {
+                action,
+                filter,
+                priority,
+                limit,
+                dry_run,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The query parameters `GET tasks/` takes.
+pub const TASK_QUERY_KEYS: [&str; 9] = [
+    "status",
+    "limit",
+    "crm_source",
+    "sync_type",
+    "tenant",
+    "q",
+    "since",
+    "until",
+    "cursor",
+];
+
+/// The longest search text.
+pub const MAX_SEARCH_TEXT: usize = 200;
+
+impl TaskQuery {
+    /// True when it is more than a status and a limit: a search, read a page at a time.
+    pub fn is_search(&self) -> bool {
+        self.crm_source.is_some()
+            || self.sync_type.is_some()
+            || self.tenant.is_some()
+            || self.q.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+            || self.cursor.is_some()
+    }
+
+    /// Reads a query string's decoded pairs; an empty value is no filter. The sentence of the
+    /// first mistake otherwise.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut q = TaskQuery::default();
+        for (key, value) in pairs {
+            let value = value.trim();
+            if !TASK_QUERY_KEYS.contains(&key) {
+                let shown: String = key.chars().take(40).collect();
+                return Err(format!(
+                    "unknown query parameter {shown:?}; tasks/ takes {}",
+                    TASK_QUERY_KEYS.join(", ")
+                ));
+            }
+            if value.is_empty() {
+                continue;
+            }
+            let time = |v: &str| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| format!("{key} must be an RFC 3339 time (2026-11-30T08:00:00Z)"))
+            };
+            match key {
+                "status" => q.status = Some(value.parse()?),
+                "limit" => {
+                    q.limit = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                            .ok_or_else(|| {
+                                format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}")
+                            })?,
+                    )
+                }
+                "crm_source" | "sync_type" => {
+                    validate_name(key, value).map_err(|e| e.message)?;
+                    let v = Some(value.to_string());
+                    if key == "crm_source" {
+                        q.crm_source = v
+                    } else {
+                        q.sync_type = v
+                    }
+                }
+                "tenant" => {
+                    validate_tenant(value).map_err(|e| e.message)?;
+                    q.tenant = Some(value.to_string());
+                }
+                "q" => {
+                    if value.chars().count() > MAX_SEARCH_TEXT
+                        || value.chars().any(char::is_control)
+                    {
+                        return Err(format!(
+                            "q is at most {MAX_SEARCH_TEXT} characters, none of them control characters"
+                        ));
+                    }
+                    q.q = Some(value.to_string());
+                }
+                "since" => q.since = Some(time(value)?),
+                "until" => q.until = Some(time(value)?),
+                _ => {
+                    let ok = value.len() <= 12
+                        && matches!(value.as_bytes(), [b'r' | b'q' | b'f', b':', rest @ ..]
+                            if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit));
+                    if !ok {
+                        return Err("cursor must be a page's next value, as returned".into());
+                    }
+                    q.cursor = Some(value.to_string());
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    /// The query string of this query (what the dashboard puts in its URL).
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(s) = self.status {
+            out.push(("status", s.as_str().to_string()));
+        }
+        for (k, v) in [
+            ("crm_source", &self.crm_source),
+            ("sync_type", &self.sync_type),
+            ("tenant", &self.tenant),
+            ("q", &self.q),
+        ] {
+            if let Some(v) = v {
+                out.push((k, v.clone()));
+            }
+        }
+        for (k, v) in [("since", self.since), ("until", self.until)] {
+            if let Some(t) = v {
+                out.push((k, t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            }
+        }
+        if let Some(n) = self.limit {
+            out.push(("limit", n.to_string()));
+        }
+        if let Some(c) = &self.cursor {
+            out.push(("cursor", c.clone()));
+        }
+        out
+    }
 }
 
 /// The default and largest `limit` of `GET tasks/`.

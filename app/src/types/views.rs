@@ -215,6 +215,9 @@ pub struct TaskList {
     /// When this state was last read from the store.
     #[serde(default)]
     pub fresh_at: Option<DateTime<Utc>>,
+    /// A search's next page: pass it as `cursor` (`None` when there is no more).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// One task, and whether it is the last state seen during a store outage: `GET tasks/<id>/`.
@@ -258,6 +261,26 @@ pub struct TaskType {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TaskTypeList {
     pub task_types: Vec<TaskType>,
+}
+
+/// What `POST tasks/bulk/` did (or, with `dry_run`, would do).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BulkReport {
+    pub action: super::BulkAction,
+    pub dry_run: bool,
+    /// The tasks the filter names (at most the limit), in the order of `GET tasks/`.
+    pub matched: Vec<String>,
+    /// Those changed (none on a dry run).
+    pub changed: Vec<String>,
+    /// For retry: the new tasks.
+    pub created: Vec<WorkerTask>,
+    /// For retry: the matched tasks retried before, left as they are.
+    pub already_retried: Vec<String>,
+    /// Matched but not changed, and why (it moved on meanwhile).
+    pub skipped: Vec<(String, String)>,
+    /// True when more tasks match than the limit took.
+    pub more: bool,
 }
 
 /// What `POST tasks/retry/` did.

@@ -10,10 +10,10 @@ use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::errors::ErrorBody;
 use app::types::{
-    AuditList, ConfigUpdate, CooldownRequest, ForgetReport, Limits, LimitsUpdate, PauseTarget,
-    PoolConfig, PoolStats, PoolStatus, PriorityUpdate, ProcessReport, RetryFilter, RetryReport,
-    StatsWindow, SubmitRequest, TaskList, TaskQuery, TaskStatus, TaskTypeList, TaskView,
-    WebhookList, WorkerList, WorkerTask, API_BASE, MAX_LIST_LIMIT,
+    AuditList, BulkReport, BulkRequest, ConfigUpdate, CooldownRequest, ForgetReport, Limits,
+    LimitsUpdate, PauseTarget, PoolConfig, PoolStats, PoolStatus, PriorityUpdate, ProcessReport,
+    RetryFilter, RetryReport, StatsWindow, SubmitRequest, TaskList, TaskQuery, TaskStatus,
+    TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask, API_BASE,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -124,6 +124,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::POST, "/tasks/{task_id}/retry/", post(retry)),
         (Method::POST, "/tasks/retry/", post(retry_many)),
+        (Method::POST, "/tasks/bulk/", post(bulk)),
         (Method::POST, "/process-queue/", post(process_queue)),
         (Method::GET, "/task-types/", get(task_types)),
         (Method::GET, "/limits/", get(get_limits)),
@@ -246,38 +247,13 @@ async fn set_config(
     Ok(Json(s.backend.set_config(update).await?))
 }
 
-/// Reads `status` and `limit` from the query string; anything else is refused.
+/// Reads `GET tasks/`'s query string (percent-decoded); anything unknown is refused.
 fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
-    let mut query = TaskQuery::default();
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "status" if value.is_empty() => {}
-            "status" => {
-                let st: TaskStatus = value.parse().map_err(AppError::bad_request)?;
-                query.status = Some(st);
-            }
-            "limit" => {
-                let n: u32 = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        AppError::bad_request(format!(
-                            "limit must be a whole number from 1 to {MAX_LIST_LIMIT}"
-                        ))
-                    })?;
-                query.limit = Some(n);
-            }
-            other => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(AppError::bad_request(format!(
-                    "unknown query parameter {shown:?}; tasks/ takes status and limit"
-                )));
-            }
-        }
-    }
-    Ok(query)
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(AppError::bad_request)
 }
 
 /// The audit trail, newest first: every change made by a person or a script. `audit/`'s query
@@ -322,11 +298,19 @@ async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<
     Ok(Json(s.backend.audit(limit, since, before).await?))
 }
 
-/// Lists tasks, newest first.
+/// Lists tasks: running, then queued in dispatch order, then finished, newest first. With any
+/// filter beyond `status` (or a `cursor`), a search, a page at a time: follow `next`.
 #[utoipa::path(get, path = "/tasks/", tag = "tasks",
     params(
         ("status" = Option<TaskStatus>, Query, description = "Only tasks with this status."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+        ("crm_source" = Option<String>, Query, description = "Only this source's tasks."),
+        ("sync_type" = Option<String>, Query, description = "Only this sync type's tasks."),
+        ("tenant" = Option<String>, Query, description = "Only this tenant's tasks."),
+        ("q" = Option<String>, Query, description = "Only tasks whose id or error contains this text (case-insensitive, at most 200 characters)."),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only tasks submitted at or after this time (RFC 3339)."),
+        ("until" = Option<String>, Query, format = DateTime, description = "Only tasks submitted before this time (RFC 3339)."),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next`: a search goes on from there."),
     ),
     responses((status = 200, description = "The tasks.", body = TaskList)))]
 async fn list_tasks(
@@ -406,6 +390,16 @@ async fn retry_many(
 ) -> ApiResult<impl IntoResponse> {
     let filter = RetryFilter::from_json(&body).map_err(AppError::invalid)?;
     Ok(Json(s.backend.retry_many(filter).await?))
+}
+
+/// One action on every task a filter names: cancel queued tasks, give them a priority, or
+/// retry failed ones; at most `limit`, one audit entry. With `dry_run`, changes nothing and
+/// says which tasks it would touch (the dashboard's confirmation counts them so).
+#[utoipa::path(post, path = "/tasks/bulk/", tag = "tasks", request_body = BulkRequest,
+    responses((status = 200, description = "What was done, or would be.", body = BulkReport)))]
+async fn bulk(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<impl IntoResponse> {
+    let req = BulkRequest::from_json(&body).map_err(AppError::invalid)?;
+    Ok(Json(s.backend.bulk(req).await?))
 }
 
 /// Runs one reconciliation and dispatch pass now.
@@ -560,6 +554,7 @@ async fn task_types(State(s): State<AppState>) -> impl IntoResponse {
 #[openapi(
     paths(
         stats,
+        bulk,
         index,
         status,
         submit,

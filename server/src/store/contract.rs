@@ -718,6 +718,15 @@ pub trait Store: Send + Sync + 'static {
         worker_timeout: Duration,
     ) -> Result<MetricsState, StoreError>;
 
+    /// The tasks a search names (see `lua/search.lua`), at most `limit`, examining at most
+    /// `cap` index entries; and the cursor to go on from, when the search stopped early.
+    async fn search(
+        &self,
+        query: &app::types::TaskQuery,
+        limit: u32,
+        cap: u32,
+    ) -> Result<(Vec<WorkerTask>, Option<String>), StoreError>;
+
     /// Records the running and queued counts and the limit in the current minute of the
     /// history (every replica, every few seconds).
     async fn sample_minute(&self) -> Result<(), StoreError>;

@@ -960,6 +960,59 @@ impl Store for RedisStore {
         })
     }
 
+    async fn search(
+        &self,
+        query: &app::types::TaskQuery,
+        limit: u32,
+        cap: u32,
+    ) -> Result<(Vec<WorkerTask>, Option<String>), StoreError> {
+        let phases = match query.status {
+            None => "rqf",
+            Some(TaskStatus::Running) => "r",
+            Some(TaskStatus::Queued) => "q",
+            Some(_) => "f",
+        };
+        let ms = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.timestamp_millis().to_string())
+                .unwrap_or_default()
+        };
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .search
+                    .key(&self.keys.base)
+                    .arg(phases)
+                    .arg(query.status.map(TaskStatus::as_str).unwrap_or(""))
+                    .arg(query.crm_source.as_deref().unwrap_or(""))
+                    .arg(query.sync_type.as_deref().unwrap_or(""))
+                    .arg(query.tenant.as_deref().unwrap_or(""))
+                    .arg(query.q.as_deref().unwrap_or("").to_lowercase())
+                    .arg(ms(query.since))
+                    .arg(ms(query.until))
+                    .arg(limit)
+                    .arg(cap)
+                    .arg(query.cursor.as_deref().unwrap_or("")),
+            )
+            .await?;
+        let r = Reply::of("search", &reply)?;
+        let next = Some(r.text(0)?).filter(|c| !c.is_empty());
+        let tasks = r
+            .nested(1)?
+            .rows(0)?
+            .into_iter()
+            .map(|row| {
+                let id = row.text(0)?;
+                let rank = row.int(2).unwrap_or(-1);
+                let position = (rank >= 0).then(|| rank as u64 + 1);
+                let mut task = fields::task(&id, &row.nested(1)?.map()?, position)?;
+                task.blocked_by = blocked_by(&row.text_or_empty(3))?;
+                Ok(task)
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((tasks, next))
+    }
+
     async fn sample_minute(&self) -> Result<(), StoreError> {
         let _: Value = self
             .redis

@@ -46,6 +46,7 @@ pub struct Scripts {
     pub orphan: Script,
     pub stats_sample: Script,
     pub stats: Script,
+    pub search: Script,
 }
 
 impl Scripts {
@@ -80,6 +81,7 @@ impl Scripts {
             workers: load(include_str!("lua/workers.lua")),
             stats_sample: load(include_str!("lua/stats_sample.lua")),
             stats: load(include_str!("lua/stats.lua")),
+            search: load(include_str!("lua/search.lua")),
             forget: load(include_str!("lua/forget.lua")),
             audit: load(include_str!("lua/audit.lua")),
             hooks_claim: load(include_str!("lua/hooks_claim.lua")),

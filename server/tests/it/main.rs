@@ -18,6 +18,7 @@ mod openapi;
 mod outage;
 mod race;
 mod scheduler;
+mod search;
 mod security;
 mod shutdown;
 mod stats;

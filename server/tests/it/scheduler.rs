@@ -356,13 +356,13 @@ async fn finished_tasks_disappear_after_retention() {
     let t = setup_with(true, 1, Duration::from_millis(300)).await;
     let a = t.s.submit(req(0)).await.unwrap();
     t.s.on_result(&done(&a.task_id)).await.unwrap();
-    assert_eq!(t.s.list(TaskQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(t.s.list(&TaskQuery::default()).await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(matches!(
         t.s.task(&a.task_id).await,
         Err(PoolError::NotFound(_))
     ));
-    assert!(t.s.list(TaskQuery::default()).await.unwrap().is_empty());
+    assert!(t.s.list(&TaskQuery::default()).await.unwrap().is_empty());
     t.done(&[]).await;
 }
 

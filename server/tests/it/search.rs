@@ -1,0 +1,181 @@
+//! Searching the tasks (`GET tasks/` with filters, a page at a time) and acting on what a
+//! search names (`POST tasks/bulk/`): one request, one audit entry.
+
+use crate::common::*;
+use crate::fake_celery::FakeCelery;
+use serde_json::{json, Value};
+
+fn ids(list: &Value) -> Vec<String> {
+    list["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn submit(s: &TestServer, crm: &str, tenant: &str) -> String {
+    let (code, t) = s
+        .post(
+            "/submit/",
+            json!({"crm_source": crm, "sync_type": "all", "tenant": tenant}),
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    t["task_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn search_filters_pages_and_bulk_actions_touch_what_it_names() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let a = submit(&s, "hubspot", "acme").await;
+    let b = submit(&s, "hubspot", "acme").await;
+    let c = submit(&s, "hubspot", "acme").await;
+    let d = submit(&s, "genius", "beta").await;
+
+    // Filters: running first, then queued in order, positions kept.
+    let (code, list) = s.get("/tasks/?crm_source=hubspot").await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(ids(&list), [a.as_str(), b.as_str(), c.as_str()]);
+    assert_eq!(list["tasks"][1]["position"], 1);
+    assert!(list["next"].is_null());
+    let (_, list) = s.get("/tasks/?tenant=beta").await;
+    assert_eq!(ids(&list), [d.as_str()]);
+    let (_, list) = s
+        .get(&format!("/tasks/?q={}", &c[..13].to_uppercase()))
+        .await;
+    assert_eq!(
+        ids(&list),
+        [c.as_str()],
+        "text is found in the id, whatever its case"
+    );
+    let (_, list) = s.get("/tasks/?since=2099-01-01T00:00:00Z").await;
+    assert!(ids(&list).is_empty());
+    let (_, list) = s.get("/tasks/?until=2000-01-01T00:00:00%2B00:00").await;
+    assert!(ids(&list).is_empty(), "percent-decoded");
+
+    // A page at a time.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (code, page) = s
+            .get(&format!("/tasks/?crm_source=hubspot&limit=1{cursor}"))
+            .await;
+        assert_eq!(code, 200, "{page}");
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [a.as_str(), b.as_str(), c.as_str()]);
+
+    for bad in [
+        "since=yesterday",
+        "cursor=zz",
+        "tenant=%00",
+        "q=",
+        "sort=asc",
+    ] {
+        let (code, body) = s.get(&format!("/tasks/?{bad}")).await;
+        if bad == "q=" {
+            assert_eq!(code, 200, "an empty filter is no filter: {body}");
+        } else {
+            assert_eq!(code, 400, "{bad}: {body}");
+        }
+    }
+
+    // Bulk priority: a dry run counts, changes nothing; then one request changes them all.
+    let req = json!({"action": "priority", "filter": {"crm_source": "hubspot"}, "priority": 50});
+    let mut dry = req.clone();
+    dry["dry_run"] = json!(true);
+    let (code, r) = s.post("/tasks/bulk/", dry).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["matched"], json!([b, c]), "queued ones only: {r}");
+    assert_eq!(r["changed"], json!([]));
+    assert_eq!(s.get(&format!("/tasks/{b}/")).await.1["priority"], 0);
+    let (code, r) = s.post("/tasks/bulk/", req).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["changed"], json!([b, c]));
+    assert_eq!(s.get(&format!("/tasks/{c}/")).await.1["priority"], 50);
+
+    // Bulk cancel of one tenant's queued tasks leaves the others.
+    let (_, r) = s
+        .post(
+            "/tasks/bulk/",
+            json!({"action": "cancel", "filter": {"tenant": "acme"}}),
+        )
+        .await;
+    assert_eq!(r["changed"], json!([b, c]), "{r}");
+    assert_eq!(s.task_status(&b).await, "cancelled");
+    assert_eq!(s.task_status(&d).await, "queued");
+    assert_eq!(s.task_status(&a).await, "running");
+
+    // A failure, found by its error text, retried once by a bulk retry.
+    let taken = celery.take(5.0).await.expect("a dispatched");
+    assert_eq!(taken.id, a);
+    celery
+        .fail(&a, "RuntimeError", "HubSpot said Quota-XYZ")
+        .await;
+    s.wait_status(&a, "failed", 5).await;
+    let (_, list) = s.get("/tasks/?q=quota-xyz").await;
+    assert_eq!(ids(&list), [a.as_str()]);
+    let retry = json!({"action": "retry", "filter": {"q": "quota-xyz"}});
+    let (code, r) = s.post("/tasks/bulk/", retry.clone()).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["changed"], json!([a]));
+    assert_eq!(r["created"].as_array().unwrap().len(), 1);
+    assert_eq!(r["created"][0]["retry_of"], a.as_str());
+    let (_, r) = s.post("/tasks/bulk/", retry).await;
+    assert_eq!(
+        r["already_retried"],
+        json!([a]),
+        "each is retried once: {r}"
+    );
+    assert_eq!(r["created"], json!([]));
+
+    // One audit entry per bulk request that changed something.
+    let (_, audit) = s.get("/audit/?limit=50").await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .filter(|a| a.starts_with("bulk_"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["bulk_retry", "bulk_retry", "bulk_cancel", "bulk_priority"]
+    );
+
+    // Bad requests are explained and change nothing.
+    for (bad, field) in [
+        (
+            json!({"action": "cancel", "filter": {"status": "failed"}}),
+            "filter.status",
+        ),
+        (json!({"action": "priority"}), "priority"),
+        (json!({"action": "priority", "priority": 101}), "priority"),
+        (json!({"action": "explode"}), "action"),
+        (
+            json!({"action": "retry", "filter": {"cursor": "r:1"}}),
+            "filter.cursor",
+        ),
+        (json!({"action": "cancel", "limit": 0}), "limit"),
+    ] {
+        let (code, body) = s.post("/tasks/bulk/", bad.clone()).await;
+        assert_eq!(code, 422, "{bad}: {body}");
+        assert!(
+            body["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["field"] == field),
+            "{bad}: {body}"
+        );
+    }
+    // (d took the slot a's failure freed; nothing above cancelled it.)
+    assert_eq!(s.task_status(&d).await, "running");
+    s.stop(&[]).await;
+}
