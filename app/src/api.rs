@@ -132,6 +132,12 @@ pub async fn search_tasks(
     crate::backend::backend()?.tasks(query).await
 }
 
+/// A task's story, for its page.
+#[server(prefix = "/api", endpoint = "story", input = Json)]
+pub async fn fetch_story(task_id: String) -> Result<crate::types::TaskStory, AppError> {
+    crate::backend::backend()?.story(task_id).await
+}
+
 /// The pool's history over a window, for the charts.
 #[server(prefix = "/api", endpoint = "stats", input = Json)]
 pub async fn fetch_stats(

@@ -66,6 +66,8 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn pause(&self, source: Option<String>, paused: bool) -> Result<PoolStatus, AppError>;
     /// Cools a source down for `seconds` (0 ends it) (`POST sources/<source>/cooldown/`).
     async fn cooldown(&self, source: String, seconds: u32) -> Result<PoolStatus, AppError>;
+    /// A task's story: its steps and audit entries (`GET tasks/<id>/story/`).
+    async fn story(&self, id: String) -> Result<crate::types::TaskStory, AppError>;
     /// The pool's history over a window, for the charts (`GET stats/`).
     async fn stats(&self, window: StatsWindow) -> Result<PoolStats, AppError>;
     /// Every Celery worker the pool has heard from (`GET workers/`).

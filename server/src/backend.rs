@@ -478,12 +478,16 @@ impl PoolBackend for ServerBackend {
                 })
             },
             |me| {
+                let status = me.stale_status()?;
+                // One guard for all three: a guard in a struct literal lives to the end of the
+                // statement, so locking again there deadlocked (and froze the server).
+                let seen = me.lock_seen();
                 Ok(Dashboard {
-                    status: me.stale_status()?,
-                    history: me.lock_seen().history.clone(),
+                    status,
+                    history: seen.history.clone(),
                     server_time: chrono::Utc::now(),
-                    workers: me.lock_seen().workers.clone(),
-                    audit: me.lock_seen().audit.clone(),
+                    workers: seen.workers.clone(),
+                    audit: seen.audit.clone(),
                 })
             },
         )
@@ -783,6 +787,15 @@ impl PoolBackend for ServerBackend {
         )
         .await;
         Ok(after)
+    }
+
+    async fn story(&self, id: String) -> Result<app::types::TaskStory, AppError> {
+        check_id(&id)?;
+        self.read(
+            || self.scheduler.story(&id),
+            |_| Err(AppError::store_unavailable()),
+        )
+        .await
     }
 
     async fn stats(&self, window: StatsWindow) -> Result<PoolStats, AppError> {

@@ -11,6 +11,7 @@
 //! - [`celery`]: Celery's wire format, the broker commands and the pub/sub listener.
 //! - [`scheduler`]: the policy (submit, dispatch, results, cancel, limits), over a store and a
 //!   broker; no HTTP, no Redis types.
+//! - [`story`]: a task's steps, for its page.
 //! - [`stats`]: the pool's history by minute, gathered into the charts' steps.
 //! - [`backend`]: the app crate's `PoolBackend` over the scheduler; errors become wire errors.
 //! - [`http`]: the HTTP edge: the router and its layers, the seed's JSON API, the guard (who
@@ -36,6 +37,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod stats;
 pub mod store;
+pub mod story;
 pub mod telemetry;
 pub mod webhooks;
 

@@ -882,6 +882,23 @@ impl Scheduler {
     // --- the worker roster ---------------------------------------------------------------------
 
     /// Every Celery worker heard from (`GET workers/`).
+    /// A task and its story: its steps and the audit entries about it.
+    pub async fn story(&self, id: &str) -> Result<app::types::TaskStory, PoolError> {
+        let task = self.task(id).await?;
+        let audit = self
+            .store
+            .audit(1000, None, None)
+            .await?
+            .into_iter()
+            .filter(|e| e.target == id)
+            .collect();
+        Ok(app::types::TaskStory {
+            events: crate::story::events(&task),
+            task,
+            audit,
+        })
+    }
+
     /// The pool's history over `window` (the charts, `GET stats/`).
     /// The current minute is sampled first, so the last point says what holds now.
     pub async fn stats(&self, window: StatsWindow) -> Result<PoolStats, PoolError> {

@@ -12,6 +12,7 @@ mod modal;
 mod panels;
 mod search;
 mod submit;
+mod task_page;
 
 use crate::api::{
     fetch_dashboard, fetch_server_info, task_types, FetchServerInfo, SignIn, SignOut,
@@ -58,7 +59,26 @@ pub fn App() -> impl IntoView {
             resp.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
         }
     }
-    view! { <DashboardPage/> }
+    match task_page_id() {
+        Some(id) => view! { <task_page::TaskPage id/> }.into_any(),
+        None => view! { <DashboardPage/> }.into_any(),
+    }
+}
+
+/// The task id of a task page's path (`/tasks/<id>`), read from the request on the server and
+/// from the address in the browser; `None` on the dashboard.
+fn task_page_id() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    let path = use_context::<http::request::Parts>()
+        .map(|p| p.uri.path().to_string())
+        .unwrap_or_default();
+    #[cfg(all(not(feature = "ssr"), feature = "hydrate"))]
+    let path = window().location().pathname().unwrap_or_default();
+    #[cfg(all(not(feature = "ssr"), not(feature = "hydrate")))]
+    let path = String::new();
+    path.strip_prefix("/tasks/")
+        .map(|id| id.trim_end_matches('/').to_string())
+        .filter(|id| crate::types::validate_task_id(id).is_ok())
 }
 
 /// What every panel of the page shares.

@@ -620,7 +620,7 @@ pub fn HistoryPanel() -> impl IntoView {
                                         <td class="status-cell">{status_badge(t.status)}{retry}</td>
                                         <td>
                                             <span class="task-name">{task_label(&t)}</span>
-                                            <span class="sub mono" title=t.task_id.clone()>{format::short_id(&t.task_id)}</span>
+                                            <a class="sub mono" title=t.task_id.clone() href=format!("/tasks/{}", t.task_id)>{format::short_id(&t.task_id)}</a>
                                             {error.map(|e| {
                                                 let first: String = e.lines().next().unwrap_or("").chars().take(90).collect();
                                                 view! {

@@ -263,7 +263,7 @@ fn Results(tasks: Vec<WorkerTask>) -> impl IntoView {
                                 <td class="status-cell">{status_badge(t.status)}</td>
                                 <td>
                                     <span class="task-name">{task_label(&t)}</span>
-                                    <span class="sub mono" title=t.task_id.clone()>{format::short_id(&t.task_id)}</span>
+                                    <a class="sub mono" title=t.task_id.clone() href=format!("/tasks/{}", t.task_id) data-testid="task-link">{format::short_id(&t.task_id)}</a>
                                     {t.tenant.clone().map(|tn| view! { <span class="sub">{format!("tenant {tn}")}</span> })}
                                     {error.map(|e| view! { <span class="sub error">{e}</span> })}
                                 </td>

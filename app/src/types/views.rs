@@ -639,3 +639,26 @@ pub struct PoolStats {
     /// Oldest first; the last one is the step in progress.
     pub points: Vec<StatsPoint>,
 }
+
+/// One step of a task's life, for its page.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TaskEvent {
+    pub at: DateTime<Utc>,
+    /// `submitted`, `dispatched`, `started`, `resent`, `completed`, `failed`, `cancelled`.
+    pub kind: String,
+    /// What happened, in a sentence.
+    pub text: String,
+}
+
+/// A task's whole story: `GET tasks/<id>/story/` and the task page.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TaskStory {
+    pub task: WorkerTask,
+    /// Its steps, oldest first.
+    pub events: Vec<TaskEvent>,
+    /// The audit entries about it (cancel, priority, retry), newest first, among the last
+    /// 1,000 of the trail.
+    pub audit: Vec<AuditEntry>,
+}

@@ -13,7 +13,7 @@ use app::types::{
     AuditList, BulkReport, BulkRequest, ConfigUpdate, CooldownRequest, ForgetReport, Limits,
     LimitsUpdate, PauseTarget, PoolConfig, PoolStats, PoolStatus, PriorityUpdate, ProcessReport,
     RetryFilter, RetryReport, StatsWindow, SubmitRequest, TaskList, TaskQuery, TaskStatus,
-    TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask, API_BASE,
+    TaskStory, TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask, API_BASE,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -116,6 +116,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/config/", post(set_config)),
         (Method::GET, "/tasks/", get(list_tasks)),
         (Method::GET, "/tasks/{task_id}/", get(get_task)),
+        (Method::GET, "/tasks/{task_id}/story/", get(story)),
         (Method::POST, "/tasks/{task_id}/cancel/", post(cancel)),
         (
             Method::POST,
@@ -332,6 +333,20 @@ async fn get_task(
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.task(task_id(path)?).await?))
+}
+
+/// A task's story: the task, its steps (submitted, dispatched, started on which worker,
+/// re-sent, ended), and the audit entries about it.
+#[utoipa::path(get, path = "/tasks/{task_id}/story/", tag = "tasks", params(("task_id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task and its story.", body = TaskStory),
+        (status = 404, description = "No such task.", body = ErrorBody),
+    ))]
+async fn story(
+    State(s): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.backend.story(task_id(path)?).await?))
 }
 
 /// Cancels a queued task, or revokes a running one (its slot is freed once the worker confirms).
@@ -554,6 +569,7 @@ async fn task_types(State(s): State<AppState>) -> impl IntoResponse {
 #[openapi(
     paths(
         stats,
+        story,
         bulk,
         index,
         status,

@@ -34,6 +34,14 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let backend = app::backend::Backend(state.backend.clone());
     let options = state.leptos.clone();
+    // A task's page: the same app, which renders the task whose id the path names.
+    let task_page = {
+        let (backend, options) = (backend.clone(), options.clone());
+        leptos_axum::render_app_to_stream_with_context(
+            move || provide_context(backend.clone()),
+            move || shell(options.clone()),
+        )
+    };
     ops::table()
         .into_iter()
         .fold(Router::new(), |r, (_, path, method)| r.route(path, method))
@@ -42,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             get(openapi::serve),
         )
         .merge(api::routes())
+        .route("/tasks/{id}", get(task_page))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -114,6 +114,21 @@ async fn reads_go_stale_writes_refuse_and_the_server_recovers() {
     assert_eq!(status["active_count"], 1);
     assert_eq!(status["queued_count"], 1);
     assert!(status["fresh_at"].is_string());
+    // The dashboard's read (what the live channel pushes) answers from the last state seen
+    // too: it once locked the same mutex twice there, which froze the whole server.
+    let res = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.client
+            .post(format!("{}/api/dashboard", s.base))
+            .json(&json!({}))
+            .send(),
+    )
+    .await
+    .expect("the dashboard answers during the outage")
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let d: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(d["status"]["stale"], true);
     let (code, cfg) = s.get("/config/").await;
     assert_eq!((code, cfg["stale"].clone()), (200, json!(true)));
     let (code, list) = s.get("/tasks/").await;

@@ -179,3 +179,55 @@ async fn search_filters_pages_and_bulk_actions_touch_what_it_names() {
     assert_eq!(s.task_status(&d).await, "running");
     s.stop(&[]).await;
 }
+
+#[tokio::test]
+async fn a_task_tells_its_story() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let a = submit(&s, "hubspot", "acme").await;
+    let b = submit(&s, "hubspot", "acme").await;
+    let (code, story) = s.get(&format!("/tasks/{b}/story/")).await;
+    assert_eq!(code, 200, "{story}");
+    assert_eq!(
+        story["events"].as_array().unwrap().len(),
+        1,
+        "queued: submitted only"
+    );
+    let (_, _) = s
+        .post(&format!("/tasks/{b}/priority/"), json!({"priority": 7}))
+        .await;
+
+    let taken = celery.take(5.0).await.unwrap();
+    assert_eq!(taken.id, a);
+    celery.started(&a).await;
+    eventually(5, "STARTED recorded", || async {
+        let (_, t) = s.get(&format!("/tasks/{a}/")).await;
+        t["worker"].is_string().then_some(())
+    })
+    .await;
+    celery.succeed(&a).await;
+    s.wait_status(&a, "completed", 5).await;
+    let (_, story) = s.get(&format!("/tasks/{a}/story/")).await;
+    let kinds: Vec<&str> = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["submitted", "dispatched", "started", "completed"]);
+    let worker = story["task"]["worker"].as_str().unwrap();
+    assert!(story["events"][2]["text"]
+        .as_str()
+        .unwrap()
+        .contains(worker));
+
+    // The audit entries about a task come with it.
+    let (_, story) = s.get(&format!("/tasks/{b}/story/")).await;
+    let audit = story["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 1, "{story}");
+    assert_eq!(audit[0]["action"], "priority");
+
+    let (code, body) = s.get("/tasks/no-such-task/story/").await;
+    assert_eq!(code, 404, "{body}");
+    s.stop(&[]).await;
+}
