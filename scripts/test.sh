@@ -4,7 +4,7 @@
 #   scripts/test.sh
 #
 # Tiers: formatting, the module tree, clippy (native and wasm32), unit and integration tests against the real
-# Redis and a real Celery worker, the short chaos harness, then Playwright in Debian's Chromium
+# Redis and a real Celery worker, the Python client's tests, the short chaos harness, then Playwright in Debian's Chromium
 # against the built server. Under CI=true a missing
 # service, browser or tool fails the run; nothing is ever skipped.
 set -euo pipefail
@@ -33,6 +33,8 @@ ensure_redis
 
 step "unit and integration tests (Redis at $REDIS_URL)"
 cargo test --all-targets
+
+"$ROOT/scripts/python-client-test.sh"
 
 step "chaos harness, short profile (replicas, workers and Redis killed under load)"
 "$ROOT/scripts/chaos.sh" --profile short --seed 7
