@@ -440,6 +440,7 @@ impl Scheduler {
             .results_subscribed()
             .then(|| self.prepare(&task.id, 0, &task.task_name, &task.parameters));
         let outcome = self.store.submit(&task, prepared.as_ref()).await?;
+        let mut waits = None;
         let (created_ms, status, position, token) = match outcome {
             Submitted::Duplicate => {
                 // A UUID4 collision: astronomically unlikely, and nothing was changed.
@@ -476,6 +477,7 @@ impl Scheduler {
                 created_ms,
                 position,
                 free,
+                blocked_by,
             } => {
                 if free > 0 {
                     // Slots are free but tasks wait ahead of this one: let a pass place them
@@ -486,6 +488,7 @@ impl Scheduler {
                     tracing::info!(task_id = %task.id, task = %task.task_name, priority = task.priority, "task accepted");
                     return self.task(&task.id).await;
                 }
+                waits = blocked_by;
                 (created_ms, TaskStatus::Queued, Some(position), None)
             }
         };
@@ -512,6 +515,7 @@ impl Scheduler {
             waiting_for_worker: status == TaskStatus::Running,
             tenant: task.tenant,
             retry_of: task.retry_of,
+            blocked_by: waits,
             ..WorkerTask::default()
         };
         self.forecast

@@ -71,6 +71,8 @@ pub enum Submitted {
         position: u64,
         /// Slots free (more than 0 only while tasks ahead of it are about to be dispatched).
         free: u32,
+        /// Why it waits.
+        blocked_by: Option<app::types::BlockedBy>,
     },
     /// Dispatched at once: a slot was free and nothing waited ahead of it.
     Running {

@@ -374,6 +374,7 @@ impl Store for RedisStore {
                 created_ms,
                 position: r.int(3)? as u64 + 1,
                 free: r.int(4)?.max(0) as u32,
+                blocked_by: blocked_by(&r.text_or_empty(5))?,
             }),
             other => Err(StoreError::Corrupt(format!("submit: {other:?}"))),
         }

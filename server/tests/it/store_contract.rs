@@ -440,6 +440,7 @@ async fn submit_dispatches_at_once_only_when_it_is_next_and_a_slot_is_free(f: &F
             Submitted::Queued {
                 position: 1,
                 free: 0,
+                blocked_by: Some(app::types::BlockedBy::GlobalLimit),
                 ..
             }
         ),

@@ -19,7 +19,7 @@
 --   'missing' | 'not_ended' (detail: its status) | 'retried' (detail: the retry's id);
 -- else {1, created_ms, 'running', token, free slots left} or
 -- {1, created_ms, 'queued', 0-based rank, free slots (more than 0 only while tasks ahead of
--- it may be dispatched: the caller runs a dispatch pass)}.
+-- it may be dispatched: the caller runs a dispatch pass), why it waits (blocked_by)}.
 local id, src, typ, tn = ARGV[1], ARGV[2], ARGV[3], ARGV[12]
 local t = tkey(id)
 if redis.call('EXISTS', t) == 1 then
@@ -113,4 +113,5 @@ if may and next_ready(now) == id then
   return {1, fmt(now), 'running', fmt(tok), free - 1}
 end
 redis.call('PUBLISH', K.events, 'submit ' .. id)
-return {1, fmt(now), 'queued', redis.call('ZRANK', K.queue, id), math.max(free, 0)}
+return {1, fmt(now), 'queued', redis.call('ZRANK', K.queue, id), math.max(free, 0),
+  blocked_by(src, typ, tn, now)}
