@@ -28,6 +28,21 @@ test("screenshot of the dashboard with running, queued and failed tasks (docs/da
   await api.reset(1);
 });
 
+test("screenshot of a task's page (docs/task-page.png)", async ({ page, request }) => {
+  const api = new PoolApi(request);
+  await api.reset(2);
+  const failed = await api.submit("genius", "marketsharp_contacts", FAILING, 5, "acme-42");
+  await api.waitStatus(failed.task_id, "failed");
+  await request.post(`/ingestion/crm-dashboard/api/worker-pool/tasks/${failed.task_id}/retry/`);
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.goto(`/tasks/${failed.task_id}`);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.getByTestId("timeline-step")).toHaveCount(4);
+  const path = process.env.UPDATE_SCREENSHOTS ? "../docs/task-page.png" : "test-results/task-page.png";
+  await page.screenshot({ path, fullPage: true });
+  await api.reset(1);
+});
+
 test("the dashboard fits a 360 px wide screen", async ({ page }) => {
   const dashboard = new DashboardPage(page);
   await page.setViewportSize({ width: 360, height: 740 });

@@ -191,7 +191,7 @@ pub fn RunningPanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="running-title" data-testid="running-panel">
             <h2 id="running-title">"Running " <span class="count">{move || rows().len()}</span></h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="running-title">
                 <table class="tasks">
                     <thead><tr><th>"Task"</th><th class="hide-sm">"Parameters"</th><th class="hide-sm">"Started"</th><th>"Running for"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                     <tbody>
@@ -307,7 +307,7 @@ pub fn QueuePanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="queue-title" data-testid="queue-panel">
             <h2 id="queue-title">"Queue " <span class="count">{move || status.with(|s| s.as_ref().map(|s| s.queued_count).unwrap_or(0))}</span></h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="queue-title">
                 <table class="tasks">
                     <thead><tr><th class="num">"#"</th><th>"Task"</th><th>"Priority"</th><th class="hide-sm">"Waiting"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                     <tbody>
@@ -369,7 +369,7 @@ pub fn SourcesPanel() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="sources-title" data-testid="sources-panel">
             <h2 id="sources-title">"Sources"</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="sources-title">
                 <table class="tasks">
                     <thead><tr><th>"Source"</th><th class="num">"Running"</th><th class="num">"Queued"</th><th class="num hide-sm">"Per tenant"</th><th class="hide-sm">"Rate"</th><th>"State"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                     <tbody>
@@ -436,7 +436,7 @@ pub fn WorkersPanel() -> impl IntoView {
                 when=move || rows.with(|r| !r.is_empty())
                 fallback=|| view! { <p class="empty">"No Celery worker heard from yet."</p> }
             >
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-labelledby="workers-title">
                     <table class="tasks">
                         <thead><tr><th>"Worker"</th><th>"State"</th><th class="hide-sm">"Last heard"</th><th class="num">"Tasks"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
                         <tbody>
@@ -505,7 +505,7 @@ pub fn AuditPanel() -> impl IntoView {
                 when=move || rows.with(|r| !r.is_empty())
                 fallback=|| view! { <p class="empty">"No change recorded yet."</p> }
             >
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-labelledby="audit-title">
                     <table class="tasks">
                         <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th class="hide-sm">"Before → after"</th></tr></thead>
                         <tbody>
@@ -604,7 +604,7 @@ pub fn HistoryPanel() -> impl IntoView {
                     }.into_any(),
                 })}
             </div>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="history-title">
                 <table class="tasks">
                     <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Finished"</th><th class="num">"Duration"</th></tr></thead>
                     <tbody>

@@ -252,7 +252,7 @@ pub fn SearchPanel() -> impl IntoView {
 fn Results(tasks: Vec<WorkerTask>) -> impl IntoView {
     let ctx = use_ctx();
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0" role="region" aria-labelledby="search-title">
             <table class="tasks" data-testid="search-results">
                 <thead><tr><th>"Status"</th><th>"Task"</th><th class="hide-sm">"Submitted"</th><th class="num">"Priority"</th></tr></thead>
                 <tbody>

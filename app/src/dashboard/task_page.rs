@@ -94,7 +94,7 @@ fn Story(story: TaskStory) -> impl IntoView {
             view! {
                 <li data-testid="timeline-step" data-kind=e.kind.clone()>
                     <span class="when nowrap">{format::clock_ms(e.at)}</span>
-                    {gap.map(|g| view! { <span class="sub gap">{g}</span> })}
+                    <span class="sub gap">{gap.unwrap_or_default()}</span>
                     <span class="what">{e.text.clone()}</span>
                 </li>
             }
@@ -146,7 +146,7 @@ fn Story(story: TaskStory) -> impl IntoView {
         </section>
         <section class="panel" aria-labelledby="task-audit-title">
             <h2 id="task-audit-title">"Changes made to it"</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-labelledby="task-audit-title">
                 <table class="tasks">
                     <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Before → after"</th></tr></thead>
                     <tbody>{audit_rows}</tbody>
