@@ -65,17 +65,32 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The task id of a task page's path (`/tasks/<id>`), read from the request on the server and
-/// from the address in the browser; `None` on the dashboard.
-fn task_page_id() -> Option<String> {
+/// The page's address, as (path, query string without its `?`): read from the request on the
+/// server and from the address bar in the browser.
+pub(crate) fn page_address() -> (String, String) {
     #[cfg(feature = "ssr")]
-    let path = use_context::<http::request::Parts>()
-        .map(|p| p.uri.path().to_string())
+    return use_context::<http::request::Parts>()
+        .map(|p| {
+            let query = p.uri.query().unwrap_or("").to_string();
+            (p.uri.path().to_string(), query)
+        })
         .unwrap_or_default();
     #[cfg(all(not(feature = "ssr"), feature = "hydrate"))]
-    let path = window().location().pathname().unwrap_or_default();
+    return {
+        let location = window().location();
+        let search = location.search().unwrap_or_default();
+        (
+            location.pathname().unwrap_or_default(),
+            search.trim_start_matches('?').to_string(),
+        )
+    };
     #[cfg(all(not(feature = "ssr"), not(feature = "hydrate")))]
-    let path = String::new();
+    return (String::new(), String::new());
+}
+
+/// The task id of a task page's path (`/tasks/<id>`); `None` on the dashboard.
+fn task_page_id() -> Option<String> {
+    let (path, _) = page_address();
     path.strip_prefix("/tasks/")
         .map(|id| id.trim_end_matches('/').to_string())
         .filter(|id| crate::types::validate_task_id(id).is_ok())

@@ -14,26 +14,7 @@ use leptos::prelude::*;
 
 /// The query of the page's URL.
 fn url_query() -> TaskQuery {
-    #[cfg(feature = "ssr")]
-    let raw = use_context::<http::request::Parts>()
-        .and_then(|p| p.uri.query().map(str::to_string))
-        .unwrap_or_default();
-    #[cfg(not(feature = "ssr"))]
-    let raw = {
-        #[cfg(feature = "hydrate")]
-        {
-            window()
-                .location()
-                .search()
-                .unwrap_or_default()
-                .trim_start_matches('?')
-                .to_string()
-        }
-        #[cfg(not(feature = "hydrate"))]
-        {
-            String::new()
-        }
-    };
+    let (_, raw) = super::page_address();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
         .into_owned()
         .collect();

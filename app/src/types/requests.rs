@@ -1333,52 +1333,43 @@ pub struct CooldownRequest {
 impl PauseTarget {
     /// Reads `{}` or `{"source": "..."}`; unknown keys are refused.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        pause_target_from_json(value).map(|source| PauseTarget { source })
+        let (map, mut errors) = object_body(value, &["source"], "it takes nothing, or a source")?;
+        let source = match map.get("source") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "source",
+                    format!("source must be a string, not {}", json_type_name(other)),
+                ));
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok(PauseTarget { source })
+        } else {
+            Err(errors)
+        }
     }
 }
 
 impl CooldownRequest {
-    /// Reads `{"seconds": n}`; unknown keys are refused.
+    /// Reads `{"seconds": n}` (0 to a day; 0 ends a cool-down); unknown keys are refused.
     pub fn from_json(value: &serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        cooldown_from_json(value).map(|seconds| CooldownRequest { seconds })
-    }
-}
-
-fn pause_target_from_json(value: &serde_json::Value) -> Result<Option<String>, Vec<FieldError>> {
-    let (map, mut errors) = object_body(value, &["source"], "it takes nothing, or a source")?;
-    let source = match map.get("source") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
-        Some(other) => {
-            errors.push(FieldError::new(
-                "source",
-                format!("source must be a string, not {}", json_type_name(other)),
-            ));
-            None
+        let (map, mut errors) = object_body(value, &["seconds"], "it takes seconds")?;
+        let seconds = match map.get("seconds") {
+            Some(v) => bounded("seconds", v, 0, MAX_WINDOW_SECS)
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => {
+                errors.push(FieldError::new("seconds", "seconds is required"));
+                None
+            }
+        };
+        match seconds {
+            Some(seconds) if errors.is_empty() => Ok(CooldownRequest { seconds }),
+            _ => Err(errors),
         }
-    };
-    if errors.is_empty() {
-        Ok(source)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Reads `{"seconds": n}` (0 to a day; 0 ends a cool-down): `sources/<source>/cooldown/`.
-fn cooldown_from_json(value: &serde_json::Value) -> Result<u32, Vec<FieldError>> {
-    let (map, mut errors) = object_body(value, &["seconds"], "it takes seconds")?;
-    let seconds = match map.get("seconds") {
-        Some(v) => bounded("seconds", v, 0, MAX_WINDOW_SECS)
-            .map_err(|e| errors.push(e))
-            .ok(),
-        None => {
-            errors.push(FieldError::new("seconds", "seconds is required"));
-            None
-        }
-    };
-    match seconds {
-        Some(s) if errors.is_empty() => Ok(s),
-        _ => Err(errors),
     }
 }
 

@@ -248,11 +248,22 @@ async fn set_config(
     Ok(Json(s.backend.set_config(update).await?))
 }
 
-/// Reads `GET tasks/`'s query string (percent-decoded); anything unknown is refused.
-fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+/// A query string's pairs, percent-decoded (what every endpoint with a query reads).
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
-        .collect();
+        .collect()
+}
+
+/// The answer to a query parameter an endpoint does not take.
+fn unknown_parameter(key: &str, takes: &str) -> ApiError {
+    let shown: String = key.chars().take(40).collect();
+    AppError::bad_request(format!("unknown query parameter {shown:?}; {takes}")).into()
+}
+
+/// Reads `GET tasks/`'s query string; anything unknown is refused.
+fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
+    let pairs = query_pairs(raw);
     TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(AppError::bad_request)
 }
@@ -268,14 +279,8 @@ fn parse_query(raw: Option<&str>) -> Result<TaskQuery, AppError> {
     responses((status = 200, description = "The entries.", body = AuditList)))]
 async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<impl IntoResponse> {
     let (mut limit, mut since, mut before) = (None, None, None);
-    for pair in raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    for (key, value) in query_pairs(raw.as_deref()) {
+        match key.as_str() {
             "limit" => {
                 let n: u32 = value.parse().map_err(|_| {
                     AppError::bad_request(format!(
@@ -285,14 +290,13 @@ async fn audit(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<
                 })?;
                 limit = Some(n);
             }
-            "since" => since = Some(value.to_string()),
-            "before" => before = Some(value.to_string()),
+            "since" => since = Some(value),
+            "before" => before = Some(value),
             other => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(AppError::bad_request(format!(
-                    "unknown query parameter {shown:?}; audit/ takes limit, since and before"
+                return Err(unknown_parameter(
+                    other,
+                    "audit/ takes limit, since and before",
                 ))
-                .into());
             }
         }
     }
@@ -497,21 +501,10 @@ async fn cooldown(
     responses((status = 200, description = "The points, oldest first.", body = PoolStats)))]
 async fn stats(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<impl IntoResponse> {
     let mut window = StatsWindow::default();
-    for pair in raw
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("window", value) => window = value.parse().map_err(AppError::bad_request)?,
-            (other, _) => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(AppError::bad_request(format!(
-                    "unknown query parameter {shown:?}; stats/ takes window"
-                ))
-                .into());
-            }
+    for (key, value) in query_pairs(raw.as_deref()) {
+        match key.as_str() {
+            "window" => window = value.parse().map_err(AppError::bad_request)?,
+            other => return Err(unknown_parameter(other, "stats/ takes window")),
         }
     }
     Ok(Json(s.backend.stats(window).await?))

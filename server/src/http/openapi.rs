@@ -165,7 +165,8 @@ fn add_security(doc: &mut Value) {
 mod tests {
     use super::*;
     use app::types::{
-        MAX_BATCH_SIZE, MAX_LIST_LIMIT, MAX_WINDOW_SECS, MAX_WORKERS, MIN_BATCH_SIZE, MIN_WORKERS,
+        MAX_BATCH_SIZE, MAX_LIST_LIMIT, MAX_PRIORITY, MAX_WINDOW_SECS, MAX_WORKERS, MIN_BATCH_SIZE,
+        MIN_PRIORITY, MIN_WORKERS,
     };
 
     fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -234,12 +235,12 @@ mod tests {
             ("PriorityUpdate", "priority"),
         ] {
             let p = &schema(doc, name)["properties"][field];
-            assert_eq!(p["minimum"], -100, "{name}.{field}");
-            assert_eq!(p["maximum"], 100, "{name}.{field}");
-            let err = app::types::PriorityUpdate::from_json(&json!({"priority": 101}));
-            assert!(err.is_err());
-            assert!(app::types::PriorityUpdate::from_json(&json!({"priority": 100})).is_ok());
+            assert_eq!(p["minimum"], MIN_PRIORITY, "{name}.{field}");
+            assert_eq!(p["maximum"], MAX_PRIORITY, "{name}.{field}");
         }
+        let priority = |n: i32| app::types::PriorityUpdate::from_json(&json!({ "priority": n }));
+        assert!(priority(MAX_PRIORITY + 1).is_err() && priority(MIN_PRIORITY - 1).is_err());
+        assert!(priority(MAX_PRIORITY).is_ok() && priority(MIN_PRIORITY).is_ok());
         assert_eq!(
             schema(doc, "CooldownRequest")["properties"]["seconds"]["maximum"],
             MAX_WINDOW_SECS

@@ -166,14 +166,7 @@ async fn every_change_is_recorded_with_who_where_and_before_after() {
     }
 
     // A dashboard sign-in (named after the token it used), and what its session then does.
-    let res = s
-        .client
-        .post(format!("{}/api/sign_in", s.base))
-        .header("origin", &s.base)
-        .json(&json!({"token": OPS}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.sign_in(OPS).await;
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     let session = cookie.split(';').next().unwrap().to_string();
@@ -187,14 +180,7 @@ async fn every_change_is_recorded_with_who_where_and_before_after() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = s
-        .client
-        .post(format!("{}/api/sign_in", s.base))
-        .header("origin", &s.base)
-        .json(&json!({"token": "not-a-token-at-all"}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.sign_in("not-a-token-at-all").await;
     assert_eq!(res.status(), 401);
     let newest = entries(&s, "?limit=3").await;
     assert_eq!(newest[0]["action"], "sign_in");

@@ -317,6 +317,17 @@ impl TestServer {
         (ct, res.text().await.unwrap())
     }
 
+    /// `POST /api/sign_in` (the dashboard's sign-in) with `token`, from the server's own origin.
+    pub async fn sign_in(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/sign_in", self.base))
+            .header("origin", &self.base)
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .expect("sign-in request sent")
+    }
+
     /// `GET <api><path>`.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.send("get", path, self.client.get(format!("{}{path}", self.api)))

@@ -61,23 +61,9 @@ async fn with_a_token_writes_need_the_bearer_or_a_session_and_reads_stay_open() 
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let res = s
-        .client
-        .post(format!("{}/api/sign_in", s.base))
-        .header("origin", &own_origin)
-        .json(&json!({"token": "not it"}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.sign_in("not it").await;
     assert!(res.headers().get("set-cookie").is_none());
-    let res = s
-        .client
-        .post(format!("{}/api/sign_in", s.base))
-        .header("origin", &own_origin)
-        .json(&json!({"token": TOKEN}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.sign_in(TOKEN).await;
     assert_eq!(res.status(), 200);
     let cookie = res
         .headers()
