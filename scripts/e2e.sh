@@ -18,7 +18,8 @@ RUN_ID="e2e-$(date +%s)-$$"
 LOG="$ROOT/target/e2e-server.log"
 cleanup() {
   # The worker gets a cold shutdown (SIGQUIT): a warm one would wait for long tasks to end.
-  [ -n "${WORKER_PID:-}" ] && kill -QUIT "$WORKER_PID" 2>/dev/null || true
+  # (CONT first: a spec may have paused it.)
+  [ -n "${WORKER_PID:-}" ] && { kill -CONT "$WORKER_PID" 2>/dev/null; kill -QUIT "$WORKER_PID" 2>/dev/null; } || true
   [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   local hp host port
@@ -44,7 +45,12 @@ start_server "$LOG" WORKER_POOL_PREFIX="wp:$RUN_ID" WORKER_POOL_CELERY_QUEUE="$Q
 mkdir -p "$ROOT/docs"
 
 cd "$ROOT/end2end"
-WORKER_POOL_E2E_URL="$SERVER_URL" npx playwright test "$@"
+# workers.spec.ts starts a worker of its own beside the demo worker, and pauses the demo worker
+# (SIGSTOP) for a moment so that its own takes a task.
+WORKER_POOL_E2E_URL="$SERVER_URL" WORKER_POOL_E2E_QUEUE="$QUEUE" \
+  WORKER_POOL_E2E_WORKER_PID="$WORKER_PID" WORKER_POOL_E2E_CELERY="$VENV/bin/celery" \
+  WORKER_POOL_E2E_DEMO="$ROOT/demo" WORKER_POOL_E2E_LOGS="$ROOT/target" \
+  npx playwright test "$@"
 # Leptos warns when a resource is read outside <Suspense> during server rendering: such a read
 # blocks a server thread until the resource resolves, and once hung one for good.
 if grep -q "outside a <Suspense" "$LOG"; then

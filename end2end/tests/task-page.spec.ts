@@ -26,6 +26,12 @@ test("a task's page tells its story: the real worker that ran it, and a retry's 
   await expect(steps.nth(2)).toContainText(`Started on worker ${worker.worker}`);
   await expect(steps.nth(3)).toHaveAttribute("data-kind", "failed");
   await expect(page.getByTestId("task-error-text")).toContainText("SyncError: simulated failure");
+  // Celery's traceback from the worker, collapsed until asked for.
+  const tb = page.getByTestId("task-traceback");
+  await expect(tb.locator("pre")).toBeHidden();
+  await tb.locator("summary").click();
+  await expect(tb.locator("pre")).toContainText("Traceback (most recent call last)");
+  await expect(tb.locator("pre")).toContainText("demo_app.py");
   await expect(page.getByTestId("task-audit-row").first()).toContainText("retry");
 
   // The chain: the failure links to its retry, and the retry back to it.

@@ -12,7 +12,7 @@ use crate::registry::Registry;
 use crate::store::{
     CancelOutcome, Cooldown, DispatchStop, Finish, Finished, ForgetOutcome, NewTask, Prepared,
     ReapPolicy, Reaped, ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange,
-    RunningEntry, StartedOutcome, Store, StoreError, Submitted,
+    RunningEntry, StartedOutcome, Store, StoreError, Submitted, TaskNote,
 };
 use app::types::{
     validate_cooldown, validate_max_workers, Dedupe, FieldError, Limits, LimitsUpdate, PoolConfig,
@@ -663,7 +663,7 @@ impl Scheduler {
     /// task writes) record that a worker has it.
     async fn apply_result(&self, meta: &ResultMeta) -> Result<Applied, PoolError> {
         let id = task_id_of(&meta.task_id);
-        if !self.settings.inline_broker && !matches!(meta.state, ResultState::Retry) {
+        if !self.settings.inline_broker && !matches!(meta.state, ResultState::Retry { .. }) {
             // Inline, the scripts do this themselves.
             self.forget_unacked_of(id, &meta.task_id).await;
         }
@@ -682,14 +682,28 @@ impl Scheduler {
                     .await?;
                 self.started(meta, None, outcome).await
             }
-            ResultState::Retry => Applied::Nothing,
+            ResultState::Retry { reason } => {
+                // The task keeps its slot: Celery runs it again under the same id. Its page
+                // tells the retry (once per retry, however often the RETRY is read).
+                self.store
+                    .note(id, &meta.task_id, &TaskNote::Retry(reason.clone()))
+                    .await?;
+                Applied::Nothing
+            }
             ResultState::Success => {
                 self.finish(id, &meta.task_id, TaskStatus::Completed, None)
                     .await?
             }
-            ResultState::Failure { error } => {
-                self.finish(id, &meta.task_id, TaskStatus::Failed, Some(error.clone()))
-                    .await?
+            ResultState::Failure { error, traceback } => {
+                let applied = self
+                    .finish(id, &meta.task_id, TaskStatus::Failed, Some(error.clone()))
+                    .await?;
+                if let (Applied::Ended { .. }, Some(tb)) = (&applied, traceback) {
+                    self.store
+                        .note(id, &meta.task_id, &TaskNote::Traceback(tb.clone()))
+                        .await?;
+                }
+                applied
             }
             ResultState::Revoked { reason } => {
                 self.finish(
@@ -896,8 +910,10 @@ impl Scheduler {
             .into_iter()
             .filter(|e| e.target == id)
             .collect();
+        let journal = self.store.journal(id).await?;
         Ok(app::types::TaskStory {
-            events: crate::story::events(&task),
+            events: crate::story::events(&task, &journal.notes),
+            traceback: journal.traceback,
             task,
             audit,
         })

@@ -1,10 +1,45 @@
-//! A task's story for its page and `GET tasks/<id>/story/`: the steps its own fields record,
-//! in order. Pure: no I/O.
+//! A task's story for its page and `GET tasks/<id>/story/`: the steps its own fields record
+//! and the notes of its journal, in order. Pure: no I/O.
 
-use app::types::{TaskEvent, TaskStatus, WorkerTask};
+use crate::store::{JournalNote, NoteKind};
+use app::types::{BlockedBy, TaskEvent, TaskStatus, WorkerTask};
 
-/// The steps of `t`'s life so far, oldest first.
-pub fn events(t: &WorkerTask) -> Vec<TaskEvent> {
+/// The steps of `t`'s life so far, oldest first: its own times, with the journal's `notes`
+/// (why it waited, requeues, Celery's retries) placed among them by time.
+pub fn events(t: &WorkerTask, notes: &[JournalNote]) -> Vec<TaskEvent> {
+    let mut out = steps(t);
+    // The ending stays last and the submit first, whatever the clocks say.
+    let ended = usize::from(t.status.is_terminal() && t.finished_at.is_some());
+    for n in notes {
+        let last = out.len() - ended;
+        let at = (1..last).find(|&i| out[i].at > n.at).unwrap_or(last);
+        out.insert(at, note_event(n));
+    }
+    out
+}
+
+/// A journal note in words.
+fn note_event(n: &JournalNote) -> TaskEvent {
+    let (kind, text) = match n.kind {
+        NoteKind::Waiting => (
+            "waiting",
+            match n.detail.parse::<BlockedBy>() {
+                Ok(why) => format!("Waiting: {}.", why.label()),
+                Err(_) => format!("Waiting: {}.", n.detail),
+            },
+        ),
+        NoteKind::Requeued => ("requeued", format!("Back in the queue: {}", n.detail)),
+        NoteKind::Retry => ("retry", format!("Celery retries it: {}", n.detail)),
+    };
+    TaskEvent {
+        at: n.at,
+        kind: kind.into(),
+        text,
+    }
+}
+
+/// The steps `t`'s own fields record.
+fn steps(t: &WorkerTask) -> Vec<TaskEvent> {
     let mut out = vec![TaskEvent {
         at: t.created_at,
         kind: "submitted".into(),
@@ -94,7 +129,7 @@ mod tests {
             priority: 5,
             ..Default::default()
         };
-        let e = events(&t);
+        let e = events(&t, &[]);
         let kinds: Vec<&str> = e.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["submitted", "dispatched", "started", "failed"]);
         assert_eq!(e[2].text, "Started on worker celery@w1.");
@@ -103,12 +138,57 @@ mod tests {
     }
 
     #[test]
+    fn notes_take_their_place_by_time_and_the_end_stays_last() {
+        let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let t = WorkerTask {
+            status: TaskStatus::Completed,
+            created_at: at(10),
+            started_at: Some(at(20)),
+            worker_started_at: Some(at(21)),
+            worker: Some("celery@w1".into()),
+            finished_at: Some(at(30)),
+            ..Default::default()
+        };
+        let note = |s, kind, detail: &str| JournalNote {
+            at: at(s),
+            kind,
+            detail: detail.into(),
+        };
+        let e = events(
+            &t,
+            &[
+                note(12, NoteKind::Waiting, "source_limit"),
+                note(15, NoteKind::Waiting, "rate_limit"),
+                note(25, NoteKind::Retry, "RuntimeError: try again"),
+                // A note stamped after the end (another clock) still comes before it.
+                note(31, NoteKind::Retry, "RuntimeError: again"),
+            ],
+        );
+        let kinds: Vec<&str> = e.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "submitted",
+                "waiting",
+                "waiting",
+                "dispatched",
+                "started",
+                "retry",
+                "retry",
+                "completed"
+            ]
+        );
+        assert_eq!(e[1].text, "Waiting: source at its limit.");
+        assert_eq!(e[5].text, "Celery retries it: RuntimeError: try again");
+    }
+
+    #[test]
     fn a_queued_task_has_only_its_submit() {
         let t = WorkerTask {
             retry_of: Some("t0".into()),
             ..Default::default()
         };
-        let e = events(&t);
+        let e = events(&t, &[]);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].text, "Submitted again, retrying task t0.");
     }

@@ -186,7 +186,8 @@ fn Charts(stats: PoolStats) -> impl IntoView {
 
 fn number(v: f64) -> String {
     if v.fract() == 0.0 {
-        format!("{v:.0}")
+        // (Integers, not float formatting: see format::tenths.)
+        (v as i64).to_string()
     } else {
         format::tenths(v)
     }
@@ -215,10 +216,11 @@ fn path(values: &[Option<f64>], top: f64) -> String {
         let x = W * i as f64 / n as f64;
         let y = H - (v / top).clamp(0.0, 1.0) * (H - 4.0) - 2.0;
         let after_gap = i == 0 || values[i - 1].is_none();
-        d.push_str(&format!(
-            "{}{x:.1},{y:.1} ",
-            if after_gap { "M" } else { "L" }
-        ));
+        d.push_str(if after_gap { "M" } else { "L" });
+        d.push_str(&format::tenths(x));
+        d.push(',');
+        d.push_str(&format::tenths(y));
+        d.push(' ');
         if after_gap && values.get(i + 1).is_none_or(Option::is_none) {
             d.push_str("l0,0 ");
         }

@@ -49,8 +49,12 @@ fn searching(q: &TaskQuery) -> bool {
 
 /// `yyyy-mm-dd` of a time (UTC), for a date input.
 fn day(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    // (Integers, not chrono's strftime machinery, which would weigh on the WASM.)
+    t.map(|t| {
+        use chrono::Datelike;
+        format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+    })
+    .unwrap_or_default()
 }
 
 /// The search form, its paged results, and the bulk actions.

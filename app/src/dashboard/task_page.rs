@@ -1,7 +1,7 @@
 //! A task's page, `/tasks/<id>`: linkable, rendered on the server first like the dashboard.
-//! Its parameters, tenant and priority, its story (submitted, dispatched, started on which
-//! worker, re-sent, ended) with the time between steps, its error in full, its retry links and
-//! the audit entries about it. Read again every 3 s while the task can still change.
+//! Its parameters, tenant and priority, its story (submitted, why it waited, dispatched, started
+//! on which worker, Celery's retries, re-sent, ended) with the time between steps, its error in
+//! full and Celery's traceback (collapsed), its retry links and the audit entries about it. Read again every 3 s while the task can still change.
 
 use super::format;
 use super::panels::status_badge;
@@ -77,6 +77,7 @@ fn Story(story: TaskStory) -> impl IntoView {
         task,
         events,
         audit,
+        traceback,
     } = story;
     let now = Utc::now();
     let t: WorkerTask = task;
@@ -137,6 +138,12 @@ fn Story(story: TaskStory) -> impl IntoView {
                 <details class="error-details" data-testid="task-error-text" open>
                     <summary>"Error"</summary>
                     <pre>{e}</pre>
+                </details>
+            })}
+            {traceback.map(|tb| view! {
+                <details class="error-details" data-testid="task-traceback">
+                    <summary>"Traceback"</summary>
+                    <pre tabindex="0" aria-label="Traceback">{tb}</pre>
                 </details>
             })}
         </section>

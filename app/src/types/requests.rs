@@ -952,7 +952,21 @@ impl TaskQuery {
         }
         for (k, v) in [("since", self.since), ("until", self.until)] {
             if let Some(t) = v {
-                out.push((k, t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                // RFC 3339 to the second, written with integers (chrono's formatter would
+                // weigh on the WASM, which builds these queries too).
+                use chrono::{Datelike, Timelike};
+                out.push((
+                    k,
+                    format!(
+                        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                        t.year(),
+                        t.month(),
+                        t.day(),
+                        t.hour(),
+                        t.minute(),
+                        t.second()
+                    ),
+                ));
             }
         }
         if let Some(n) = self.limit {

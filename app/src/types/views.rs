@@ -645,7 +645,8 @@ pub struct PoolStats {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TaskEvent {
     pub at: DateTime<Utc>,
-    /// `submitted`, `dispatched`, `started`, `resent`, `completed`, `failed`, `cancelled`.
+    /// `submitted`, `waiting` (a rule held it), `dispatched`, `started`, `retry` (Celery
+    /// retries it), `resent`, `requeued`, `completed`, `failed`, `cancelled`.
     pub kind: String,
     /// What happened, in a sentence.
     pub text: String,
@@ -661,4 +662,8 @@ pub struct TaskStory {
     /// The audit entries about it (cancel, priority, retry), newest first, among the last
     /// 1,000 of the trail.
     pub audit: Vec<AuditEntry>,
+    /// The traceback Celery stored with its failure (its last 16,000 characters), if any.
+    #[serde(default)]
+    pub traceback: Option<String>,
 }
+

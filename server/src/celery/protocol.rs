@@ -558,12 +558,17 @@ pub enum ResultState {
         /// The pool process running it.
         pid: Option<i64>,
     },
-    /// The task will be retried; it still holds its slot.
-    Retry,
+    /// The task will be retried; it still holds its slot. `reason` is the exception that asked
+    /// for it, `"<ExcType>: <message>"`.
+    Retry { reason: String },
     /// The task returned.
     Success,
-    /// The task raised; `error` is `"<ExcType>: <message>"`.
-    Failure { error: String },
+    /// The task raised; `error` is `"<ExcType>: <message>"`, `traceback` Celery's (at most
+    /// [`TRACEBACK_MAX_CHARS`]), when it stored one.
+    Failure {
+        error: String,
+        traceback: Option<String>,
+    },
     /// The task was revoked (terminated while running, or discarded before it ran).
     Revoked { reason: String },
     /// A state this version does not know (kept, so nothing is silently dropped).
@@ -603,11 +608,29 @@ pub enum ParseError {
     Encoding,
 }
 
+/// The longest traceback kept per task. A longer one keeps its end (the innermost frames and
+/// the exception, where Python puts them), after an ellipsis.
+pub const TRACEBACK_MAX_CHARS: usize = 16_000;
+
+/// At most the last `max` characters of `s`, after an ellipsis when cut.
+fn tail_chars(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        s.to_string()
+    } else {
+        std::iter::once('…')
+            .chain(s.chars().skip(n - max))
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 struct RawMeta {
     status: String,
     #[serde(default)]
     result: Value,
+    #[serde(default)]
+    traceback: Option<String>,
     #[serde(default)]
     task_id: Option<String>,
 }
@@ -664,10 +687,18 @@ pub fn parse_result_meta(raw: &[u8], fallback_id: &str) -> Result<ResultMeta, Pa
                 .map(str::to_string),
             pid: meta.result.get("pid").and_then(Value::as_i64),
         },
-        "RETRY" => ResultState::Retry,
+        "RETRY" => ResultState::Retry {
+            reason: exception_text(&meta.result),
+        },
         "SUCCESS" => ResultState::Success,
         "FAILURE" => ResultState::Failure {
             error: exception_text(&meta.result),
+            traceback: meta
+                .traceback
+                .as_deref()
+                .map(str::trim_end)
+                .filter(|t| !t.is_empty())
+                .map(|t| tail_chars(t, TRACEBACK_MAX_CHARS)),
         },
         "REVOKED" => ResultState::Revoked {
             reason: exception_text(&meta.result),
@@ -986,12 +1017,21 @@ mod tests {
         assert_eq!(ok.state, ResultState::Success);
         let failed =
             parse_result_meta(fixture("backend/meta_FAILURE.json").as_bytes(), "x").unwrap();
-        assert_eq!(
-            failed.state,
+        match failed.state {
             ResultState::Failure {
-                error: "ValueError: boom".into()
+                error,
+                traceback: Some(tb),
+            } => {
+                assert_eq!(error, "ValueError: boom");
+                assert!(tb.starts_with("Traceback (most recent call last):"), "{tb}");
+                assert!(tb.ends_with("ValueError: boom"), "{tb}");
             }
-        );
+            other => panic!("a FAILURE carries its traceback: {other:?}"),
+        }
+        let long = "x".repeat(TRACEBACK_MAX_CHARS) + "\nValueError: boom";
+        let cut = tail_chars(&long, TRACEBACK_MAX_CHARS);
+        assert_eq!(cut.chars().count(), TRACEBACK_MAX_CHARS + 1);
+        assert!(cut.starts_with('…') && cut.ends_with("ValueError: boom"));
         let revoked = parse_result_meta(
             fixture("backend/meta_REVOKED_terminated.json").as_bytes(),
             "x",
@@ -1005,7 +1045,12 @@ mod tests {
         );
         let retry =
             parse_result_meta(fixture("backend/pubsub_RETRY.json").as_bytes(), "x").unwrap();
-        assert_eq!(retry.state, ResultState::Retry);
+        assert_eq!(
+            retry.state,
+            ResultState::Retry {
+                reason: "RuntimeError: try again".into()
+            }
+        );
         assert!(!retry.state.is_ready());
         let lost = parse_result_meta(
             fixture("kill/meta_FAILURE_WorkerLostError_demo.sleep.json").as_bytes(),
@@ -1013,7 +1058,7 @@ mod tests {
         )
         .unwrap();
         match lost.state {
-            ResultState::Failure { error } => {
+            ResultState::Failure { error, .. } => {
                 assert!(error.starts_with("WorkerLostError"), "{error}")
             }
             other => panic!("{other:?}"),

@@ -163,6 +163,42 @@ pub enum DispatchStop {
     Paused,
 }
 
+/// What a Celery result says beyond its state, kept in the task's journal (its page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskNote {
+    /// Celery will run the task again (its RETRY state): why, as `"<ExcType>: <message>"`.
+    Retry(String),
+    /// The traceback Celery stored with a failure (bounded by the caller).
+    Traceback(String),
+}
+
+/// The kinds of note a task's journal holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteKind {
+    /// A rule held it while queued; the detail is the `blocked_by` reason.
+    Waiting,
+    /// It went back to the queue (a lost worker's task, requeued); the detail says why.
+    Requeued,
+    /// Celery retries it; the detail is the exception that asked for it.
+    Retry,
+}
+
+/// One note of a task's journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalNote {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub kind: NoteKind,
+    pub detail: String,
+}
+
+/// What the pool recorded about a task beyond its own fields: notes, oldest first (the last
+/// 32), and the traceback of a failure when Celery stored one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Journal {
+    pub notes: Vec<JournalNote>,
+    pub traceback: Option<String>,
+}
+
 /// The end of a running task, on evidence.
 #[derive(Clone, Debug)]
 pub struct Finish {
@@ -650,6 +686,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// One task, with its position while queued.
     async fn get(&self, id: &str) -> Result<Option<WorkerTask>, StoreError>;
+
+    /// Adds what a Celery result of the task's current dispatch (`celery_id`) says beyond its
+    /// state to its journal. Returns false when it does not apply (another dispatch; a retry of
+    /// a task not running, or already noted; a traceback of a task that did not fail).
+    async fn note(&self, id: &str, celery_id: &str, note: &TaskNote) -> Result<bool, StoreError>;
+
+    /// A task's journal (empty for an unknown task).
+    async fn journal(&self, id: &str) -> Result<Journal, StoreError>;
 
     /// Finished tasks, newest first, optionally of one status.
     async fn history(

@@ -1,7 +1,7 @@
 //! The task hash: its field names (short, because a million queued tasks each carry them)
 //! and its decoding into the wire's `WorkerTask`.
 
-use super::contract::{RunningEntry, StoreError};
+use super::contract::{JournalNote, NoteKind, RunningEntry, StoreError};
 use app::types::{TaskParameters, TaskStatus, WorkerTask};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
@@ -154,9 +154,45 @@ pub fn running_entry(id: &str, map: &HashMap<String, String>) -> Result<RunningE
     })
 }
 
+/// One note of a task's journal, `<ms> <kind> <detail>` (see `log_key` in `lua/common.lua`);
+/// `None` when it is not of that shape.
+pub fn journal_note(line: &str) -> Option<JournalNote> {
+    let mut parts = line.splitn(3, ' ');
+    let at = Utc
+        .timestamp_millis_opt(parts.next()?.parse().ok()?)
+        .single()?;
+    let kind = match parts.next()? {
+        "w" => NoteKind::Waiting,
+        "q" => NoteKind::Requeued,
+        "r" => NoteKind::Retry,
+        _ => return None,
+    };
+    Some(JournalNote {
+        at,
+        kind,
+        detail: parts.next().unwrap_or_default().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_notes_read_back() {
+        let n = journal_note("1764547200123 r RuntimeError: try again (run 1)").unwrap();
+        assert_eq!(n.at.timestamp_millis(), 1_764_547_200_123);
+        assert_eq!(n.kind, NoteKind::Retry);
+        assert_eq!(n.detail, "RuntimeError: try again (run 1)");
+        assert_eq!(
+            journal_note("5 w source_limit").unwrap().kind,
+            NoteKind::Waiting
+        );
+        assert_eq!(journal_note("5 q").unwrap().detail, "");
+        for bad in ["", "x w y", "5 z y", "5"] {
+            assert_eq!(journal_note(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn parameters_round_trip_compactly() {

@@ -3,10 +3,10 @@
 
 use super::contract::{
     AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish,
-    FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, MetricsState, MinuteRow,
-    MinuteRows, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped, ReprioritizeOutcome,
-    Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome, Store, StoreError,
-    StoredMessage, Submitted, SUPERSEDED_FOR,
+    FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, Journal, MetricsState,
+    MinuteRow, MinuteRows, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped,
+    ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome,
+    Store, StoreError, StoredMessage, Submitted, TaskNote, SUPERSEDED_FOR,
 };
 use super::fields;
 use super::keys::Keys;
@@ -603,6 +603,47 @@ impl Store for RedisStore {
         let mut task = fields::task(id, &r.nested(0)?.map()?, position)?;
         task.blocked_by = blocked_by(&r.text_or_empty(2))?;
         Ok(Some(task))
+    }
+
+    async fn note(&self, id: &str, celery_id: &str, note: &TaskNote) -> Result<bool, StoreError> {
+        let (kind, text) = match note {
+            TaskNote::Retry(why) => ("retry", why),
+            TaskNote::Traceback(tb) => ("traceback", tb),
+        };
+        let n: i64 = self
+            .redis
+            .invoke(
+                self.scripts
+                    .task_note
+                    .key(&self.keys.base)
+                    .arg(id)
+                    .arg(celery_id)
+                    .arg(kind)
+                    .arg(text),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn journal(&self, id: &str) -> Result<Journal, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(self.scripts.journal.key(&self.keys.base).arg(id))
+            .await?;
+        let r = Reply::of("journal", &reply)?;
+        let traceback = Some(r.text_or_empty(1)).filter(|t| !t.is_empty());
+        let mut notes = Vec::new();
+        for v in r.nested(0)?.items {
+            let line = string(v).unwrap_or_default();
+            match fields::journal_note(&line) {
+                Some(n) => notes.push(n),
+                // One unreadable note must not hide the task's page.
+                None => {
+                    tracing::warn!(task_id = %id, note = %line, "unreadable journal note skipped")
+                }
+            }
+        }
+        Ok(Journal { notes, traceback })
     }
 
     async fn set_rules(

@@ -47,6 +47,8 @@ pub struct Scripts {
     pub stats_sample: Script,
     pub stats: Script,
     pub search: Script,
+    pub task_note: Script,
+    pub journal: Script,
 }
 
 impl Scripts {
@@ -88,6 +90,8 @@ impl Scripts {
             hooks_done: load(include_str!("lua/hooks_done.lua")),
             hooks_list: load(include_str!("lua/hooks_list.lua")),
             orphan: load(include_str!("lua/orphan.lua")),
+            task_note: load(include_str!("lua/task_note.lua")),
+            journal: load(include_str!("lua/journal.lua")),
         }
     }
 }

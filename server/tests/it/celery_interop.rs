@@ -727,6 +727,28 @@ async fn celerys_own_retries_keep_the_slot_and_end_with_the_last_run() {
         w.log()
     );
     assert_eq!(starts(&f), 2, "one automatic retry:\n{}", w.log());
+    // Each task's page tells Celery's retries, and the failure's traceback from the worker.
+    let retries = |story: &Value| {
+        story["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "retry")
+            .count()
+    };
+    let (_, story) = s.get(&format!("/tasks/{}/story/", id(&r))).await;
+    assert_eq!(retries(&story), 2, "{story}");
+    let story = eventually(5, "the failure's traceback stored", || async {
+        let (_, story) = s.get(&format!("/tasks/{}/story/", id(&f))).await;
+        story["traceback"].is_string().then_some(story)
+    })
+    .await;
+    assert_eq!(retries(&story), 1, "{story}");
+    let tb = story["traceback"].as_str().unwrap();
+    assert!(
+        tb.contains("demo_app.py") && tb.contains("RetryableSyncError"),
+        "{tb}"
+    );
     // Under a limit of 1, each task's retries all ran before the next task's first start:
     // its slot was held through Celery's RETRY states.
     let first = |t: &Value| {

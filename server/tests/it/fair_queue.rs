@@ -34,6 +34,7 @@ fn failed(id: &str) -> ResultMeta {
         task_id: id.into(),
         state: ResultState::Failure {
             error: "SyncError: the CRM refused".into(),
+            traceback: None,
         },
     }
 }

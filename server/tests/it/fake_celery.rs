@@ -102,9 +102,20 @@ impl FakeCelery {
         self.report(id, meta, true).await;
     }
 
+    /// A RETRY, as `self.retry(exc=...)` writes it: the task keeps its id and runs again.
+    pub async fn retry(&self, id: &str, exc_type: &str, message: &str) {
+        let meta = json!({"status": "RETRY", "result": {"exc_type": exc_type, "exc_message": [message],
+            "exc_module": "builtins"}, "traceback": format!("Traceback (most recent call last):\n  \
+            File \"tasks.py\", line 9, in sync\ncelery.exceptions.Retry: Retry in 1s: {exc_type}('{message}')\n"),
+            "children": [], "date_done": null, "task_id": id});
+        self.report(id, meta, true).await;
+    }
+
     pub async fn fail(&self, id: &str, exc_type: &str, message: &str) {
         let meta = json!({"status": "FAILURE", "result": {"exc_type": exc_type, "exc_message": [message],
-            "exc_module": "builtins"}, "traceback": "Traceback ...", "children": [],
+            "exc_module": "builtins"}, "traceback": format!("Traceback (most recent call last):\n  \
+            File \"tasks.py\", line 12, in sync\n    raise {exc_type}({message:?})\n{exc_type}: {message}\n"),
+            "children": [],
             "date_done": "2026-11-29T01:16:44.707423+00:00", "task_id": id});
         self.report(id, meta, true).await;
     }

@@ -231,3 +231,81 @@ async fn a_task_tells_its_story() {
     assert_eq!(code, 404, "{body}");
     s.stop(&[]).await;
 }
+
+fn kinds(story: &Value) -> Vec<String> {
+    story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_journal_tells_why_it_waited_celerys_retries_and_the_traceback() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "3")]).await;
+    let celery = FakeCelery::new(&s.queue);
+    let (code, body) = s
+        .post("/limits/", json!({"sources": {"hubspot": {"limit": 1}}}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let a = submit(&s, "hubspot", "acme").await;
+    let b = submit(&s, "hubspot", "acme").await;
+    let taken = celery.take(5.0).await.unwrap();
+    assert_eq!(taken.id, a);
+
+    // Celery retries a twice; each RETRY is told once, however often it is read.
+    celery.started(&a).await;
+    for round in 0..2 {
+        celery.retry(&a, "RuntimeError", "try again").await;
+        eventually(5, "the retry noted", || async {
+            let (_, story) = s.get(&format!("/tasks/{a}/story/")).await;
+            (kinds(&story).iter().filter(|k| *k == "retry").count() == round + 1).then_some(())
+        })
+        .await;
+        // The same RETRY read again (a reconcile after a reconnect reads it from its key).
+        celery.retry(&a, "RuntimeError", "try again").await;
+        celery.started(&a).await;
+    }
+    celery
+        .fail(&a, "SyncError", "HubSpot refused batch 3")
+        .await;
+    s.wait_status(&a, "failed", 5).await;
+    let (code, story) = eventually(5, "the traceback stored", || async {
+        let (code, story) = s.get(&format!("/tasks/{a}/story/")).await;
+        story["traceback"].is_string().then_some((code, story))
+    })
+    .await;
+    assert_eq!(code, 200, "{story}");
+    assert_eq!(
+        kinds(&story),
+        [
+            "submitted",
+            "dispatched",
+            "started",
+            "retry",
+            "retry",
+            "failed"
+        ],
+        "{story}"
+    );
+    assert_eq!(
+        story["events"][3]["text"],
+        "Celery retries it: RuntimeError: try again"
+    );
+    let tb = story["traceback"].as_str().unwrap();
+    assert!(tb.starts_with("Traceback (most recent call last):"), "{tb}");
+    assert!(tb.ends_with("SyncError: HubSpot refused batch 3"), "{tb}");
+
+    // b waited for its source's limit, then took a's slot.
+    s.wait_status(&b, "running", 5).await;
+    let (_, story) = s.get(&format!("/tasks/{b}/story/")).await;
+    assert_eq!(
+        kinds(&story),
+        ["submitted", "waiting", "dispatched"],
+        "{story}"
+    );
+    assert_eq!(story["events"][1]["text"], "Waiting: source at its limit.");
+    assert!(story["traceback"].is_null(), "{story}");
+    s.stop(&[a, b]).await;
+}

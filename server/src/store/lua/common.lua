@@ -92,6 +92,33 @@ local function msg_key(t)
   return t .. ':msg'
 end
 
+-- A task's journal (its page's timeline, beyond what its own fields record) lives beside its
+-- hash too: <task key>:log, a list of '<ms> <kind> <detail>' notes, the last NOTES_KEPT. Kinds:
+-- 'w' why it waits (a blocked_by reason; written when its group is parked with it at the head,
+-- or at submit when a rule holds it: a task that merely waits for a slot costs nothing),
+-- 'q' back in the queue (a lost worker's task, requeued), 'r' Celery retries it. Its traceback,
+-- when Celery stored one, is <task key>:tb. Both expire with the task.
+local NOTES_KEPT = 32
+local function log_key(t)
+  return t .. ':log'
+end
+local function tb_key(t)
+  return t .. ':tb'
+end
+
+-- Appends a note to a task's journal; a 'w' note that repeats the last note is skipped.
+local function note(t, kind, detail, now)
+  local key = log_key(t)
+  if kind == 'w' then
+    local last = redis.call('LINDEX', key, -1)
+    if last and string.match(last, '^%d+ (.*)$') == kind .. ' ' .. detail then
+      return
+    end
+  end
+  redis.call('RPUSH', key, fmt(now) .. ' ' .. kind .. ' ' .. detail)
+  redis.call('LTRIM', key, -NOTES_KEPT, -1)
+end
+
 -- Drops a message from kombu's unacked set (in this database: inline mode only), so kombu
 -- never restores it to the queue and runs it again. Safe once the task has started or ended,
 -- or its worker is lost: the pool, not the visibility timeout, decides what happens next.
@@ -393,6 +420,10 @@ local function dequeue(id, src, typ, tn)
 end
 
 local function park(g, why, until_ms)
+  local head = redis.call('ZRANGE', gqueue(g), 0, 0)[1]
+  if head then
+    note(tkey(head), 'w', why, now_ms())
+  end
   redis.call('ZREM', K.ready, g)
   redis.call('HSET', K.parked, g, why)
   redis.call('SADD', parked_of(split_group(g)), g)
@@ -675,6 +706,7 @@ local function make_terminal(t, id, status, err, retention_ms, now, src, typ)
   redis.call('DEL', msg_key(t))
   redis.call('ZADD', K.finished, fmt(now), id)
   redis.call('PEXPIRE', t, retention_ms)
+  redis.call('PEXPIRE', log_key(t), retention_ms)
   -- (The index entries of expired tasks are pruned by Store::prune_finished, periodically:
   -- off the hot path, and readers skip them meanwhile.)
 end
@@ -704,6 +736,7 @@ local function reclaim(t, id, f, reason, kind, policy, retention_ms, inline, sup
     redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa', 'tl')
     redis.call('DEL', msg_key(t))
     redis.call('HSET', t, 'st', 'queued')
+    note(t, 'q', reason, now)
     if aging_ms() == 0 then
       -- (The seq lives in the score again; with aging it stays in the hash.)
       redis.call('HDEL', t, 'seq')

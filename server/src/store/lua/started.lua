@@ -19,6 +19,8 @@ if f[1] ~= 'running' then
   return 0
 end
 if f[3] then
+  -- A run after a Celery retry (or a report read twice): the next RETRY is a new one.
+  redis.call('HDEL', t, 'rn')
   -- Started already (from a progress state, which does not say where): a STARTED that says
   -- which worker runs it lets the reaper watch that worker.
   if not f[6] and ARGV[2] ~= '' then
