@@ -51,6 +51,11 @@ app.conf.update(
     task_default_queue=QUEUE,
     broker_connection_retry_on_startup=True,
 )
+# For the tests of `worker-pool doctor`: settings to get wrong on purpose (a JSON object of
+# Celery settings, applied over the ones above) and task names to leave unregistered.
+if os.environ.get("DEMO_CONF"):
+    app.conf.update(json.loads(os.environ["DEMO_CONF"]))
+UNREGISTERED = set(filter(None, os.environ.get("DEMO_UNREGISTER", "").split(",")))
 if os.environ.get("DEMO_VISIBILITY_TIMEOUT"):
     # How soon a message a lost worker had reserved but not started goes back to the queue.
     # Safe to keep short with Celery's default early acknowledgement (a started task is acked).
@@ -72,6 +77,13 @@ class RetryableSyncError(SyncError):
 # Every sync task: Celery retries a RetryableSyncError once, a second later.
 SYNC = dict(bind=True, autoretry_for=(RetryableSyncError,),
             retry_kwargs={"max_retries": 1, "countdown": 1})
+
+
+def sync_task(name):
+    """Registers a sync task under ``name`` (unless $DEMO_UNREGISTER names it)."""
+    def register(fn):
+        return fn if name in UNREGISTERED else app.task(name=name, **SYNC)(fn)
+    return register
 
 
 def _record(event, task, outcome=None):
@@ -129,31 +141,31 @@ def simulate_sync(task, full=False, batch_size=1000, dry_run=False):
         _record("end", task, outcome)
 
 
-@app.task(name="five9.contacts", **SYNC)
+@sync_task("five9.contacts")
 def five9_contacts(self, full=False, batch_size=1000, dry_run=False):
     """Five9 contact synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="genius.marketsharp_contacts", **SYNC)
+@sync_task("genius.marketsharp_contacts")
 def genius_marketsharp_contacts(self, full=False, batch_size=1000, dry_run=False):
     """MarketSharp contact sync."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="hubspot.all", **SYNC)
+@sync_task("hubspot.all")
 def hubspot_all(self, full=False, batch_size=1000, dry_run=False):
     """HubSpot data synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="genius.all", **SYNC)
+@sync_task("genius.all")
 def genius_all(self, full=False, batch_size=1000, dry_run=False):
     """All Genius CRM data."""
     return simulate_sync(self, full, batch_size, dry_run)
 
 
-@app.task(name="arrivy.all", **SYNC)
+@sync_task("arrivy.all")
 def arrivy_all(self, full=False, batch_size=1000, dry_run=False):
     """Arrivy data synchronization."""
     return simulate_sync(self, full, batch_size, dry_run)

@@ -72,6 +72,9 @@ pub trait PoolBackend: Send + Sync + 'static {
     async fn stats(&self, window: StatsWindow) -> Result<PoolStats, AppError>;
     /// Every Celery worker the pool has heard from (`GET workers/`).
     async fn workers(&self) -> Result<WorkerList, AppError>;
+    /// Checks what the pool's guarantees rely on: Redis, the workers' settings, the queue
+    /// (`GET doctor/`, `worker-pool doctor`).
+    async fn doctor(&self) -> crate::types::DoctorReport;
     /// Forgets a worker that will not come back: the slots of its tasks are released, the
     /// tasks end failed (`POST workers/<hostname>/forget/`).
     async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError>;

@@ -814,6 +814,10 @@ impl PoolBackend for ServerBackend {
         .await
     }
 
+    async fn doctor(&self) -> app::types::DoctorReport {
+        crate::doctor::examine(&self.scheduler).await
+    }
+
     async fn forget_worker(&self, hostname: String) -> Result<ForgetReport, AppError> {
         self.guard_write()?;
         let before = self

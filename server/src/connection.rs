@@ -84,6 +84,52 @@ impl Redis {
     }
 }
 
+/// What `worker-pool doctor` reads of a Redis server: whether it may evict keys and how it
+/// persists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// The server's `run_id` (one per process): tells whether two URLs reach one server.
+    pub run_id: String,
+    /// `maxmemory-policy`; `None` when `CONFIG` is refused (managed services rename it).
+    pub maxmemory_policy: Option<String>,
+    /// `maxmemory` in bytes (0: no limit); `None` when `CONFIG` is refused.
+    pub maxmemory: Option<u64>,
+    /// The append-only file is on.
+    pub aof: bool,
+    /// `appendfsync`, when `CONFIG` answers.
+    pub appendfsync: Option<String>,
+    /// The RDB snapshot rules (`save`), empty when none; `None` when `CONFIG` is refused.
+    pub save: Option<String>,
+}
+
+impl Redis {
+    /// Reads the server's [`ServerFacts`] (`INFO` and, where allowed, `CONFIG GET`).
+    pub async fn server_facts(&self) -> Result<ServerFacts, CallError> {
+        let info: String = self
+            .query(redis::cmd("INFO").arg("server").arg("persistence"))
+            .await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+        };
+        let config = |name: &'static str| async move {
+            // CONFIG may be renamed or refused (managed Redis): then the value is unknown.
+            let pair: Result<Vec<String>, CallError> =
+                self.query(redis::cmd("CONFIG").arg("GET").arg(name)).await;
+            pair.ok().and_then(|p| p.get(1).cloned())
+        };
+        Ok(ServerFacts {
+            run_id: field("run_id").unwrap_or_default(),
+            maxmemory_policy: config("maxmemory-policy").await,
+            maxmemory: config("maxmemory").await.and_then(|v| v.parse().ok()),
+            aof: field("aof_enabled").as_deref() == Some("1"),
+            appendfsync: config("appendfsync").await,
+            save: config("save").await,
+        })
+    }
+}
+
 /// The connection details of one Redis database, for comparing URLs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisTarget {

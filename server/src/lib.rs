@@ -29,6 +29,7 @@ pub mod celery;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod doctor;
 pub mod eta;
 pub mod forecast;
 pub mod http;
@@ -163,6 +164,29 @@ impl Pool {
         tasks.push(tokio::spawn(async move {
             if let Err(e) = listener::run(listener_cfg, subscriber, rx).await {
                 tracing::error!(error = %e, "the pub/sub listener stopped");
+            }
+        }));
+
+        // What `worker-pool doctor` would say, logged once: after a heartbeat timeout of
+        // listening, so the workers' heartbeats have been heard.
+        let doctor = backend.clone();
+        let mut doctor_stop = stop_rx.clone();
+        let wait = config.worker_timeout;
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = doctor_stop.changed() => return,
+            }
+            let report = crate::doctor::examine(doctor.scheduler()).await;
+            for c in report.checks.iter().filter(|c| c.status != app::types::CheckStatus::Ok) {
+                let fix = c.fix.as_deref().unwrap_or("");
+                match c.status {
+                    app::types::CheckStatus::Problem => tracing::error!(check = %c.check, subject = %c.subject, fix, "doctor: {}", c.message),
+                    _ => tracing::warn!(check = %c.check, subject = %c.subject, fix, "doctor: {}", c.message),
+                }
+            }
+            if report.ok {
+                tracing::info!(queue = %report.queue, "doctor: nothing breaks the pool's guarantees (worker-pool doctor says more)");
             }
         }));
 

@@ -237,6 +237,11 @@ impl Scheduler {
         &self.store
     }
 
+    /// The broker (and result backend).
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings

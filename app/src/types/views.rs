@@ -667,3 +667,54 @@ pub struct TaskStory {
     pub traceback: Option<String>,
 }
 
+/// How one check of `worker-pool doctor` came out.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// As the pool needs it.
+    Ok,
+    /// Works, but not as recommended, or could not be read: the sentence says what it risks.
+    Warning,
+    /// Breaks one of the pool's guarantees (or nothing can run): fix it.
+    Problem,
+}
+
+impl CheckStatus {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warning => "warning",
+            CheckStatus::Problem => "problem",
+        }
+    }
+}
+
+/// One finding of `worker-pool doctor`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DoctorCheck {
+    /// A stable name for scripts: `redis.eviction`, `worker.track_started`, …
+    pub check: String,
+    /// What it is about: `store`, `broker`, `result backend`, `queue`, or a worker's hostname.
+    pub subject: String,
+    pub status: CheckStatus,
+    /// What was found, in a sentence.
+    pub message: String,
+    /// What to do about it (warnings and problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// `GET doctor/`: what the pool's guarantees rely on, checked now.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DoctorReport {
+    /// False when any check found a problem (warnings leave it true).
+    pub ok: bool,
+    /// The Celery queue the pool dispatches to (`WORKER_POOL_CELERY_QUEUE`).
+    pub queue: String,
+    /// Every finding, the problems first.
+    pub checks: Vec<DoctorCheck>,
+}

@@ -4,8 +4,9 @@
 pub mod listener;
 pub mod protocol;
 
+use crate::connection::ServerFacts;
 use crate::connection::{Redis, RedisTarget};
-use protocol::{QueryTaskReply, Reply, ResultMeta};
+use protocol::{ControlReply, QueryTaskReply, Reply, ResultMeta};
 use std::time::Duration;
 
 /// Why a command to the broker or the result backend failed: Redis refused it, the
@@ -44,6 +45,24 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Reads the result-backend values of several tasks (`None` where there is none yet).
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError>;
+
+    /// Calls one of Celery's `inspect` remote controls (`active_queues`, `conf`, `registered`,
+    /// `active`, …) with its keyword `arguments`, and collects the workers' answers that
+    /// arrive within `window`.
+    async fn inspect(
+        &self,
+        method: &str,
+        arguments: serde_json::Value,
+        window: Duration,
+    ) -> Result<Vec<ControlReply>, BrokerError>;
+
+    /// How the broker's and the result backend's servers may evict and persist.
+    async fn server_facts(
+        &self,
+    ) -> (
+        Result<ServerFacts, BrokerError>,
+        Result<ServerFacts, BrokerError>,
+    );
 }
 
 /// Celery's broker and result backend in Redis.
@@ -82,14 +101,53 @@ impl RedisBroker {
         Ok(n.max(0) as u64)
     }
 
-    /// Publishes a control call and gathers the replies to it until `window` has passed. The
-    /// connection is shared, so the list is polled rather than blocked on.
+    /// A fresh reply address for one remote-control call.
+    fn reply() -> Reply {
+        Reply {
+            oid: uuid::Uuid::new_v4().to_string(),
+            ticket: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Publishes a control call that asks for answers on `reply` and gathers them until
+    /// `window` has passed. kombu routes a reply only through the reply exchange's binding,
+    /// so the binding is added first and always removed after. The connection is shared, so
+    /// the list is polled rather than blocked on.
+    async fn call(
+        &self,
+        message: &str,
+        reply: &Reply,
+        window: Duration,
+    ) -> Result<Vec<ControlReply>, BrokerError> {
+        let _: i64 = self
+            .broker
+            .query(
+                redis::cmd("SADD")
+                    .arg(Reply::binding_key())
+                    .arg(reply.binding()),
+            )
+            .await?;
+        let collected = self.collect_replies(message, reply, window).await;
+        let _: Result<(i64, i64), _> = self
+            .broker
+            .pipe(
+                redis::pipe()
+                    .cmd("SREM")
+                    .arg(Reply::binding_key())
+                    .arg(reply.binding())
+                    .cmd("DEL")
+                    .arg(reply.list()),
+            )
+            .await;
+        collected
+    }
+
     async fn collect_replies(
         &self,
         message: &str,
         reply: &Reply,
         window: Duration,
-    ) -> Result<Vec<QueryTaskReply>, BrokerError> {
+    ) -> Result<Vec<ControlReply>, BrokerError> {
         self.broadcast(message).await?;
         let deadline = tokio::time::Instant::now() + window;
         let mut out = Vec::new();
@@ -99,7 +157,7 @@ impl RedisBroker {
                 .query(redis::cmd("RPOP").arg(reply.list()).arg(64))
                 .await?;
             for item in raw.unwrap_or_default() {
-                match protocol::parse_query_task_reply(&item) {
+                match protocol::parse_control_reply(&item) {
                     Ok(r) if r.ticket.as_deref().is_none_or(|t| t == reply.ticket) => out.push(r),
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "unreadable remote-control reply"),
@@ -175,39 +233,50 @@ impl Broker for RedisBroker {
         celery_ids: &[String],
         window: Duration,
     ) -> Result<Vec<QueryTaskReply>, BrokerError> {
-        let reply = Reply {
-            oid: uuid::Uuid::new_v4().to_string(),
-            ticket: uuid::Uuid::new_v4().to_string(),
-        };
+        let reply = Self::reply();
         let message = protocol::query_task_message(
             celery_ids,
             &reply,
             &uuid::Uuid::new_v4().to_string(),
             epoch_in(window),
         );
-        // kombu routes a reply only through this binding; without it no reply arrives.
-        let _: i64 = self
-            .broker
-            .query(
-                redis::cmd("SADD")
-                    .arg(Reply::binding_key())
-                    .arg(reply.binding()),
-            )
-            .await?;
-        let collected = self.collect_replies(&message, &reply, window).await;
-        // Always unbind, even when collecting failed.
-        let _: Result<(i64, i64), _> = self
-            .broker
-            .pipe(
-                redis::pipe()
-                    .cmd("SREM")
-                    .arg(Reply::binding_key())
-                    .arg(reply.binding())
-                    .cmd("DEL")
-                    .arg(reply.list()),
-            )
-            .await;
-        collected
+        let replies = self.call(&message, &reply, window).await?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|r| match protocol::query_task_reply(r) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    tracing::debug!(error = %e, "unreadable query_task reply");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    async fn inspect(
+        &self,
+        method: &str,
+        arguments: serde_json::Value,
+        window: Duration,
+    ) -> Result<Vec<ControlReply>, BrokerError> {
+        let reply = Self::reply();
+        let message = protocol::inspect_message(
+            method,
+            &arguments,
+            &reply,
+            &uuid::Uuid::new_v4().to_string(),
+            epoch_in(window),
+        );
+        self.call(&message, &reply, window).await
+    }
+
+    async fn server_facts(
+        &self,
+    ) -> (
+        Result<ServerFacts, BrokerError>,
+        Result<ServerFacts, BrokerError>,
+    ) {
+        tokio::join!(self.broker.server_facts(), self.backend.server_facts())
     }
 
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {

@@ -501,6 +501,48 @@ pub fn query_task_message(
     )
 }
 
+/// Celery's `inspect` remote controls (`active`, `active_queues`, `registered`, `conf`, …) as
+/// `app.control.inspect()` sends them: every worker answers on `reply`. `arguments` are the
+/// method's keyword arguments (`{"with_defaults": true}` for `conf`).
+pub fn inspect_message(
+    method: &str,
+    arguments: &Value,
+    reply: &Reply,
+    delivery_tag: &str,
+    expires_epoch: f64,
+) -> String {
+    control_message(method, arguments, Some(reply), delivery_tag, expires_epoch)
+}
+
+/// One worker's answer to a remote-control call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControlReply {
+    /// The worker (`name@host`).
+    pub hostname: String,
+    /// The call's ticket, from the reply's headers.
+    pub ticket: Option<String>,
+    /// What it answered (the method's own shape).
+    pub answer: Value,
+}
+
+/// Parses a reply pushed to [`Reply::list`]: an envelope whose body is
+/// `{"<hostname>": <answer>}`.
+pub fn parse_control_reply(raw: &[u8]) -> Result<ControlReply, ParseError> {
+    let env: RawEnvelope = serde_json::from_slice(raw)?;
+    let ticket = serde_json::from_slice::<Value>(raw)
+        .ok()
+        .and_then(|v| v["headers"]["ticket"].as_str().map(str::to_string));
+    let body = decode_body(&env)?;
+    let Some((hostname, answer)) = body.as_object().and_then(|o| o.iter().next()) else {
+        return Err(ParseError::Shape("a reply names its worker"));
+    };
+    Ok(ControlReply {
+        hostname: hostname.clone(),
+        ticket,
+        answer: answer.clone(),
+    })
+}
+
 /// One worker's answer to [`query_task_message`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryTaskReply {
@@ -512,18 +554,11 @@ pub struct QueryTaskReply {
     pub held: Vec<(String, String)>,
 }
 
-/// Parses a reply pushed to [`Reply::list`]: an envelope whose body is
-/// `{"<hostname>": {"<celery id>": ["<state>", {…}], …}}`.
-pub fn parse_query_task_reply(raw: &[u8]) -> Result<QueryTaskReply, ParseError> {
-    let env: RawEnvelope = serde_json::from_slice(raw)?;
-    let ticket = serde_json::from_slice::<Value>(raw)
-        .ok()
-        .and_then(|v| v["headers"]["ticket"].as_str().map(str::to_string));
-    let body = decode_body(&env)?;
-    let Some((hostname, tasks)) = body.as_object().and_then(|o| o.iter().next()) else {
-        return Err(ParseError::Shape("a reply names its worker"));
-    };
-    let tasks = tasks
+/// A [`ControlReply`] to `query_task`, whose answer is
+/// `{"<celery id>": ["<state>", {…}], …}`.
+pub fn query_task_reply(reply: ControlReply) -> Result<QueryTaskReply, ParseError> {
+    let tasks = reply
+        .answer
         .as_object()
         .ok_or(ParseError::Shape("a query_task reply maps ids to states"))?;
     let held = tasks
@@ -538,8 +573,8 @@ pub fn parse_query_task_reply(raw: &[u8]) -> Result<QueryTaskReply, ParseError> 
         })
         .collect();
     Ok(QueryTaskReply {
-        hostname: hostname.clone(),
-        ticket,
+        hostname: reply.hostname,
+        ticket: reply.ticket,
         held,
     })
 }
@@ -749,9 +784,49 @@ fn decode_body(env: &RawEnvelope) -> Result<Value, ParseError> {
             } else {
                 s.clone()
             };
-            Ok(serde_json::from_str(&text)?)
+            python_json_value(&text)
         }
         other => Ok(other.clone()),
+    }
+}
+
+/// Reads JSON as Python's `json.dumps` writes it: that may hold the bare `NaN`, `Infinity` and
+/// `-Infinity` strict JSON lacks (a worker's `conf` answer does: `result_backend_max_retries`
+/// is `inf` by default). They become `null`; nothing else is changed.
+fn python_json_value(text: &str) -> Result<Value, ParseError> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let mut out = String::with_capacity(text.len());
+            let mut in_string = false;
+            let mut escaped = false;
+            let mut rest = text;
+            while let Some(c) = rest.chars().next() {
+                if in_string {
+                    out.push(c);
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '"') => in_string = false,
+                        _ => {}
+                    }
+                    rest = &rest[c.len_utf8()..];
+                    continue;
+                }
+                let word = ["-Infinity", "Infinity", "NaN"]
+                    .into_iter()
+                    .find(|w| rest.starts_with(w));
+                if let Some(w) = word {
+                    out.push_str("null");
+                    rest = &rest[w.len()..];
+                } else {
+                    in_string = c == '"';
+                    out.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+            serde_json::from_str(&out).map_err(|_| ParseError::Json(first))
+        }
     }
 }
 
@@ -965,12 +1040,14 @@ mod tests {
         // the ticket and the reply address.
         let (exp, body) = captured_control("control/pidbox_active_from_celery.json");
         let (tag, expires) = tag_and_expires(&exp);
-        #[derive(Serialize)]
-        struct Safe {
-            safe: Option<bool>,
-        }
         let reply = reply_of(&body);
-        let built = control_message("active", Safe { safe: None }, Some(&reply), tag, expires);
+        let built = inspect_message(
+            "active",
+            &serde_json::json!({"safe": null}),
+            &reply,
+            tag,
+            expires,
+        );
         assert_same_control(&built, &exp);
         assert_eq!(
             reply.binding(),
@@ -987,6 +1064,8 @@ mod tests {
             &query_task_message(&ids, &reply_of(&body), tag, expires),
             &exp,
         );
+        let parse_query_task_reply =
+            |raw: &[u8]| parse_control_reply(raw).and_then(query_task_reply);
         // A worker that runs the task answers with its state there.
         let answer =
             parse_query_task_reply(fixture("control/query_task_reply.json").as_bytes()).unwrap();
@@ -999,6 +1078,19 @@ mod tests {
         let none = parse_query_task_reply(none.to_string().as_bytes()).unwrap();
         assert_eq!((none.hostname.as_str(), none.held.len()), ("w2@h", 0));
         assert!(parse_query_task_reply(b"{}").is_err());
+    }
+
+    #[test]
+    fn python_json_with_infinity_reads_as_null() {
+        let v = python_json_value(
+            r#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN \" Infinity", "e": [1, NaN]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": null, "b": null, "c": null, "d": "NaN \" Infinity", "e": [1, null]})
+        );
+        assert!(python_json_value("{\"a\": Inf}").is_err());
     }
 
     #[test]

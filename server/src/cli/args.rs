@@ -203,6 +203,14 @@ pub enum Command {
     /// List the Celery workers the pool has heard from: state, pid, last heartbeat, tasks.
     #[command(after_help = "Example:\n  worker-pool workers")]
     Workers,
+    /// Check what the pool's guarantees rely on and say what to fix: each Redis (answers, no
+    /// eviction, persistence), the Celery workers on the pool's queue (remote control,
+    /// task_track_started, results, prefetch, acks_late, registered task types, heartbeats),
+    /// and tasks run from the queue outside the pool. Exit 1 when something is wrong.
+    #[command(
+        after_help = "Examples:\n  worker-pool doctor\n  worker-pool doctor --json | jq '.checks[] | select(.status != \"ok\")'"
+    )]
+    Doctor,
     /// Forget a worker that is gone for good (a draining worker that was killed): its tasks
     /// end failed and their slots go to the queue. Refused while the worker is online.
     #[command(after_help = "Example:\n  worker-pool forget-worker celery@sync-3")]

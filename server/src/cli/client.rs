@@ -14,6 +14,8 @@ pub enum Failure {
     Refused { status: u16, body: String },
     /// The server could not be reached.
     Unreachable(String),
+    /// The command ran and found something wrong (`doctor`): its output says what (exit 1).
+    Found(String),
     /// Anything else (an answer that is not what this version expects).
     Other(anyhow::Error),
 }

@@ -4,7 +4,8 @@ use super::args::{Command, Options};
 use super::client::{parse, segment, Client, Failure};
 use super::output::{self, Style};
 use app::types::{
-    AuditList, ForgetReport, PoolConfig, PoolStatus, ProcessReport, WorkerList, WorkerTask,
+    AuditList, CheckStatus, DoctorReport, ForgetReport, PoolConfig, PoolStatus, ProcessReport,
+    WorkerList, WorkerTask,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -392,6 +393,26 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
             }
             let list: WorkerList = parse(&body)?;
             print!("{}", output::workers(style, &list.workers));
+        }
+        Command::Doctor => {
+            let body = client.get("/doctor/").await?;
+            let report: DoctorReport = parse(&body)?;
+            if json {
+                println!("{body}");
+            } else {
+                print!("{}", output::doctor(style, &report));
+            }
+            let problems = report
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Problem)
+                .count();
+            if problems > 0 {
+                return Err(Failure::Found(format!(
+                    "{problems} problem{} to fix",
+                    if problems == 1 { "" } else { "s" }
+                )));
+            }
         }
         Command::Audit {
             limit,

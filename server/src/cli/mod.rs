@@ -68,6 +68,10 @@ pub fn run(command: Command, opts: Options) -> ExitCode {
             eprintln!("worker-pool: {message}");
             ExitCode::from(3)
         }
+        Err(Failure::Found(message)) => {
+            eprintln!("worker-pool: {message}");
+            ExitCode::from(1)
+        }
         Err(Failure::Other(e)) => {
             eprintln!("worker-pool: {e:#}");
             ExitCode::from(1)

@@ -304,6 +304,33 @@ pub fn audit(style: Style, entries: &[app::types::AuditEntry]) -> String {
 }
 
 /// Workers as a table.
+/// `doctor`: one line per finding (problems first, as the server orders them), what to do
+/// under each warning and problem, and a last line that sums up.
+pub fn doctor(style: Style, report: &app::types::DoctorReport) -> String {
+    use app::types::CheckStatus;
+    let mut out = String::new();
+    for c in &report.checks {
+        let mark = match c.status {
+            CheckStatus::Ok => style.green("ok     "),
+            CheckStatus::Warning => style.yellow("warning"),
+            CheckStatus::Problem => style.red("PROBLEM"),
+        };
+        out.push_str(&format!("{mark} {}: {}\n", c.subject, c.message));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("        {}\n", style.dim(&format!("fix: {fix}"))));
+        }
+    }
+    let count = |s| report.checks.iter().filter(|c| c.status == s).count();
+    out.push_str(&format!(
+        "\n{} problem(s), {} warning(s), {} fine, for queue {}.\n",
+        count(CheckStatus::Problem),
+        count(CheckStatus::Warning),
+        count(CheckStatus::Ok),
+        report.queue
+    ));
+    out
+}
+
 pub fn workers(style: Style, workers: &[app::types::WorkerInfo]) -> String {
     if workers.is_empty() {
         return format!("{}\n", style.dim("No worker heard from yet."));

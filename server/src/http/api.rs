@@ -10,10 +10,10 @@ use app::backend::PoolBackend;
 use app::errors::AppError;
 use app::errors::ErrorBody;
 use app::types::{
-    AuditList, BulkReport, BulkRequest, ConfigUpdate, CooldownRequest, ForgetReport, Limits,
-    LimitsUpdate, PauseTarget, PoolConfig, PoolStats, PoolStatus, PriorityUpdate, ProcessReport,
-    RetryFilter, RetryReport, StatsWindow, SubmitRequest, TaskList, TaskQuery, TaskStatus,
-    TaskStory, TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask, API_BASE,
+    AuditList, BulkReport, BulkRequest, ConfigUpdate, CooldownRequest, DoctorReport, ForgetReport,
+    Limits, LimitsUpdate, PauseTarget, PoolConfig, PoolStats, PoolStatus, PriorityUpdate,
+    ProcessReport, RetryFilter, RetryReport, StatsWindow, SubmitRequest, TaskList, TaskQuery,
+    TaskStatus, TaskStory, TaskTypeList, TaskView, WebhookList, WorkerList, WorkerTask, API_BASE,
 };
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -134,6 +134,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/resume/", post(resume)),
         (Method::POST, "/sources/{source}/cooldown/", post(cooldown)),
         (Method::GET, "/workers/", get(workers)),
+        (Method::GET, "/doctor/", get(doctor)),
         (
             Method::POST,
             "/workers/{hostname}/forget/",
@@ -524,6 +525,17 @@ async fn workers(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.backend.workers().await?))
 }
 
+/// Checks what the pool's guarantees rely on and says what to fix: each Redis (answers, no
+/// eviction, persistence), the Celery workers on the pool's queue (remote control, settings,
+/// registered task types, heartbeats) and tasks run from the queue outside the pool. Takes
+/// about a second (the workers' answers are awaited). 200 whatever it finds: `ok` is false
+/// when a check found a problem.
+#[utoipa::path(get, path = "/doctor/", tag = "operations",
+    responses((status = 200, description = "The findings, problems first.", body = DoctorReport)))]
+async fn doctor(State(s): State<AppState>) -> impl IntoResponse {
+    Json(s.backend.doctor().await)
+}
+
 /// Forgets a worker that will not come back: its tasks' slots are released, the tasks end failed.
 #[utoipa::path(post, path = "/workers/{hostname}/forget/", tag = "operations",
     params(("hostname" = String, Path, description = "The worker's Celery hostname (`celery@host`).")),
@@ -583,6 +595,7 @@ async fn task_types(State(s): State<AppState>) -> impl IntoResponse {
         resume,
         cooldown,
         workers,
+        doctor,
         forget_worker,
         audit,
         webhooks

@@ -869,4 +869,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers when the store is reachable; returns the round-trip time.
     async fn ping(&self) -> Result<Duration, StoreError>;
+
+    /// How the store's Redis server may evict and persists (`worker-pool doctor`).
+    async fn server_facts(&self) -> Result<crate::connection::ServerFacts, StoreError>;
 }

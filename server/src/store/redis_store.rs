@@ -1482,4 +1482,8 @@ impl Store for RedisStore {
         let _: String = self.redis.query(&redis::cmd("PING")).await?;
         Ok(start.elapsed())
     }
+
+    async fn server_facts(&self) -> Result<crate::connection::ServerFacts, StoreError> {
+        Ok(self.redis.server_facts().await?)
+    }
 }

@@ -36,6 +36,12 @@ pub fn venv() -> PathBuf {
 
 impl Worker {
     fn start(queue: &str, concurrency: u32) -> Self {
+        Self::start_with(queue, concurrency, &[], &[])
+    }
+
+    /// A worker with extra environment (the demo app's `DEMO_CONF`, `DEMO_UNREGISTER`) and
+    /// extra `celery worker` options.
+    fn start_with(queue: &str, concurrency: u32, env: &[(&str, &str)], options: &[&str]) -> Self {
         let celery = venv().join("bin/celery");
         assert!(
             celery.exists(),
@@ -63,6 +69,8 @@ impl Worker {
                 &name,
             ])
             .args(["--loglevel=info", "--without-mingle", "--without-gossip"])
+            .args(options)
+            .envs(env.iter().copied())
             .current_dir(&demo)
             .env("REDIS_URL", crate::common::redis_url())
             .env("WORKER_POOL_CELERY_QUEUE", queue)
@@ -847,4 +855,215 @@ async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
     drop(w);
     let _ = std::fs::remove_file(&registry);
     s.stop(&ids).await;
+}
+
+/// `GET doctor/` (what `worker-pool doctor` prints) against real workers started with each
+/// setting the pool relies on wrong in turn, each on a queue of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_names_each_wrong_worker_setting() {
+    /// What the worker gets wrong, its environment, its options, the check, the finding.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], &'a str, &'a str);
+    let cases: [Case; 7] = [
+        ("nothing", &[], &[], "", ""),
+        (
+            "track_started",
+            &[("DEMO_CONF", r#"{"task_track_started": false}"#)],
+            &[],
+            "worker.track_started",
+            "problem",
+        ),
+        (
+            "ignore_result",
+            &[("DEMO_CONF", r#"{"task_ignore_result": true}"#)],
+            &[],
+            "worker.results",
+            "problem",
+        ),
+        (
+            "prefetch",
+            &[("DEMO_CONF", r#"{"worker_prefetch_multiplier": 4}"#)],
+            &[],
+            "worker.prefetch",
+            "warning",
+        ),
+        (
+            "acks_late",
+            &[(
+                "DEMO_CONF",
+                r#"{"task_acks_late": true, "result_backend_always_retry": false}"#,
+            )],
+            &[],
+            "worker.acks_late",
+            "warning",
+        ),
+        (
+            "unregistered",
+            &[("DEMO_UNREGISTER", "genius.all")],
+            &[],
+            "worker.registered",
+            "problem",
+        ),
+        (
+            "heartbeat",
+            &[],
+            &["--without-heartbeat"],
+            "worker.heartbeats",
+            "problem",
+        ),
+    ];
+    let mut running = Vec::new();
+    for (what, env, options, check, status) in cases {
+        let s = TestServer::start(&[]).await;
+        let w = Worker::start_with(&s.queue, 1, env, options);
+        running.push((what, check, status, s, w));
+    }
+    for (what, check, status, s, w) in running.iter() {
+        // The pool hears a worker's heartbeat within 2 s of its start.
+        let report = eventually(10, "the doctor's report", || async {
+            let (code, r) = s.get("/doctor/").await;
+            assert_eq!(code, 200, "{r}");
+            let heard = r["checks"].as_array().unwrap().iter().any(|c| {
+                c["check"] == "worker.heartbeats" && (c["status"] == "ok" || *what == "heartbeat")
+            });
+            heard.then_some(r)
+        })
+        .await;
+        let checks = report["checks"].as_array().unwrap();
+        let found =
+            |name: &str| -> Vec<&Value> { checks.iter().filter(|c| c["check"] == name).collect() };
+        let consume = found("workers.consume");
+        assert_eq!(consume[0]["status"], "ok", "{what}: {report:#}");
+        assert!(
+            consume[0]["message"].as_str().unwrap().contains(&w.name),
+            "{what}: {report:#}"
+        );
+        let bad: Vec<&Value> = checks
+            .iter()
+            .filter(|c| {
+                c["subject"] != "store"
+                    && c["subject"] != "broker"
+                    && c["subject"] != "result backend"
+            })
+            .filter(|c| c["status"] != "ok")
+            .collect();
+        if *what == "nothing" {
+            assert!(
+                bad.is_empty(),
+                "a worker set up right has nothing to fix: {report:#}"
+            );
+            assert_eq!(report["ok"], true, "{report:#}");
+            continue;
+        }
+        let hit = found(check);
+        assert_eq!(hit.len(), 1, "{what}: {report:#}");
+        assert_eq!(hit[0]["status"], *status, "{what}: {report:#}");
+        assert!(hit[0]["fix"].is_string(), "{what}: {report:#}");
+        assert_eq!(report["ok"], *status != "problem", "{what}: {report:#}");
+        match *what {
+            "unregistered" => assert!(
+                hit[0]["message"].as_str().unwrap().contains("genius.all"),
+                "{report:#}"
+            ),
+            // Two things wrong, two findings.
+            "acks_late" => assert_eq!(
+                found("worker.result_retry")[0]["status"],
+                "warning",
+                "{report:#}"
+            ),
+            _ => assert_eq!(bad.len(), 1, "{what}: only what it gets wrong: {report:#}"),
+        }
+        // The CLI prints the same findings and exits 1 on a problem (0 on warnings only).
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_worker-pool"))
+            .args(["doctor", "--url", &s.base])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(if *status == "problem" { 1 } else { 0 }),
+            "{what}: {text}"
+        );
+        assert!(
+            text.contains(hit[0]["message"].as_str().unwrap()),
+            "{what}: {text}"
+        );
+    }
+    // No worker at all on a queue: nothing would ever run.
+    let lonely = TestServer::start(&[]).await;
+    let (_, report) = lonely.get("/doctor/").await;
+    let consume = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "workers.consume")
+        .unwrap()
+        .clone();
+    assert_eq!(consume["status"], "problem", "{report:#}");
+    assert_eq!(report["ok"], false);
+    lonely.stop(&[]).await;
+    for (_, _, _, s, w) in running {
+        drop(w);
+        s.stop(&[]).await;
+    }
+}
+
+/// A task a worker runs from the pool's queue that the pool never dispatched (another app
+/// calling `.delay()` on it) runs outside the limit: the doctor says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_finds_tasks_run_from_the_queue_outside_the_pool() {
+    let s = TestServer::start(&[]).await;
+    let w = Worker::start(&s.queue, 2);
+    let pooled = s
+        .submit("hubspot", "all", json!({"batch_size": 20000}), 0)
+        .await;
+    // A message published straight to the queue, as Celery's own client would.
+    let foreign = uuid::Uuid::new_v4().to_string();
+    let kwargs = json!({"full": false, "batch_size": 20000, "dry_run": false});
+    let msg =
+        worker_pool::celery::protocol::task_message(&worker_pool::celery::protocol::TaskSpec {
+            task_name: "genius.all",
+            celery_id: &foreign,
+            kwargs: kwargs.as_object().unwrap(),
+            queue: &s.queue,
+            priority: 0,
+            origin: "gen1@elsewhere",
+            delivery_tag: &uuid::Uuid::new_v4().to_string(),
+        });
+    let mut c = crate::common::redis().await;
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(&msg.list)
+        .arg(&msg.json)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let report = eventually(20, "both tasks active", || async {
+        let (_, r) = s.get("/doctor/").await;
+        let outside = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "queue.outside")?
+            .clone();
+        (outside["status"] == "problem").then_some(r)
+    })
+    .await;
+    let outside = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "queue.outside")
+        .unwrap();
+    let text = outside["message"].as_str().unwrap();
+    assert!(text.contains(&foreign), "{report:#}");
+    assert!(
+        !text.contains(&id(&pooled)),
+        "the pool's own task is not outside: {report:#}"
+    );
+    assert_eq!(report["ok"], false);
+    let (_, _) = s
+        .post(&format!("/tasks/{}/cancel/", id(&pooled)), json!({}))
+        .await;
+    drop(w);
+    s.stop(&[id(&pooled), foreign]).await;
 }

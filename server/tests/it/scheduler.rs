@@ -8,8 +8,9 @@ use app::types::{SubmitRequest, TaskParameters, TaskQuery, TaskStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use worker_pool::celery::protocol::{QueryTaskReply, ResultMeta, ResultState};
+use worker_pool::celery::protocol::{ControlReply, QueryTaskReply, ResultMeta, ResultState};
 use worker_pool::celery::{Broker, BrokerError, RedisBroker};
+use worker_pool::connection::ServerFacts;
 use worker_pool::scheduler::{LostPolicy, PoolError, Scheduler, Settings};
 use worker_pool::store::{RedisStore, ResendOutcome, Store};
 
@@ -70,6 +71,22 @@ impl Broker for TestBroker {
     }
     async fn results(&self, ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
         self.real.results(ids).await
+    }
+    async fn inspect(
+        &self,
+        method: &str,
+        arguments: serde_json::Value,
+        window: Duration,
+    ) -> Result<Vec<ControlReply>, BrokerError> {
+        self.real.inspect(method, arguments, window).await
+    }
+    async fn server_facts(
+        &self,
+    ) -> (
+        Result<ServerFacts, BrokerError>,
+        Result<ServerFacts, BrokerError>,
+    ) {
+        self.real.server_facts().await
     }
 }
 
