@@ -266,7 +266,10 @@ impl Scheduler {
         req.validate().map_err(PoolError::Invalid)?;
         let task_type = self.task_type(&req.crm_source, &req.sync_type)?;
         let task = NewTask {
-            id: uuid::Uuid::new_v4().to_string(),
+            // A client-chosen id makes the submit idempotent (see `accept`).
+            id: req
+                .task_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             crm_source: req.crm_source,
             sync_type: req.sync_type,
             task_name: task_type.task_name.clone(),
@@ -293,6 +296,47 @@ impl Scheduler {
                     ),
                 )])
             })
+    }
+
+    /// A submit whose id names a task already (nothing was changed): a client sending its
+    /// submit again, after an error or a timeout, with the id it chose. The same task (source,
+    /// type, tenant and parameters; the priority may have been changed since) is returned as
+    /// `deduplicated`; anything else under that id is a conflict. (A pool-made id never
+    /// collides in practice: a UUID4.)
+    async fn resubmitted(&self, task: &NewTask) -> Result<WorkerTask, PoolError> {
+        let id = &task.id;
+        let Some(mut existing) = self.store.get(id).await? else {
+            // It expired between the two reads.
+            return Err(PoolError::Conflict(format!(
+                "Task id {id} was in use a moment ago; submit again."
+            )));
+        };
+        let same = existing.crm_source == task.crm_source
+            && existing.sync_type == task.sync_type
+            && existing.tenant == task.tenant
+            && existing.parameters == task.parameters
+            && task.retry_of.is_none();
+        if !same {
+            return Err(PoolError::Conflict(format!(
+                "Task id {id} already names another task ({}.{}{}, submitted {}): one id names \
+                 one submit; choose a new id.",
+                existing.crm_source,
+                existing.sync_type,
+                existing
+                    .tenant
+                    .as_deref()
+                    .map(|t| format!(" for tenant {t}"))
+                    .unwrap_or_default(),
+                existing
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        self.forecast
+            .fill(std::slice::from_mut(&mut existing))
+            .await;
+        existing.deduplicated = true;
+        Ok(existing)
     }
 
     /// Submits a failed or cancelled task again, as a new task with the same source, type,
@@ -447,12 +491,7 @@ impl Scheduler {
         let outcome = self.store.submit(&task, prepared.as_ref()).await?;
         let mut waits = None;
         let (created_ms, status, position, token) = match outcome {
-            Submitted::Duplicate => {
-                // A UUID4 collision: astronomically unlikely, and nothing was changed.
-                return Err(PoolError::Conflict(
-                    "A task with this id already exists; submit again.".into(),
-                ));
-            }
+            Submitted::Duplicate => return self.resubmitted(&task).await,
             Submitted::NotRetryable(why) => {
                 let id = task.retry_of.unwrap_or_default();
                 return Err(match why {

@@ -281,6 +281,16 @@ pub struct SubmitRequest {
     /// What to do when a task of the same source, sync type and tenant exists.
     #[serde(default)]
     pub dedupe: Dedupe,
+    /// An id the client chooses, so that a submit can be sent again safely after an error or
+    /// a timeout: the same id again returns the task it named (200, `deduplicated`) and
+    /// changes nothing, while the task is kept (its retention). 1 to 128 letters, digits and
+    /// `- _ . :` (a UUID is best). Without it the pool makes one.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]{1,128}$")
+    )]
+    pub task_id: Option<String>,
 }
 
 /// The longest `crm_source` or `sync_type` accepted.
@@ -361,8 +371,9 @@ impl SubmitRequest {
                 "priority",
                 "tenant",
                 "dedupe",
+                "task_id",
             ],
-            "a submit request has crm_source, sync_type, parameters, priority, tenant and dedupe",
+            "a submit request has crm_source, sync_type, parameters, priority, tenant, dedupe and task_id",
         )?;
         let crm_source = name_field(map, "crm_source", &mut errors);
         let sync_type = name_field(map, "sync_type", &mut errors);
@@ -412,6 +423,22 @@ impl SubmitRequest {
                 Dedupe::None
             }
         };
+        let task_id = match map.get("task_id") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(id)) => {
+                if let Err(e) = validate_task_id(id) {
+                    errors.push(e);
+                }
+                Some(id.clone())
+            }
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "task_id",
+                    format!("task_id must be a string, not {}", json_type_name(other)),
+                ));
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(SubmitRequest {
                 crm_source,
@@ -420,6 +447,7 @@ impl SubmitRequest {
                 priority,
                 tenant,
                 dedupe,
+                task_id,
             })
         } else {
             Err(errors)
@@ -437,6 +465,9 @@ impl SubmitRequest {
             self.tenant
                 .as_deref()
                 .and_then(|t| validate_tenant(t).err()),
+            self.task_id
+                .as_deref()
+                .and_then(|id| validate_task_id(id).err()),
         ]
         .into_iter()
         .flatten()

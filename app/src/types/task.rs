@@ -173,8 +173,8 @@ pub struct WorkerTask {
     /// The task that retries this one.
     #[serde(default)]
     pub retried_by: Option<String>,
-    /// True only in a submit's answer, when deduplication returned this existing task instead
-    /// of adding one.
+    /// True only in a submit's answer, when an existing task was returned instead of adding
+    /// one: by deduplication, or because its `task_id` was submitted before.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deduplicated: bool,
 }

@@ -215,3 +215,45 @@ def test_the_environment_names_the_server(server: Server, monkeypatch: pytest.Mo
     with WorkerPool() as p:
         assert p.url == server.url
         assert p.status().max_workers >= 1
+
+
+def test_a_submit_whose_answer_was_lost_is_sent_again_and_adds_one_task(
+    server: Server, pool: WorkerPool
+) -> None:
+    import json
+    import uuid
+
+    import httpx
+
+    real = httpx.HTTPTransport()
+    sent: list[dict] = []
+
+    class LoseTheFirstAnswer(httpx.BaseTransport):
+        """Delivers every request, but loses the answer to the first submit (a timeout)."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = real.handle_request(request)
+            if request.url.path.endswith("/submit/"):
+                sent.append(json.loads(request.content))
+                if len(sent) == 1:
+                    response.read()
+                    response.close()
+                    raise httpx.ReadTimeout("the answer was lost", request=request)
+            return response
+
+    tenant = f"idem-{uuid.uuid4().hex[:8]}"
+    with WorkerPool(server.url, http_client=httpx.Client(transport=LoseTheFirstAnswer())) as p:
+        t = p.submit("hubspot", "all", {"batch_size": QUICK}, tenant=tenant)
+    assert len(sent) == 2 and sent[0]["task_id"] == sent[1]["task_id"] == t.task_id
+    assert t.deduplicated, "the resend found the task the first send added"
+    assert [x.task_id for x in pool.tasks(limit=1000) if x.tenant == tenant] == [t.task_id]
+
+    # An id of the caller's choosing: the same submit later returns the same task...
+    again = pool.submit("hubspot", "all", {"batch_size": QUICK}, tenant=tenant, task_id=t.task_id)
+    assert again.task_id == t.task_id and again.deduplicated
+    # ...and another task under it is a conflict, with the server's sentence.
+    with pytest.raises(Conflict, match="already names another task"):
+        pool.submit("arrivy", "all", task_id=t.task_id)
+    with pytest.raises(Invalid) as bad:
+        pool.submit("arrivy", "all", task_id="not an id")
+    assert [f.field for f in bad.value.fields] == ["task_id"]

@@ -4,6 +4,7 @@ error page)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -176,10 +177,17 @@ def test_arguments_of_the_wrong_type_are_refused_before_sending() -> None:
         submit_body("hubspot", "all", None, 0, None, "sometimes")
     with pytest.raises(Invalid, match="status must be one of"):
         tasks_query("done", None)
-    assert submit_body("hubspot", "all", None, 5, "acme", "queued") == {
+    with pytest.raises(TypeError, match="task_id must be a str"):
+        submit_body("hubspot", "all", None, 0, None, None, 7)
+    # Every submit carries an id: a new UUID unless the caller chose one.
+    made = submit_body("hubspot", "all", None, 0, None, None)["task_id"]
+    assert str(uuid.UUID(made)) == made
+    assert made != submit_body("hubspot", "all", None, 0, None, None)["task_id"]
+    assert submit_body("hubspot", "all", None, 5, "acme", "queued", "job-1") == {
         "crm_source": "hubspot",
         "sync_type": "all",
         "priority": 5,
+        "task_id": "job-1",
         "parameters": {},
         "tenant": "acme",
         "dedupe": "queued",

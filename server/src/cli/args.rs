@@ -124,6 +124,10 @@ pub enum Command {
         /// the queued one these parameters and priority).
         #[arg(long, value_name = "MODE")]
         dedupe: Option<String>,
+        /// An id of your choosing (a UUID is best): the same command again, after an error or
+        /// a timeout, returns the task it created instead of adding another.
+        #[arg(long, value_name = "ID")]
+        task_id: Option<String>,
     },
     /// Submit a failed or cancelled task again, linked to it; without an ID, every finished
     /// task a filter names that was not retried yet.

@@ -234,6 +234,7 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
             priority,
             tenant,
             dedupe,
+            task_id,
         } => {
             let mut parameters = serde_json::Map::new();
             for p in &params {
@@ -250,6 +251,7 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                         "priority": priority,
                         "tenant": tenant,
                         "dedupe": dedupe,
+                        "task_id": task_id,
                     }),
                 )
                 .await?;
@@ -258,7 +260,12 @@ pub async fn execute(command: Command, opts: &Options) -> Result<(), Failure> {
                 return Ok(());
             }
             let t: WorkerTask = parse(&body)?;
-            if t.deduplicated {
+            if t.deduplicated && task_id.as_deref() == Some(t.task_id.as_str()) {
+                println!(
+                    "Task {} was submitted before: nothing was added ({}, {}).",
+                    t.task_id, t.task_name, t.status
+                );
+            } else if t.deduplicated {
                 println!(
                     "A task of the same source, type and tenant exists: {} ({}), {}.",
                     t.task_id, t.task_name, t.status

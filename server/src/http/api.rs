@@ -214,7 +214,8 @@ async fn status(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
 #[utoipa::path(post, path = "/submit/", tag = "tasks", request_body = SubmitRequest,
     responses(
         (status = 201, description = "The task, queued (or already running when a slot was free).", body = WorkerTask),
-        (status = 200, description = "An existing task that `dedupe` returned instead of adding one (`deduplicated` is true).", body = WorkerTask),
+        (status = 200, description = "An existing task returned instead of adding one (`deduplicated` is true): `dedupe` found it, or its `task_id` was submitted before.", body = WorkerTask),
+        (status = 409, description = "The `task_id` already names a different task (another source, type, tenant or parameters).", body = ErrorBody),
     ))]
 async fn submit(
     State(s): State<AppState>,

@@ -596,3 +596,86 @@ async fn dedupe_retry_and_their_bad_input_over_http() {
     ];
     s.stop(&ids).await;
 }
+
+#[tokio::test]
+async fn a_client_chosen_task_id_makes_a_submit_safe_to_send_again() {
+    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"crm_source": "hubspot", "sync_type": "all", "tenant": "acme",
+        "parameters": {"batch_size": 10}, "task_id": id});
+    let (code, first) = s.post("/submit/", body.clone()).await;
+    assert_eq!(code, 201, "{first}");
+    assert_eq!(first["task_id"], id.as_str());
+    assert!(first.get("deduplicated").is_none(), "{first}");
+
+    // The same submit again (a client that timed out): the same task, nothing added.
+    let (code, again) = s.post("/submit/", body.clone()).await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(again["task_id"], id.as_str());
+    assert_eq!(again["deduplicated"], true);
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(
+        status["active_count"].as_u64().unwrap() + status["queued_count"].as_u64().unwrap(),
+        1
+    );
+
+    // A different task under that id is refused, and changes nothing.
+    let mut other = body.clone();
+    other["tenant"] = json!("bolt");
+    let (code, err) = s.post("/submit/", other).await;
+    assert_eq!(code, 409, "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("already names another task"),
+        "{err}"
+    );
+    let (_, t) = s.get(&format!("/tasks/{id}/")).await;
+    assert_eq!(t["tenant"], "acme");
+
+    // Ids that are not ids: a clear 422 naming the field.
+    for bad in [
+        json!(""),
+        json!("has space"),
+        json!("a~1"),
+        json!("x".repeat(129)),
+        json!(7),
+    ] {
+        let mut b = body.clone();
+        b["task_id"] = bad.clone();
+        let (code, err) = s.post("/submit/", b).await;
+        assert_eq!(code, 422, "{bad}: {err}");
+        assert_eq!(err["fields"][0]["field"], "task_id", "{bad}: {err}");
+    }
+
+    // Racing sends of one new id, on several connections: one task, one 201.
+    let raced = uuid::Uuid::new_v4().to_string();
+    let mut b = body.clone();
+    b["task_id"] = json!(raced);
+    let sends = (0..8).map(|_| {
+        let (client, url, b) = (s.client.clone(), format!("{}/submit/", s.api), b.clone());
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&b)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut codes: Vec<u16> = Vec::new();
+    for h in sends {
+        codes.push(h.await.unwrap());
+    }
+    codes.sort();
+    assert_eq!(codes, [200, 200, 200, 200, 200, 200, 200, 201]);
+    let (_, status) = s.get("/status/").await;
+    assert_eq!(
+        status["active_count"].as_u64().unwrap() + status["queued_count"].as_u64().unwrap(),
+        2
+    );
+    s.stop(&[]).await;
+}

@@ -862,7 +862,13 @@ async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_doctor_names_each_wrong_worker_setting() {
     /// What the worker gets wrong, its environment, its options, the check, the finding.
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], &'a str, &'a str);
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a [&'a str],
+        &'a str,
+        &'a str,
+    );
     let cases: [Case; 7] = [
         ("nothing", &[], &[], "", ""),
         (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -144,6 +145,12 @@ def task_path(task_id: object, suffix: str = "") -> str:
     return f"tasks/{quote(tid, safe='')}/{suffix}"
 
 
+#: How many times a submit is sent again when no answer came (the server could not be
+#: reached, timed out, or answered 502/503/504), and the pause before each: safe, because each
+#: send carries the same ``task_id`` and the server adds a task once per id.
+SUBMIT_RETRY_DELAYS = (0.5, 1.0)
+
+
 def submit_body(
     crm_source: object,
     sync_type: object,
@@ -151,8 +158,9 @@ def submit_body(
     priority: object,
     tenant: object,
     dedupe: object,
+    task_id: object = None,
 ) -> dict[str, Any]:
-    """The JSON body of ``POST submit/``.
+    """The JSON body of ``POST submit/``, with ``task_id`` (a new UUID when None).
 
     Types are checked here, so a mistake in the calling code is a ``TypeError`` before
     anything is sent; values (ranges, registered task types, tenant syntax) are the server's
@@ -162,6 +170,7 @@ def submit_body(
         "crm_source": _need_str("crm_source", crm_source),
         "sync_type": _need_str("sync_type", sync_type),
         "priority": _need_int("priority", priority),
+        "task_id": str(uuid.uuid4()) if task_id is None else _need_str("task_id", task_id),
     }
     if isinstance(parameters, TaskParameters):
         body["parameters"] = parameters.to_dict()

@@ -125,9 +125,17 @@ class AsyncWorkerPool:
         priority: int = 0,
         tenant: Optional[str] = None,
         dedupe: Optional[str] = None,
+        task_id: Optional[str] = None,
     ) -> Task:
-        """See :meth:`WorkerPool.submit`."""
-        body = _core.submit_body(crm_source, sync_type, parameters, priority, tenant, dedupe)
+        """See :meth:`WorkerPool.submit` (the same resends with the same ``task_id``)."""
+        body = _core.submit_body(
+            crm_source, sync_type, parameters, priority, tenant, dedupe, task_id
+        )
+        for delay in _core.SUBMIT_RETRY_DELAYS:
+            try:
+                return Task.from_dict(await self._request("POST", "submit/", json=body))
+            except Unavailable:
+                await asyncio.sleep(delay)
         return Task.from_dict(await self._request("POST", "submit/", json=body))
 
     async def task(self, task_id: str) -> Task:

@@ -125,6 +125,7 @@ class WorkerPool:
         priority: int = 0,
         tenant: Optional[str] = None,
         dedupe: Optional[str] = None,
+        task_id: Optional[str] = None,
     ) -> Task:
         """Submits a sync; returns the task, queued or already running.
 
@@ -134,10 +135,23 @@ class WorkerPool:
         ``"none"``, ``"queued"``, ``"active"`` or ``"replace"``. When deduplication returns an
         existing task instead of adding one, that task has ``deduplicated`` set.
 
+        Each submit carries a ``task_id`` (yours, or a new UUID), so when no answer comes (the
+        server is unreachable, times out, or answers 502/503/504) it is sent again, twice, with
+        the same id: the server adds the task once, and a resend that finds it returns it with
+        ``deduplicated`` set. A ``task_id`` of your own lets you resend later too. A different
+        task under an id already used raises :class:`Conflict`.
+
         Raises :class:`Invalid` (with ``fields``) for values the server refuses, such as an
         unknown task type, and ``TypeError`` for arguments of the wrong type.
         """
-        body = _core.submit_body(crm_source, sync_type, parameters, priority, tenant, dedupe)
+        body = _core.submit_body(
+            crm_source, sync_type, parameters, priority, tenant, dedupe, task_id
+        )
+        for delay in _core.SUBMIT_RETRY_DELAYS:
+            try:
+                return Task.from_dict(self._request("POST", "submit/", json=body))
+            except Unavailable:
+                time.sleep(delay)
         return Task.from_dict(self._request("POST", "submit/", json=body))
 
     def task(self, task_id: str) -> Task:
