@@ -275,14 +275,16 @@ fn chart(
         .iter()
         .map(|s| view! { <span class=format!("key {}", s.class)>{s.name}</span> })
         .collect_view();
+    // The SVG's sizes are written as integers: an f64 attribute would pull float formatting
+    // into the WASM.
     view! {
         <figure class="chart" data-testid=id>
             <div class="chart-head">
                 <h3>{title.to_string()}</h3>
                 <span class="muted">{format!("max {}", fmt(top))}</span>
             </div>
-            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=aria>
-                <line class="axis" x1="0" y1=H - 1.0 x2=W y2=H - 1.0 vector-effect="non-scaling-stroke"></line>
+            <svg viewBox=format!("0 0 {} {}", W as u32, H as u32) preserveAspectRatio="none" role="img" aria-label=aria>
+                <line class="axis" x1="0" y1=(H as u32 - 1).to_string() x2=(W as u32).to_string() y2=(H as u32 - 1).to_string() vector-effect="non-scaling-stroke"></line>
                 {lines}
             </svg>
             <figcaption>

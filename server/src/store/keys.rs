@@ -13,7 +13,7 @@
 //! | `<p>:finished` | ZSET | finished task ids by finish time (history, retention) |
 //! | `<p>:task:<id>` | HASH | one task (field names in `store::fields`) |
 //! | `<p>:task:<id>:msg` | STRING | a running task's Celery message, as pushed (kept beside the hash so the hash keeps Redis' compact encoding) |
-//! | `<p>:task:<id>:log` | LIST | the task's journal, the last 32 notes `<ms> <kind> <detail>`: `w` why it waits (when a rule holds it), `q` back in the queue, `r` a Celery retry; expires with the task |
+//! | `<p>:task:<id>:log` | LIST | the task's journal, the last 32 notes `<ms> <kind> <detail>`: `w` why it waits (when a rule parks its group with it first in line), `q` back in the queue, `r` a Celery retry; expires with the task |
 //! | `<p>:task:<id>:tb` | STRING | a failed task's traceback, as Celery stored it (at most 16 KiB); expires with the task |
 //! | `<p>:workers:seen` | HASH | Celery worker hostname → last heartbeat or online time, ms |
 //! | `<p>:workers:proc` | HASH | hostname → `<main pid>:<since ms>`: the process now holding the name, and the earliest it can have come online |

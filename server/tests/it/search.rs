@@ -208,13 +208,10 @@ async fn a_task_tells_its_story() {
     celery.succeed(&a).await;
     s.wait_status(&a, "completed", 5).await;
     let (_, story) = s.get(&format!("/tasks/{a}/story/")).await;
-    let kinds: Vec<&str> = story["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["submitted", "dispatched", "started", "completed"]);
+    assert_eq!(
+        kinds(&story),
+        ["submitted", "dispatched", "started", "completed"]
+    );
     let worker = story["task"]["worker"].as_str().unwrap();
     assert!(story["events"][2]["text"]
         .as_str()

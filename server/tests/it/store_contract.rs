@@ -216,7 +216,84 @@ contract!(
     a_tenant_limit_holds_every_type_of_the_tenant,
     run_times_and_rate_starts_are_kept_for_the_estimates,
     queues_grouped_by_source_and_tenant_are_filed_by_type,
+    the_journal_notes_parkings_retries_and_a_failures_traceback,
 );
+
+async fn the_journal_notes_parkings_retries_and_a_failures_traceback(f: &Fixture) {
+    use worker_pool::store::{NoteKind, TaskNote};
+    f.store.seed_max_workers(4).await.unwrap();
+    limit(f, "hubspot", RuleChange::Limit(Some(1))).await;
+    f.submit_typed("a", "hubspot", "all", None, 0).await;
+    assert_eq!(f.fill().await, ["a"]);
+    f.submit_typed("b", "hubspot", "all", None, 0).await;
+    f.submit_typed("c", "hubspot", "all", None, 0).await;
+    // A dispatch that offers b finds its group blocked and parks it, b first in line.
+    let (done, _) = f.store.dispatch(&[f.prepared("b")]).await.unwrap();
+    assert!(done.is_empty());
+    let kinds = |j: &worker_pool::store::Journal| {
+        j.notes
+            .iter()
+            .map(|n| (n.kind, n.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    // The first in line of the parked group is told why, once (another offer adds nothing);
+    // the tasks behind it cost nothing.
+    f.store.dispatch(&[f.prepared("b")]).await.unwrap();
+    assert_eq!(
+        kinds(&f.store.journal("b").await.unwrap()),
+        [(NoteKind::Waiting, "source_limit".to_string())]
+    );
+    assert!(f.store.journal("c").await.unwrap().notes.is_empty());
+
+    // Celery's retries of a's current dispatch: once per run, none for another dispatch.
+    let retry = TaskNote::Retry("RuntimeError: try again".into());
+    assert!(
+        !f.store.note("a", "a~9", &retry).await.unwrap(),
+        "another dispatch"
+    );
+    assert!(f.store.note("a", "a", &retry).await.unwrap());
+    assert!(
+        !f.store.note("a", "a", &retry).await.unwrap(),
+        "the same RETRY read again"
+    );
+    // Its next run starts: the RETRY after it is a new one.
+    f.store
+        .mark_started("a", "a", Some("w@h"), None)
+        .await
+        .unwrap();
+    assert!(
+        f.store.note("a", "a", &retry).await.unwrap(),
+        "the next run's retry"
+    );
+    assert!(!f.store.note("a", "a", &retry).await.unwrap());
+    let tb = TaskNote::Traceback("Traceback (most recent call last):\nValueError: boom".into());
+    assert!(
+        !f.store.note("a", "a", &tb).await.unwrap(),
+        "not failed yet"
+    );
+    let failed = Finish {
+        id: "a".into(),
+        celery_id: Some("a".into()),
+        token: None,
+        status: TaskStatus::Failed,
+        error: Some("ValueError: boom".into()),
+    };
+    assert!(f
+        .store
+        .finish(&failed, RETAIN, &[], 0)
+        .await
+        .unwrap()
+        .ended());
+    assert!(f.store.note("a", "a", &tb).await.unwrap());
+    assert!(!f.store.note("a", "a", &retry).await.unwrap(), "it ended");
+    let j = f.store.journal("a").await.unwrap();
+    assert_eq!(
+        j.notes.iter().filter(|n| n.kind == NoteKind::Retry).count(),
+        2
+    );
+    assert!(j.traceback.unwrap().ends_with("ValueError: boom"));
+    assert_eq!(f.store.journal("nope").await.unwrap(), Default::default());
+}
 
 async fn a_tenant_limit_holds_every_type_of_the_tenant(f: &Fixture) {
     f.store.seed_max_workers(8).await.unwrap();
@@ -1119,6 +1196,16 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         .unwrap();
     assert_eq!(reaped.len(), 1);
     assert_eq!(reaped[0].outcome, "requeued");
+    let journal = f.store.journal("r").await.unwrap();
+    assert_eq!(journal.notes.len(), 1, "{journal:?}");
+    assert_eq!(
+        journal.notes[0].kind,
+        worker_pool::store::NoteKind::Requeued
+    );
+    assert!(
+        journal.notes[0].detail.contains("went offline"),
+        "{journal:?}"
+    );
     let t = f.store.get("r").await.unwrap().unwrap();
     assert_eq!(t.status, app::types::TaskStatus::Queued);
     assert_eq!(

@@ -94,8 +94,8 @@ end
 
 -- A task's journal (its page's timeline, beyond what its own fields record) lives beside its
 -- hash too: <task key>:log, a list of '<ms> <kind> <detail>' notes, the last NOTES_KEPT. Kinds:
--- 'w' why it waits (a blocked_by reason; written when its group is parked with it at the head,
--- or at submit when a rule holds it: a task that merely waits for a slot costs nothing),
+-- 'w' why it waits (a blocked_by reason; written when a rule parks its group with it first in
+-- line: one note per parking, so a million tasks queued behind a rule cost nothing more),
 -- 'q' back in the queue (a lost worker's task, requeued), 'r' Celery retries it. Its traceback,
 -- when Celery stored one, is <task key>:tb. Both expire with the task.
 local NOTES_KEPT = 32

@@ -38,7 +38,7 @@ if f[5] and redis.call('SCARD', K.started) >= tonumber(f[5]) then
 end
 redis.call('SADD', K.started, ARGV[5])
 redis.call('HSET', t, 'ws', fmt(now_ms()))
-redis.call('HDEL', t, 'lsa')
+redis.call('HDEL', t, 'lsa', 'rn')
 if ARGV[4] == '1' then
   forget_unacked(f[4])
 end

@@ -113,9 +113,5 @@ if may and next_ready(now) == id then
   return {1, fmt(now), 'running', fmt(tok), free - 1}
 end
 redis.call('PUBLISH', K.events, 'submit ' .. id)
-local why = blocked_by(src, typ, tn, now)
-if why ~= 'queue' and why ~= 'global_limit' then
-  -- A rule holds it (its page says so); waiting for a slot is the common case and costs nothing.
-  note(t, 'w', why, now)
-end
-return {1, fmt(now), 'queued', redis.call('ZRANK', K.queue, id), math.max(free, 0), why}
+return {1, fmt(now), 'queued', redis.call('ZRANK', K.queue, id), math.max(free, 0),
+  blocked_by(src, typ, tn, now)}
