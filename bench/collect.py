@@ -69,6 +69,9 @@ def main():
     refill_rules.pop("samples_ms", None)
     depth = load(f"{out}/depth.json")["depth"]
     refill = {L: load(f"{out}/refill-{L}.json")["refill"] for L in (1, 4)}
+    refill_replica = load(f"{out}/refill-replica.json")["refill"]
+    refill_replica.pop("samples_ms", None)
+    submit_replica = wrk(f"{out}/wrk-submit-replica.txt")
     tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
           for m in ("plain", "pool") for t in ("noop", "sleep20")}
     status = wrk(f"{out}/wrk-status.txt")
@@ -101,6 +104,10 @@ def main():
         "redis_bytes_per_queued_task": big["redis_bytes_per_queued_task"],
         "http_status_rps": status["rps"],
         "http_submit_rps": submit["rps"],
+        # WORKER_POOL_REDIS_REPLICAS=1 (a replica on the same machine): each acknowledged
+        # write waits for it; a refill is not an acknowledged write.
+        "http_submit_rps_with_replica_wait": submit_replica["rps"],
+        "refill_p99_ms_with_replica_wait": refill_replica["p99_ms"],
         "wasm_gzip_kb": wasm / 1024,
         "ui_update_ms": ui["p50_ms"],
         "eta_median_abs_error_pct": eta["median_abs_error_pct"],
@@ -119,6 +126,8 @@ def main():
             "depth": depth,
             "http_status": status,
             "http_submit": submit,
+            "http_submit_with_replica_wait": submit_replica,
+            "refill_with_replica_wait": refill_replica,
             "ui_update": {k: v for k, v in ui.items() if k != "samples_ms"},
             "eta": {k: v for k, v in eta.items() if k != "points_estimated_vs_real_wait_s"},
             "depth_sizes": [d["queued"] for d in depth],

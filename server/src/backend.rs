@@ -357,6 +357,27 @@ pub fn to_app_error(e: PoolError) -> AppError {
             tracing::warn!(error = %e, "store unavailable");
             AppError::store_unavailable()
         }
+        PoolError::Store(StoreError::NotDurable {
+            confirmed,
+            wanted,
+            timeout,
+        }) => {
+            tracing::warn!(
+                confirmed,
+                wanted,
+                ?timeout,
+                "a write was not confirmed by the replicas"
+            );
+            AppError::Unavailable {
+                message: format!(
+                    "The change was made, but {confirmed} of the {wanted} Redis replica(s) \
+                     WORKER_POOL_REDIS_REPLICAS asks for confirmed it within {} ms: it may not \
+                     survive a failover of Redis. Send it again (a submit with its task_id is \
+                     safe to send again).",
+                    timeout.as_millis()
+                ),
+            }
+        }
         PoolError::Store(StoreError::Corrupt(m)) => {
             tracing::error!(error = %m, "corrupt store data");
             AppError::internal()

@@ -51,6 +51,10 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// `WORKER_POOL_STATUS_QUEUE_LIMIT`: how many queued tasks `status` lists (default 100).
     pub status_queue_limit: u32,
+    /// `WORKER_POOL_REDIS_REPLICAS` (default 0: off) and `WORKER_POOL_REDIS_REPLICA_TIMEOUT`
+    /// (default 1s): how many of the store's replicas must confirm each write the API
+    /// acknowledges, and how long to wait for them.
+    pub durability: Option<crate::store::Durability>,
     /// `WORKER_POOL_WORKER_TIMEOUT`: a Celery worker silent this long is gone (default 10 s).
     pub worker_timeout: Duration,
     /// `WORKER_POOL_ON_WORKER_LOST`: `fail` (default) or `requeue` the tasks of a lost worker.
@@ -412,6 +416,26 @@ impl Config {
             Duration::from_secs(1),
         )?;
         let status_queue_limit = ranged(env, "WORKER_POOL_STATUS_QUEUE_LIMIT", 100, 0, 10_000)?;
+        let replicas = ranged(env, "WORKER_POOL_REDIS_REPLICAS", 0, 0, 16)?;
+        let replica_timeout = duration(
+            env,
+            "WORKER_POOL_REDIS_REPLICA_TIMEOUT",
+            "1s",
+            Duration::from_millis(1),
+        )?;
+        if replica_timeout > Duration::from_secs(60) {
+            return Err(ConfigError {
+                name: "WORKER_POOL_REDIS_REPLICA_TIMEOUT",
+                value: env
+                    .get("WORKER_POOL_REDIS_REPLICA_TIMEOUT")
+                    .unwrap_or_default(),
+                reason: "expected at most 60s: a write waits this long before its answer".into(),
+            });
+        }
+        let durability = (replicas > 0).then_some(crate::store::Durability {
+            replicas,
+            timeout: replica_timeout,
+        });
         // Celery workers send a heartbeat every 2 s: anything shorter than two would misjudge.
         let worker_timeout = duration(
             env,
@@ -549,6 +573,7 @@ impl Config {
                 .map(std::path::PathBuf::from),
             reconcile_interval,
             status_queue_limit,
+            durability,
             worker_timeout,
             on_worker_lost,
             security: crate::auth::Security {
@@ -577,6 +602,35 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn replicas_to_wait_for() {
+        assert_eq!(check(&[]).unwrap().durability, None, "off by default");
+        let on = check(&[("WORKER_POOL_REDIS_REPLICAS", "1")]).unwrap();
+        assert_eq!(
+            on.durability,
+            Some(crate::store::Durability {
+                replicas: 1,
+                timeout: Duration::from_secs(1)
+            })
+        );
+        let d = check(&[
+            ("WORKER_POOL_REDIS_REPLICAS", "2"),
+            ("WORKER_POOL_REDIS_REPLICA_TIMEOUT", "250ms"),
+        ])
+        .unwrap()
+        .durability
+        .unwrap();
+        assert_eq!((d.replicas, d.timeout), (2, Duration::from_millis(250)));
+        for (name, value) in [
+            ("WORKER_POOL_REDIS_REPLICAS", "17"),
+            ("WORKER_POOL_REDIS_REPLICAS", "one"),
+            ("WORKER_POOL_REDIS_REPLICA_TIMEOUT", "2m"),
+            ("WORKER_POOL_REDIS_REPLICA_TIMEOUT", "0ms"),
+        ] {
+            assert_eq!(check(&[(name, value)]).unwrap_err().name, name, "{value}");
+        }
     }
 
     #[test]

@@ -105,6 +105,10 @@ impl Pool {
             config.redis_timeout,
             inline_broker,
         )?;
+        let store = match config.durability {
+            Some(d) => store.with_durability(&config.redis_url, config.redis_timeout, d)?,
+            None => store,
+        };
         let broker = RedisBroker::new(
             &config.broker_url,
             &config.result_backend_url,

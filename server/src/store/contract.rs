@@ -14,6 +14,22 @@ pub enum StoreError {
     /// A value in the store is not what this version wrote (a bug, or a foreign writer).
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The write was made on the primary, but fewer replicas than asked confirmed it in time
+    /// (`WORKER_POOL_REDIS_REPLICAS`): it may not survive a failover.
+    #[error("{confirmed} of {wanted} replica(s) confirmed the write within {timeout:?}")]
+    NotDurable {
+        confirmed: u32,
+        wanted: u32,
+        timeout: Duration,
+    },
+}
+
+/// How many of the store's replicas must confirm each write the API acknowledges
+/// (`WAIT <replicas> <timeout>` after it), so that it survives a failover of the primary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durability {
+    pub replicas: u32,
+    pub timeout: Duration,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -27,7 +43,8 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Call(e) => e.is_unavailable(),
-            StoreError::Corrupt(_) => false,
+            // Redis answered; only its replicas lagged: not an outage of the store.
+            StoreError::Corrupt(_) | StoreError::NotDurable { .. } => false,
         }
     }
 }

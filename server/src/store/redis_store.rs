@@ -2,7 +2,7 @@
 //! arguments and decodes the replies ([`Reply`]); every rule is in the scripts.
 
 use super::contract::{
-    AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Finish,
+    AuditRecord, CancelOutcome, Candidate, Cooldown, DispatchStop, Dispatched, Durability, Finish,
     FinishReport, Finished, ForgetOutcome, HookClaim, HookOutcome, Journal, MetricsState,
     MinuteRow, MinuteRows, NewTask, OnWorkerLost, Peek, Prepared, ReapPolicy, Reaped,
     ReprioritizeOutcome, Resend, ResendOutcome, RetryRefusal, RuleChange, Snapshot, StartedOutcome,
@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct RedisStore {
     redis: Redis,
+    /// The connection of the writes the API acknowledges: `redis`, or with `durability` one of
+    /// their own, so that a `WAIT` for the replicas holds up only them.
+    acked: Redis,
+    durability: Option<Durability>,
     /// True when Celery's broker is this very database: messages are pushed, withdrawn and
     /// dropped from kombu's unacked set by the scripts themselves.
     inline: bool,
@@ -41,12 +45,58 @@ impl RedisStore {
         timeout: Duration,
         inline: bool,
     ) -> Result<Self, StoreError> {
+        let redis = Redis::open(url, timeout)?;
         Ok(RedisStore {
-            redis: Redis::open(url, timeout)?,
+            acked: redis.clone(),
+            redis,
+            durability: None,
             inline,
             keys: Arc::new(Keys::new(prefix)),
             scripts: Arc::new(Scripts::new()),
         })
+    }
+
+    /// Makes every write the API acknowledges wait until `d.replicas` replicas confirm it
+    /// (`WAIT`), on a connection of their own to `url` (the store's). A write they do not
+    /// confirm in time fails with [`StoreError::NotDurable`]; it was made on the primary.
+    pub fn with_durability(
+        mut self,
+        url: &str,
+        timeout: Duration,
+        d: Durability,
+    ) -> Result<Self, StoreError> {
+        // Each command may take the WAIT's timeout on top of the usual one.
+        self.acked = Redis::open(url, timeout + d.timeout)?;
+        self.durability = Some(d);
+        Ok(self)
+    }
+
+    /// Runs an acknowledging script, then (with `durability`) waits for the replicas on the
+    /// same connection, so that `WAIT` covers it.
+    async fn ack<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let out: T = self.acked.invoke(script).await?;
+        if let Some(d) = self.durability {
+            let confirmed: i64 = self
+                .acked
+                .query(
+                    redis::cmd("WAIT")
+                        .arg(d.replicas)
+                        .arg(d.timeout.as_millis() as u64),
+                )
+                .await?;
+            let confirmed = confirmed.max(0) as u32;
+            if confirmed < d.replicas {
+                return Err(StoreError::NotDurable {
+                    confirmed,
+                    wanted: d.replicas,
+                    timeout: d.timeout,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The key names.
@@ -301,8 +351,7 @@ impl Store for RedisStore {
 
     async fn set_max_workers(&self, value: u32) -> Result<Option<u32>, StoreError> {
         let prev: String = self
-            .redis
-            .invoke(self.scripts.set_max.key(&self.keys.base).arg(value))
+            .ack(self.scripts.set_max.key(&self.keys.base).arg(value))
             .await?;
         Ok(prev.parse().ok())
     }
@@ -313,8 +362,7 @@ impl Store for RedisStore {
         dispatch: Option<&Prepared>,
     ) -> Result<Submitted, StoreError> {
         let reply: Value = self
-            .redis
-            .invoke(
+            .ack(
                 self.scripts
                     .submit
                     .key(&self.keys.base)
@@ -477,8 +525,7 @@ impl Store for RedisStore {
 
     async fn cancel(&self, id: &str, retention: Duration) -> Result<CancelOutcome, StoreError> {
         let reply: Value = self
-            .redis
-            .invoke(
+            .ack(
                 self.scripts
                     .cancel
                     .key(&self.keys.base)
@@ -510,8 +557,7 @@ impl Store for RedisStore {
         priority: i32,
     ) -> Result<ReprioritizeOutcome, StoreError> {
         let reply: Value = self
-            .redis
-            .invoke(
+            .ack(
                 self.scripts
                     .reprioritize
                     .key(&self.keys.base)
@@ -665,7 +711,7 @@ impl Store for RedisStore {
             };
             inv.arg(src).arg(rule).arg(value.unwrap_or_default());
         }
-        let n: i64 = self.redis.invoke(&inv).await?;
+        let n: i64 = self.ack(&inv).await?;
         Ok(n == 1)
     }
 
@@ -694,8 +740,7 @@ impl Store for RedisStore {
 
     async fn pause(&self, source: Option<&str>, paused: bool) -> Result<bool, StoreError> {
         let n: i64 = self
-            .redis
-            .invoke(
+            .ack(
                 self.scripts
                     .pause
                     .key(&self.keys.base)
@@ -716,7 +761,7 @@ impl Store for RedisStore {
                 .arg(base.as_millis() as u64)
                 .arg(max.as_millis() as u64),
         };
-        let ends: i64 = self.redis.invoke(&inv).await?;
+        let ends: i64 = self.ack(&inv).await?;
         Ok((ends > 0).then_some(ends))
     }
 
@@ -731,8 +776,7 @@ impl Store for RedisStore {
     async fn set_aging(&self, per_point: Option<Duration>) -> Result<Option<u64>, StoreError> {
         let ms = per_point.map(|d| d.as_millis().max(1) as u64).unwrap_or(0);
         let n: i64 = self
-            .redis
-            .invoke(self.scripts.aging.key(&self.keys.base).arg(ms))
+            .ack(self.scripts.aging.key(&self.keys.base).arg(ms))
             .await?;
         Ok((n >= 0).then_some(n as u64))
     }
@@ -1148,8 +1192,7 @@ impl Store for RedisStore {
         retention: Duration,
     ) -> Result<ForgetOutcome, StoreError> {
         let reply: Value = self
-            .redis
-            .invoke(
+            .ack(
                 self.scripts
                     .forget
                     .key(&self.keys.base)

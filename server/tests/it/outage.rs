@@ -13,10 +13,17 @@ struct PrivateRedis {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// More `redis-server` options (`--replicaof …`).
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A private redis-server with more options.
+    fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -28,6 +35,7 @@ impl PrivateRedis {
             port,
             dir,
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         r.up();
         r
@@ -49,6 +57,7 @@ impl PrivateRedis {
             ])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -205,5 +214,84 @@ async fn reads_go_stale_writes_refuse_and_the_server_recovers() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    s.stop_keep().await;
+}
+
+/// `WORKER_POOL_REDIS_REPLICAS=1`: a write the API acknowledges is on a replica before the
+/// answer; when no replica confirms it in time the answer is 503 saying so (the write was made
+/// on the primary), reads and the server go on, and a submit sent again with its task_id
+/// returns the task once the replica is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_wait_for_a_replica() {
+    let primary = PrivateRedis::start();
+    let port = primary.port.to_string();
+    let mut replica = PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let linked = |r: &PrivateRedis| {
+        r.cmd(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    };
+    eventually(10, "the replica linked", || async {
+        linked(&replica).then_some(())
+    })
+    .await;
+    let url = primary.url();
+    let s = TestServer::start(&[
+        ("REDIS_URL", &url),
+        ("WORKER_POOL_REDIS_REPLICAS", "1"),
+        ("WORKER_POOL_REDIS_REPLICA_TIMEOUT", "300ms"),
+    ])
+    .await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"crm_source": "hubspot", "sync_type": "all", "task_id": id});
+    let (code, t) = s.post("/submit/", body.clone()).await;
+    assert_eq!(code, 201, "{t}");
+    // Acknowledged means on the replica already (WAIT, not a later catch-up).
+    let key = format!("{}:task:{id}", s.prefix);
+    assert_eq!(replica.cmd(&["EXISTS", &key]).trim(), "1");
+
+    // No replica: the write is made on the primary, but the answer says it may not last.
+    replica.down();
+    let other = uuid::Uuid::new_v4().to_string();
+    let mut b = body.clone();
+    b["task_id"] = json!(other);
+    let started = Instant::now();
+    let (code, err) = s.post("/submit/", b.clone()).await;
+    assert_eq!(code, 503, "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "it waited for the replica"
+    );
+    let text = err["error"].as_str().unwrap();
+    assert!(
+        text.contains("0 of the 1 Redis replica(s)") && text.contains("task_id"),
+        "{text}"
+    );
+    let (code, err) = s.post("/config/", json!({"max_workers": 3})).await;
+    assert_eq!(code, 503, "{err}");
+    // Reads go on, fresh: Redis itself answers.
+    let (code, st) = s.get("/status/").await;
+    assert_eq!(
+        (code, st["stale"].clone(), st["max_workers"].clone()),
+        (200, json!(false), json!(3))
+    );
+
+    // The replica is back: the submit sent again returns the task the first send made.
+    replica.up();
+    eventually(10, "the replica linked again", || async {
+        linked(&replica).then_some(())
+    })
+    .await;
+    let (code, again) = s.post("/submit/", b).await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(
+        (again["task_id"].as_str(), again["deduplicated"].as_bool()),
+        (Some(other.as_str()), Some(true))
+    );
+    assert_eq!(
+        replica
+            .cmd(&["EXISTS", &format!("{}:task:{other}", s.prefix)])
+            .trim(),
+        "1"
+    );
     s.stop_keep().await;
 }
