@@ -31,13 +31,17 @@ test("screenshot of the dashboard with running, queued and failed tasks (docs/da
 test("screenshot of a task's page (docs/task-page.png)", async ({ page, request }) => {
   const api = new PoolApi(request);
   await api.reset(2);
-  const failed = await api.submit("genius", "marketsharp_contacts", FAILING, 5, "acme-42");
+  // A batch_size ending in 19: Celery retries it once by itself, then it fails for good.
+  const failed = await api.submit("genius", "marketsharp_contacts", 419, 5, "acme-42");
   await api.waitStatus(failed.task_id, "failed");
   await request.post(`/ingestion/crm-dashboard/api/worker-pool/tasks/${failed.task_id}/retry/`);
   await page.setViewportSize({ width: 1100, height: 900 });
   await page.goto(`/tasks/${failed.task_id}`);
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
-  await expect(page.getByTestId("timeline-step")).toHaveCount(4);
+  const steps = page.getByTestId("timeline-step");
+  await expect(steps).toHaveCount(5);
+  await expect(steps.nth(3)).toHaveAttribute("data-kind", "retry");
+  await page.getByTestId("task-traceback").locator("summary").click();
   const path = process.env.UPDATE_SCREENSHOTS ? "../docs/task-page.png" : "test-results/task-page.png";
   await page.screenshot({ path, fullPage: true });
   await api.reset(1);
