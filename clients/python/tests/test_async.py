@@ -65,6 +65,9 @@ def test_the_async_client_runs_the_main_path(
             assert [f.field for f in e.value.fields] == ["priority"]
             assert (await apool.task(ok.task_id)) == done
 
+            doctor = await apool.doctor()
+            assert any(c.check == "workers.consume" and c.status == "ok" for c in doctor.checks)
+
     asyncio.run(main())
 
 

@@ -257,3 +257,15 @@ def test_a_submit_whose_answer_was_lost_is_sent_again_and_adds_one_task(
     with pytest.raises(Invalid) as bad:
         pool.submit("arrivy", "all", task_id="not an id")
     assert [f.field for f in bad.value.fields] == ["task_id"]
+
+
+def test_doctor_reports_the_set_up_it_runs_on(pool: WorkerPool, celery_worker: str) -> None:
+    report = pool.doctor()
+    by_check = {(c.check, c.subject): c for c in report.checks}
+    consume = by_check[("workers.consume", "queue")]
+    assert consume.status == "ok" and celery_worker in consume.message
+    # The demo worker is set up as the pool needs it.
+    for name in ("worker.track_started", "worker.results", "worker.registered", "worker.heartbeats"):
+        assert by_check[(name, celery_worker)].status == "ok", by_check[(name, celery_worker)]
+    assert report.ok is (not report.problems)
+    assert all(c.fix for c in report.checks if c.status != "ok")

@@ -25,6 +25,8 @@ from .errors import (
     WorkerPoolError,
 )
 from .models import (
+    DoctorCheck,
+    DoctorReport,
     PoolConfig,
     PoolState,
     PoolStatus,
@@ -49,6 +51,8 @@ __all__ = [
     "PoolState",
     "PoolConfig",
     "ProcessReport",
+    "DoctorReport",
+    "DoctorCheck",
     "SourceStatus",
     "RateUse",
     "parse_time",

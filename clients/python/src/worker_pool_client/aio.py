@@ -28,7 +28,7 @@ from ._core import (
 )
 from .client import _task_list
 from .errors import Unavailable, WaitTimeout
-from .models import PoolConfig, PoolStatus, ProcessReport, Task
+from .models import DoctorReport, PoolConfig, PoolStatus, ProcessReport, Task
 
 __all__ = ["AsyncWorkerPool"]
 
@@ -160,6 +160,10 @@ class AsyncWorkerPool:
     async def process_queue(self) -> ProcessReport:
         """See :meth:`WorkerPool.process_queue`."""
         return ProcessReport.from_dict(await self._request("POST", "process-queue/"))
+
+    async def doctor(self) -> DoctorReport:
+        """See :meth:`WorkerPool.doctor`."""
+        return DoctorReport.from_dict(await self._request("GET", "doctor/"))
 
     # --- waiting -----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from ._core import (
     TimeoutTypes,
 )
 from .errors import Unavailable, WaitTimeout
-from .models import PoolConfig, PoolStatus, ProcessReport, Task
+from .models import DoctorReport, PoolConfig, PoolStatus, ProcessReport, Task
 
 __all__ = ["WorkerPool"]
 
@@ -182,6 +182,11 @@ class WorkerPool:
     def process_queue(self) -> ProcessReport:
         """Runs one pass now: records the results Celery has, then fills free slots."""
         return ProcessReport.from_dict(self._request("POST", "process-queue/"))
+
+    def doctor(self) -> DoctorReport:
+        """Checks what the pool's guarantees rely on (each Redis, the Celery workers' settings,
+        the queue) and says what to fix, as ``worker-pool doctor`` does; takes about a second."""
+        return DoctorReport.from_dict(self._request("GET", "doctor/"))
 
     # --- waiting -----------------------------------------------------------------------------
 

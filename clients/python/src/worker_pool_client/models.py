@@ -421,3 +421,56 @@ class ProcessReport:
             queued_count=int(data.get("queued_count", 0)),
             raw=dict(data),
         )
+
+
+@dataclass(frozen=True)
+class DoctorCheck:
+    """One finding of the server's set-up check (``doctor/``)."""
+
+    check: str
+    """A stable name: ``redis.eviction``, ``worker.track_started``, …"""
+    subject: str
+    """What it is about: ``store``, ``broker``, ``result backend``, ``queue`` or a worker."""
+    status: str
+    """``ok``, ``warning`` or ``problem``."""
+    message: str
+    """What was found, in a sentence."""
+    fix: Optional[str] = None
+    """What to do about it (warnings and problems)."""
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """What the pool's guarantees rely on, checked now (``doctor/``, ``worker-pool doctor``)."""
+
+    ok: bool
+    """False when a check found a problem (warnings leave it true)."""
+    queue: str
+    """The Celery queue the pool dispatches to."""
+    checks: tuple[DoctorCheck, ...]
+    """Every finding, the problems first."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The JSON object as the server sent it."""
+
+    @property
+    def problems(self) -> tuple[DoctorCheck, ...]:
+        """The findings that break a guarantee."""
+        return tuple(c for c in self.checks if c.status == "problem")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DoctorReport:
+        return cls(
+            ok=bool(data.get("ok", False)),
+            queue=str(data.get("queue", "")),
+            checks=tuple(
+                DoctorCheck(
+                    check=str(c.get("check", "")),
+                    subject=str(c.get("subject", "")),
+                    status=str(c.get("status", "")),
+                    message=str(c.get("message", "")),
+                    fix=None if c.get("fix") is None else str(c["fix"]),
+                )
+                for c in data.get("checks") or ()
+            ),
+            raw=dict(data),
+        )
