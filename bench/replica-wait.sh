@@ -14,10 +14,8 @@ export SERVER_BIN=$ROOT/target/release/worker-pool
 OUT=$ROOT/target/bench/replica-wait; rm -rf "$OUT"; mkdir -p "$OUT"
 [ -x "$SERVER_BIN" ] && [ -x target/release/wp-bench ] || die "build the release server and wp-bench first"
 start_private_redis; export REDIS_URL=$PRIVATE_REDIS_URL
-RP=$(free_port); RD=$(mktemp -d)
-redis-server --port $RP --bind 127.0.0.1 --save "" --appendonly no --dir $RD --daemonize yes --pidfile $RD/p --logfile $RD/l --replicaof 127.0.0.1 $PRIVATE_REDIS_PORT >/dev/null
-for _ in $(seq 100); do redis-cli -p $RP info replication | grep -q master_link_status:up && break; sleep 0.1; done
-trap 'kill $SERVER_PID 2>/dev/null || true; redis-cli -p $RP shutdown nosave >/dev/null 2>&1 || true; stop_private_redis' EXIT
+trap 'kill ${SERVER_PID:-} 2>/dev/null || true; stop_private_replica; stop_private_redis' EXIT
+start_private_replica
 for round in 1 2 3; do
   for R in 0 1; do
     start_server $OUT/s.log WORKER_POOL_PREFIX=r$R$round WORKER_POOL_CELERY_QUEUE=r$R$round:q MAX_SYNC_WORKERS=4 WORKER_POOL_TASK_REGISTRY=$ROOT/bench/registry.json RUST_LOG=warn WORKER_POOL_REDIS_REPLICAS=$R

@@ -57,7 +57,7 @@ export REDIS_URL=$PRIVATE_REDIS_URL
 SERVER_PID=
 cleanup() {
   stop_server
-  stop_replica
+  stop_private_replica
   stop_private_redis
 }
 trap cleanup EXIT
@@ -72,26 +72,6 @@ bench_server() {
     MAX_SYNC_WORKERS="$2" WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn \
     WORKER_POOL_SOURCE_LIMITS="${RULES:-}" "${extra[@]}"
   SURL=$SERVER_URL
-}
-
-# A replica of the private Redis, for the runs with WORKER_POOL_REDIS_REPLICAS=1.
-start_replica() {
-  REPLICA_PORT=$(free_port)
-  REPLICA_DIR=$(mktemp -d)
-  redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$REPLICA_DIR" --daemonize yes --pidfile "$REPLICA_DIR/redis.pid" \
-    --logfile "$REPLICA_DIR/redis.log" --replicaof 127.0.0.1 "$PRIVATE_REDIS_PORT" >/dev/null
-  for _ in $(seq 100); do
-    redis-cli -p "$REPLICA_PORT" info replication 2>/dev/null | grep -q "master_link_status:up" && return 0
-    sleep 0.1
-  done
-  die "the replica did not link to the private Redis (see $REPLICA_DIR/redis.log)"
-}
-stop_replica() {
-  [ -n "${REPLICA_PORT:-}" ] || return 0
-  redis-cli -p "$REPLICA_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$REPLICA_DIR"
-  REPLICA_PORT=
 }
 stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
@@ -136,14 +116,14 @@ wrk -t2 -c64 -d"$WRK_D" --latency "$API/status/" > "$OUT_DIR/wrk-status.txt"
 wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "$OUT_DIR/wrk-submit.txt"
 
 step "refill latency at limit 4 and POST submit/ with WORKER_POOL_REDIS_REPLICAS=1 (a local replica)"
-start_replica
+start_private_replica
 REPLICAS=1 bench_server refill-replica 4
 "$BENCH" refill --url "$SURL" --queue "refill-replica:q" --limit 4 --n "$N_REFILL" > "$OUT_DIR/refill-replica.json"
 REPLICAS=1 bench_server http-replica 1
 API="$SURL/ingestion/crm-dashboard/api/worker-pool"
 wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "$OUT_DIR/wrk-submit-replica.txt"
 stop_server
-stop_replica
+stop_private_replica
 
 step "throughput against plain Celery (-c 4, $N_TP tasks each, $TP_REPS rounds alternating)"
 for TASK in noop sleep20; do

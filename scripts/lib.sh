@@ -119,6 +119,29 @@ stop_private_redis() {
   PRIVATE_REDIS_PORT=
 }
 
+# start_private_replica: a replica of the private Redis (start_private_redis first) on a free
+# port, without persistence; waits until it has linked to it; sets PRIVATE_REPLICA_PORT.
+# stop_private_replica stops it.
+start_private_replica() {
+  PRIVATE_REPLICA_PORT=$(free_port)
+  PRIVATE_REPLICA_DIR=$(mktemp -d)
+  redis-server --port "$PRIVATE_REPLICA_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$PRIVATE_REPLICA_DIR" --daemonize yes --pidfile "$PRIVATE_REPLICA_DIR/redis.pid" \
+    --logfile "$PRIVATE_REPLICA_DIR/redis.log" --replicaof 127.0.0.1 "$PRIVATE_REDIS_PORT" >/dev/null
+  for _ in $(seq 100); do
+    redis-cli -p "$PRIVATE_REPLICA_PORT" info replication 2>/dev/null \
+      | grep -q "master_link_status:up" && return 0
+    sleep 0.1
+  done
+  die "the replica did not link to the private Redis (see $PRIVATE_REPLICA_DIR/redis.log)"
+}
+stop_private_replica() {
+  [ -n "${PRIVATE_REPLICA_PORT:-}" ] || return 0
+  redis-cli -p "$PRIVATE_REPLICA_PORT" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$PRIVATE_REPLICA_DIR"
+  PRIVATE_REPLICA_PORT=
+}
+
 # start_demo_worker LOG NAME QUEUE [celery worker options...]: a Celery worker of the demo app
 # (demo/demo_app.py) named NAME@<host> on QUEUE, against $REDIS_URL; waits until it is ready
 # and sets WORKER_PID.

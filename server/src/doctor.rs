@@ -395,13 +395,8 @@ fn worker_checks(
     }
 }
 
-/// Celery's setting `name` as the `conf` command answered it.
-fn setting<'a>(conf: &'a Value, name: &str) -> Option<&'a Value> {
-    conf.get(name)
-}
-
 fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
-    match setting(conf, "task_track_started") {
+    match conf.get("task_track_started") {
         Some(Value::Bool(true)) => f.ok(
             "worker.track_started",
             host,
@@ -417,7 +412,7 @@ fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
             "Set task_track_started = True in the Celery app's configuration.".into(),
         ),
     }
-    if let Some(Value::Bool(true)) = setting(conf, "task_ignore_result") {
+    if let Some(Value::Bool(true)) = conf.get("task_ignore_result") {
         f.problem(
             "worker.results",
             host,
@@ -425,7 +420,7 @@ fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
             "Set task_ignore_result = False (and no ignore_result=True on the pooled tasks).".into(),
         );
     } else {
-        match setting(conf, "result_backend") {
+        match conf.get("result_backend") {
             Some(Value::String(b)) if !b.is_empty() && b != "disabled" => f.ok(
                 "worker.results",
                 host,
@@ -442,7 +437,7 @@ fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
             ),
         }
     }
-    match setting(conf, "result_backend_always_retry") {
+    match conf.get("result_backend_always_retry") {
         Some(Value::Bool(true)) => f.ok(
             "worker.result_retry",
             host,
@@ -458,7 +453,7 @@ fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
             "Set result_backend_always_retry = True.".into(),
         ),
     }
-    match setting(conf, "worker_prefetch_multiplier") {
+    match conf.get("worker_prefetch_multiplier") {
         Some(v) if v.as_i64() == Some(1) => f.ok(
             "worker.prefetch",
             host,
@@ -474,7 +469,7 @@ fn conf_checks(f: &mut Findings, host: &str, conf: &Value) {
             "Set worker_prefetch_multiplier = 1 (recommended).".into(),
         ),
     }
-    match setting(conf, "task_acks_late") {
+    match conf.get("task_acks_late") {
         Some(Value::Bool(true)) => f.warn(
             "worker.acks_late",
             host,
