@@ -27,6 +27,8 @@ Usage (scripts/chaos.sh builds the server and runs this with the venv's Python):
 
     python3 chaos/chaos.py --profile short     # about 90 s, what CI runs
     python3 chaos/chaos.py --profile long      # about 15 min, by hand; results in docs/
+    python3 chaos/chaos.py --ha                # Redis behind Sentinel (scripts/ha.sh): the
+                                               # primary is killed and replaced instead
 
 It prints a summary and writes it as JSON (--out). Exit code 0 when every check passes.
 Only the standard library and redis-py (from the demo venv) are used.
@@ -43,12 +45,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from procs import free_port, start_celery_worker, start_redis, start_server  # noqa: E402
+from procs import (free_port, start_celery_worker, start_redis, start_sentinel,  # noqa: E402
+                   start_server)
 API = "/ingestion/crm-dashboard/api/worker-pool"
 TYPES = [("five9", "contacts"), ("genius", "marketsharp_contacts"), ("hubspot", "all"),
          ("genius", "all"), ("arrivy", "all")]
@@ -116,6 +120,118 @@ class Redis:
     def kill(self):
         kill_group(self.proc)
         self.proc.wait()
+
+
+class SentinelRedis:
+    """Redis behind Sentinel (--ha): a primary, its replica and three Sentinels, all private.
+    `failover()` SIGKILLs whichever server is the primary now, waits until the Sentinels have
+    promoted the other, and starts the killed one again on its directory: the Sentinels make it
+    a replica of the new primary. The pool and the workers reach Redis only through the
+    Sentinels (Celery's `sentinel://` URLs, the master's name apart)."""
+
+    MASTER = "chaos"
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "redis")
+        os.makedirs(self.dir)
+        self.nodes = []
+        for n in range(2):
+            d = os.path.join(self.dir, f"node{n}")
+            os.makedirs(d)
+            self.nodes.append({"port": free_port(), "dir": d, "proc": None})
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels = []
+        self.restarts = 0   # failovers
+
+    @property
+    def url(self):
+        return ";".join(f"sentinel://127.0.0.1:{p}/0" for p in self.sentinel_ports)
+
+    @property
+    def proc(self):
+        return any(n["proc"] for n in self.nodes) or self.sentinels
+
+    def _redis(self, port):
+        import redis  # redis-py, from the demo venv
+        return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2)
+
+    def _role(self, node):
+        try:
+            return self._redis(node["port"]).execute_command("ROLE")[0]
+        except Exception:  # noqa: BLE001 (down, loading: no role yet)
+            return None
+
+    def _linked(self, node):
+        try:
+            return self._redis(node["port"]).info("replication").get("master_link_status") == "up"
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _wait(self, what, cond, secs=30):
+        deadline = time.time() + secs
+        while time.time() < deadline:
+            if cond():
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"Sentinel set-up: {what} did not happen within {secs} s")
+
+    def start(self):
+        primary, replica = self.nodes
+        primary["proc"] = start_redis(primary["port"], primary["dir"], persist=True)
+        replica["proc"] = start_redis(replica["port"], replica["dir"], persist=True,
+                                      extra=["--replicaof", "127.0.0.1", str(primary["port"])])
+        self._wait("the replica linking", lambda: self._linked(replica))
+        for port in self.sentinel_ports:
+            self.sentinels.append(start_sentinel(port, self.dir, self.MASTER, primary["port"]))
+
+        def ready():
+            try:
+                return all(
+                    (m := self._redis(p).sentinel_master(self.MASTER))["num-slaves"] == 1
+                    and m["num-other-sentinels"] == 2 for p in self.sentinel_ports)
+            except Exception:  # noqa: BLE001
+                return False
+        self._wait("the Sentinels finding the replica and each other", ready)
+
+    def primary(self):
+        """The node the Sentinels name as the primary now."""
+        for p in self.sentinel_ports:
+            try:
+                _host, port = self._redis(p).sentinel_get_master_addr_by_name(self.MASTER)
+                return next(n for n in self.nodes if n["port"] == int(port))
+            except Exception:  # noqa: BLE001
+                continue
+        raise SystemExit("no Sentinel names a primary")
+
+    @property
+    def port(self):
+        return self.primary()["port"]
+
+    def failover(self):
+        old = self.primary()
+        new = next(n for n in self.nodes if n is not old)
+        kill_group(old["proc"])
+        old["proc"].wait()
+        old["proc"] = None
+        killed = time.time()
+        self._wait("the promotion of the replica", lambda: self._role(new) == "master")
+        promoted = time.time()
+        old["proc"] = start_redis(old["port"], old["dir"], persist=True)
+        self._wait("the old primary becoming a replica",
+                   lambda: self._role(old) == "slave" and self._linked(old))
+        self.restarts += 1
+        return promoted - killed, time.time() - killed
+
+    def kill(self):
+        for n in self.nodes:
+            if n["proc"]:
+                kill_group(n["proc"])
+                n["proc"].wait()
+                n["proc"] = None
+        for proc in self.sentinels:
+            kill_group(proc)
+            proc.wait()
+        self.sentinels = []
 
 
 class Replica:
@@ -212,7 +328,8 @@ class Harness:
         self.p = p
         self.rng = random.Random(args.seed)
         self.workdir = tempfile.mkdtemp(prefix="wp-chaos-")
-        self.redis = Redis(self.workdir)
+        self.redis = SentinelRedis(self.workdir) if args.ha else Redis(self.workdir)
+        self.acked = threading.Event()   # set at each acknowledged submit
         self.replicas = []
         self.workers = []
         self.accepted = {}          # task id -> submit body
@@ -256,6 +373,16 @@ class Harness:
         server_env.pop("WORKER_POOL_API_TOKEN", None)
         worker_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_CELERY_QUEUE=queue,
                           DEMO_SPEED="1", DEMO_VISIBILITY_TIMEOUT="60")
+        if self.args.ha:
+            # Everyone follows the primary through the Sentinels; what the API acknowledges
+            # is on the replica first.
+            for env in (server_env, worker_env):
+                env["WORKER_POOL_SENTINEL_MASTER"] = SentinelRedis.MASTER
+            server_env.update(WORKER_POOL_REDIS_REPLICAS="1",
+                              WORKER_POOL_REDIS_REPLICA_TIMEOUT="1s")
+        else:
+            for env in (server_env, worker_env):
+                env.pop("WORKER_POOL_SENTINEL_MASTER", None)
         worker_env.pop("CELERY_BROKER_URL", None)
         worker_env.pop("CELERY_RESULT_BACKEND", None)
         self.worker_env = worker_env
@@ -301,8 +428,11 @@ class Harness:
                 ms += 1                   # (endings that make the demo ask Celery to retry)
             if self.rng.random() < 0.08:
                 ms = ms - ms % 100 + 13   # ends in 13: fails half way
+            # A client-chosen id makes sending it again safe: a submit answered 503 (a replica
+            # did not confirm it, or the store was down) may exist all the same.
             body = {"crm_source": None, "sync_type": None, "parameters": {"batch_size": ms},
-                    "priority": self.rng.randint(-5, 5)}
+                    "priority": self.rng.randint(-5, 5),
+                    "task_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
             body["crm_source"], body["sync_type"] = self.rng.choice(TYPES)
             if body["crm_source"] in TENANT_LIMITS or self.rng.random() < 0.3:
                 body["tenant"] = self.rng.choice(TENANTS + [None])
@@ -313,6 +443,7 @@ class Harness:
                 if status == 201:
                     with self.lock:
                         self.accepted[task["task_id"]] = body
+                    self.acked.set()
                     break
                 if status == 200 and task.get("deduplicated"):
                     # An existing task of the same source, type and tenant: nothing was added.
@@ -368,6 +499,12 @@ class Harness:
         plan.append((window * 0.70, "lose-message", None))
         plan.append((window * 0.35, "pause", "hubspot"))
         plan.append((window * 0.55, "pause", None))
+        if self.args.ha:
+            # A few failovers: the primary is lost three times (five in the long profile).
+            plan.append((window * 0.25, "restart-redis", None))
+            plan.append((window * 0.80, "restart-redis", None))
+            if self.args.profile == "long":
+                plan.append((window * 0.45, "restart-redis", None))
         if self.args.profile == "long":
             plan.append((window * 0.40, "lose-message", None))
             plan.append((window * 0.75, "kill-worker", None))
@@ -409,6 +546,17 @@ class Harness:
                 time.sleep(3)
                 victim.start()
                 self.events.append((time.time() - t0, f"restarted replica {victim.n}"))
+            elif what == "restart-redis" and self.args.ha:
+                # Right after an acknowledged submit, the primary dies without a word.
+                self.acked.clear()
+                self.acked.wait(5)
+                victim = self.redis.primary()["port"]
+                now = time.time() - t0
+                promoted, rejoined = self.redis.failover()
+                self.events.append((now, f"SIGKILL the Redis primary (:{victim}) right after an acknowledged submit"))
+                self.events.append((time.time() - t0, f"failover: replica promoted after {promoted:.1f} s, "
+                                    f"the old primary a replica after {rejoined:.1f} s"))
+                log(f"failover: promoted after {promoted:.1f} s, old primary rejoined after {rejoined:.1f} s")
             elif what == "restart-redis":
                 self.redis.kill()
                 self.redis.restarts += 1
@@ -652,7 +800,8 @@ class Harness:
             "replicas": len(self.replicas),
             "workers_started": len(self.workers),
             "kills": self.kills,
-            "redis_restarts": self.redis.restarts,
+            "ha": self.args.ha,
+            ("redis_failovers" if self.args.ha else "redis_restarts"): self.redis.restarts,
             "max_workers_changes": len(self.limits) - 1,
             "max_concurrent_observed": max_running,
             "check_1_over_limit_starts": len(over),
@@ -747,6 +896,9 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "worker-pool"))
     ap.add_argument("--venv", default=os.environ.get(
         "WORKER_POOL_VENV", os.path.expanduser("~/.cache/worker-pool/venv")))
+    ap.add_argument("--ha", action="store_true",
+                    help="Redis behind Sentinel (a primary, a replica, three Sentinels); the "
+                         "Redis restarts become failovers, each right after an acknowledged submit")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--out", help="also write the summary here (JSON)")
     ap.add_argument("--keep", action="store_true", help="keep logs and records")

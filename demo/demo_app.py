@@ -56,14 +56,23 @@ app.conf.update(
 if os.environ.get("DEMO_CONF"):
     app.conf.update(json.loads(os.environ["DEMO_CONF"]))
 UNREGISTERED = set(filter(None, os.environ.get("DEMO_UNREGISTER", "").split(",")))
+TRANSPORT = {}
+SENTINEL_MASTER = os.environ.get("WORKER_POOL_SENTINEL_MASTER")
+if SENTINEL_MASTER:
+    # Broker and backend behind Redis Sentinel (sentinel://host:26379;sentinel://host2:26379):
+    # the master's name is a transport option in Celery, the same variable in the pool.
+    TRANSPORT["master_name"] = SENTINEL_MASTER
+    app.conf.result_backend_transport_options = {"master_name": SENTINEL_MASTER}
 if os.environ.get("DEMO_VISIBILITY_TIMEOUT"):
     # How soon a message a lost worker had reserved but not started goes back to the queue.
     # Safe to keep short with Celery's default early acknowledgement (a started task is acked).
-    app.conf.broker_transport_options = {
+    TRANSPORT.update({
         "visibility_timeout": int(os.environ["DEMO_VISIBILITY_TIMEOUT"]),
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
-    }
+    })
+if TRANSPORT:
+    app.conf.broker_transport_options = TRANSPORT
 
 
 class SyncError(Exception):

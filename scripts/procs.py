@@ -1,5 +1,5 @@
-"""The processes the Python harnesses start, written once: a private redis-server, a Celery
-worker of the demo app, and a worker-pool server. Used by chaos/chaos.py, bench/throughput.py
+"""The processes the Python harnesses start, written once: a private redis-server (and Redis
+Sentinels), a Celery worker of the demo app, and a worker-pool server. Used by chaos/chaos.py, bench/throughput.py
 and server/tests/fixtures/celery-wire/capture.py (the shell scripts have the same in
 scripts/lib.sh). Standard library only.
 """
@@ -34,17 +34,35 @@ def wait_port(port, secs, proc=None):
     return False
 
 
-def start_redis(port, directory, persist=False):
+def start_redis(port, directory, persist=False, extra=()):
     """A redis-server in the foreground of its own session (so it can be SIGKILLed and started
-    again on the same directory). With `persist`, append-only with fsync on every write."""
+    again on the same directory). With `persist`, append-only with fsync on every write;
+    `extra`: more options (`--replicaof host port`)."""
     durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else \
         ["--appendonly", "no"]
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--dir", directory] + durability,
+         "--dir", directory] + durability + list(extra),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     if not wait_port(port, 10, proc):
         raise SystemExit("redis-server did not start")
+    return proc
+
+
+def start_sentinel(port, directory, master, primary_port):
+    """A Redis Sentinel (`redis-server <conf> --sentinel`) watching `master` at
+    127.0.0.1:primary_port with a quorum of 2, quick to act as a harness needs (down after
+    1 s; production keeps Sentinel's defaults)."""
+    conf = os.path.join(directory, f"sentinel-{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {master} 127.0.0.1 {primary_port} 2\n"
+                f"sentinel down-after-milliseconds {master} 1000\n"
+                f"sentinel failover-timeout {master} 4000\n")
+    proc = subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    if not wait_port(port, 10, proc):
+        raise SystemExit("redis-server --sentinel did not start")
     return proc
 
 

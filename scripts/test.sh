@@ -39,6 +39,9 @@ cargo test --all-targets
 step "chaos harness, short profile (replicas, workers and Redis killed under load)"
 "$ROOT/scripts/chaos.sh" --profile short --seed 7
 
+step "chaos harness behind Sentinel, short (the Redis primary killed three times under load)"
+"$ROOT/scripts/ha.sh" --profile short --seed 7
+
 step "cargo leptos build"
 cargo leptos build
 

@@ -137,24 +137,35 @@ fn parse<T: std::str::FromStr>(
     })
 }
 
+/// A Redis URL: direct, or through Sentinel (kombu's `sentinel://h:p;sentinel://h:p`, whose
+/// master is `WORKER_POOL_SENTINEL_MASTER`, or `redis+sentinel://h:p,h:p/<master>/<db>`), kept
+/// in the form [`crate::connection::Endpoint::url`] gives, which names a Sentinel's master.
 fn redis_url_var(
     env: &impl Lookup,
     name: &'static str,
     default: &str,
 ) -> Result<String, ConfigError> {
     let value = env.get(name).unwrap_or_else(|| default.to_string());
-    match redis::Client::open(value.as_str()) {
-        Ok(_) => Ok(value),
-        Err(_) => Err(ConfigError {
+    let master = env.get("WORKER_POOL_SENTINEL_MASTER");
+    match crate::connection::Endpoint::parse(&value, master.as_deref().map(str::trim)) {
+        Ok(endpoint) => Ok(endpoint.url()),
+        Err(e) => Err(ConfigError {
             name,
             value: redact_url(&value),
-            reason: "expected a Redis URL such as redis://127.0.0.1:6379/0".into(),
+            reason: match e.detail() {
+                Some(detail) if value.contains("sentinel://") => detail.to_string(),
+                _ => "expected a Redis URL such as redis://127.0.0.1:6379/0".into(),
+            },
         }),
     }
 }
 
-/// A URL with its password replaced, for logs and error messages.
+/// A URL with its password replaced, for logs and error messages (each part of kombu's
+/// `;`-joined Sentinel URLs).
 pub fn redact_url(url: &str) -> String {
+    if url.contains(';') {
+        return url.split(';').map(redact_url).collect::<Vec<_>>().join(";");
+    }
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => {
@@ -806,5 +817,51 @@ mod tests {
         assert_eq!(redact_url("redis://h:6379/0"), "redis://h:6379/0");
         let err = check(&[("REDIS_URL", "http://u:pw@h")]).unwrap_err();
         assert!(!err.to_string().contains("pw"), "{err}");
+        assert_eq!(
+            redact_url("sentinel://:pw@a:1/0;sentinel://:pw@b:2/0"),
+            "sentinel://:***@a:1/0;sentinel://:***@b:2/0"
+        );
+    }
+
+    #[test]
+    fn sentinel_urls_in_celerys_form_take_the_master_from_its_own_variable() {
+        let c = check(&[
+            ("REDIS_URL", "sentinel://:pw@s1:26379/2;sentinel://s2:26380"),
+            ("WORKER_POOL_SENTINEL_MASTER", "mymaster"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.redis_url,
+            "redis+sentinel://:pw@s1:26379,s2:26380/mymaster/2"
+        );
+        // The broker and the backend default to it, the master's name included.
+        assert_eq!(c.broker_url, c.redis_url);
+        assert_eq!(c.result_backend_url, c.redis_url);
+        let c = check(&[
+            ("CELERY_BROKER_URL", "redis+sentinel://s1,s2:1/other/1"),
+            ("CELERY_RESULT_BACKEND", "sentinel://s3"),
+            ("WORKER_POOL_SENTINEL_MASTER", "mymaster"),
+        ])
+        .unwrap();
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
+        assert_eq!(c.broker_url, "redis+sentinel://s1:26379,s2:1/other/1");
+        assert_eq!(c.result_backend_url, "redis+sentinel://s3:26379/mymaster/0");
+        let err = check(&[("REDIS_URL", "sentinel://s1:26379")]).unwrap_err();
+        assert_eq!(err.name, "REDIS_URL");
+        assert!(
+            err.to_string().contains("WORKER_POOL_SENTINEL_MASTER"),
+            "{err}"
+        );
+        let err = check(&[("REDIS_URL", "redis+sentinel://s1:26379")]).unwrap_err();
+        assert!(err.to_string().contains("master"), "{err}");
+        for bad in [
+            "redis+sentinel://s1:x/m/0",
+            "redis+sentinel://s1/m/zero",
+            "sentinel://s1;redis://s2",
+        ] {
+            let err =
+                check(&[("REDIS_URL", bad), ("WORKER_POOL_SENTINEL_MASTER", "m")]).unwrap_err();
+            assert_eq!(err.name, "REDIS_URL", "{bad}");
+        }
     }
 }

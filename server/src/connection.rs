@@ -2,10 +2,16 @@
 //! connection whose every command gives up after a deadline. The server starts (and
 //! `/healthz` answers) while Redis is down, and a Redis that stops answering costs a request
 //! at most the deadline, never a hang. A leaf: it uses nothing else of this crate.
+//!
+//! A database is reached directly (`redis://`, `rediss://`, `unix://`) or through Redis
+//! Sentinel ([`Endpoint::Sentinel`]): then the connection asks the Sentinels which server is
+//! the primary, checks with `ROLE` that it is, and asks again whenever the primary stops
+//! answering or refuses a write (`READONLY`), so it follows a failover by itself.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a command did not succeed.
@@ -34,43 +40,429 @@ impl CallError {
     }
 }
 
+/// The URL scheme of a database reached through Sentinel, in the one form the pool keeps
+/// (`redis+sentinel://[user:password@]host:port[,host:port…]/<master>[/<db>]`).
+pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
+/// Kombu's and Celery's Sentinel URL scheme (`sentinel://host:port;sentinel://host:port`, the
+/// master's name given apart).
+pub const KOMBU_SENTINEL_SCHEME: &str = "sentinel://";
+
+/// Where one Redis database is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// One server, by a URL the `redis` crate reads.
+    Direct(String),
+    /// Whichever server the Sentinels name as the primary of `master`.
+    Sentinel(SentinelTarget),
+}
+
+/// A database behind Redis Sentinel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelTarget {
+    /// The Sentinels' `host:port`s, asked in turn.
+    pub sentinels: Vec<String>,
+    /// The monitored master's name (`SENTINEL get-master-addr-by-name <master>`).
+    pub master: String,
+    /// The database number on the primary.
+    pub db: i64,
+    /// `user:password` or `:password` for the Redis servers, as written in the URL (still
+    /// percent-encoded); the Sentinels are asked without it.
+    pub userinfo: Option<String>,
+}
+
+fn bad_url(what: String) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::InvalidClientConfig,
+        "invalid Redis URL",
+        what,
+    ))
+}
+
+impl Endpoint {
+    /// Reads a URL: a direct one, the `redis+sentinel://` form, or kombu's `sentinel://` form
+    /// (one or more joined by `;`), whose master is `master` (`WORKER_POOL_SENTINEL_MASTER`).
+    pub fn parse(url: &str, master: Option<&str>) -> RedisResult<Self> {
+        let url = url.trim();
+        if let Some(rest) = url.strip_prefix(SENTINEL_SCHEME) {
+            let (userinfo, rest) = split_userinfo(rest);
+            let mut parts = rest.splitn(3, '/');
+            let hosts = parts.next().unwrap_or("");
+            let named = parts.next().filter(|m| !m.is_empty());
+            let db = parts.next().filter(|d| !d.is_empty());
+            let master = named.or(master).ok_or_else(|| {
+                bad_url(format!(
+                    "{SENTINEL_SCHEME} needs the master's name after the hosts (…/mymaster/0)"
+                ))
+            })?;
+            let sentinels = hosts
+                .split(',')
+                .map(sentinel_addr)
+                .collect::<RedisResult<Vec<_>>>()?;
+            return Ok(Endpoint::Sentinel(SentinelTarget {
+                sentinels,
+                master: master.to_string(),
+                db: parse_db(db)?,
+                userinfo,
+            }));
+        }
+        if url.starts_with(KOMBU_SENTINEL_SCHEME) {
+            let master = master.filter(|m| !m.is_empty()).ok_or_else(|| {
+                bad_url("a sentinel:// URL needs the master's name in WORKER_POOL_SENTINEL_MASTER (Celery's master_name transport option)".into())
+            })?;
+            let (mut sentinels, mut db, mut userinfo) = (Vec::new(), None, None);
+            for one in url.split(';').map(str::trim).filter(|u| !u.is_empty()) {
+                let rest = one.strip_prefix(KOMBU_SENTINEL_SCHEME).ok_or_else(|| {
+                    bad_url(format!(
+                        "every part of a Sentinel URL starts with {KOMBU_SENTINEL_SCHEME}"
+                    ))
+                })?;
+                let (info, rest) = split_userinfo(rest);
+                userinfo = userinfo.or(info);
+                let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+                sentinels.push(sentinel_addr(host)?);
+                if !path.is_empty() {
+                    db = db.or(Some(parse_db(Some(path))?));
+                }
+            }
+            return Ok(Endpoint::Sentinel(SentinelTarget {
+                sentinels,
+                master: master.to_string(),
+                db: db.unwrap_or(0),
+                userinfo,
+            }));
+        }
+        redis::Client::open(url)?;
+        Ok(Endpoint::Direct(url.to_string()))
+    }
+
+    /// The one URL the pool keeps for this endpoint: a direct URL as given, a Sentinel one in
+    /// the `redis+sentinel://` form, which names its master.
+    pub fn url(&self) -> String {
+        match self {
+            Endpoint::Direct(url) => url.clone(),
+            Endpoint::Sentinel(t) => format!(
+                "{SENTINEL_SCHEME}{}{}/{}/{}",
+                t.userinfo
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default(),
+                t.sentinels.join(","),
+                t.master,
+                t.db
+            ),
+        }
+    }
+}
+
+/// `user:password@rest` → (Some("user:password"), rest).
+fn split_userinfo(rest: &str) -> (Option<String>, &str) {
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => (Some(rest[..at].to_string()), &rest[at + 1..]),
+        None => (None, rest),
+    }
+}
+
+fn sentinel_addr(host: &str) -> RedisResult<String> {
+    let host = host.trim();
+    if host.is_empty() || host.contains(['/', '@', ';']) {
+        return Err(bad_url(format!("{host:?} is not a Sentinel's host:port")));
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (
+            name,
+            port.parse::<u16>()
+                .map_err(|_| bad_url(format!("{port:?} is not a port")))?,
+        ),
+        None => (host, 26379),
+    };
+    Ok(format!("{name}:{port}"))
+}
+
+fn parse_db(db: Option<&str>) -> RedisResult<i64> {
+    match db {
+        None => Ok(0),
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad_url(format!("{d:?} is not a database number"))),
+    }
+}
+
+impl SentinelTarget {
+    /// Finds the primary: every Sentinel that answers in time is asked about the master
+    /// (`SENTINEL master`), and an address is used only when they all name it and none sees
+    /// it down or a failover in progress; then the server itself must say it is a primary
+    /// (`ROLE`). Sentinels tell a failover's new primary to each other within seconds, and
+    /// until they all agree an old primary that was restarted can still look like one to
+    /// some: writing to it would lose the writes when it is made a replica (split brain).
+    /// Gives the address and a client for it.
+    pub async fn primary(&self, timeout: Duration) -> RedisResult<(String, redis::Client)> {
+        let addr = match self.consensus(timeout).await {
+            View::Agreed(addr) => addr,
+            View::Unsettled(e) | View::NoAnswer(e) => return Err(e),
+        };
+        let userinfo = self
+            .userinfo
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let client = redis::Client::open(format!("redis://{userinfo}{addr}/{}", self.db))?;
+        let mut p = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| unavailable("the primary did not answer in time", addr.clone()))??;
+        let role: redis::Value = redis::cmd("ROLE").query_async(&mut p).await?;
+        let is_primary = match &role {
+            redis::Value::Array(items) => matches!(
+                items.first(),
+                Some(redis::Value::BulkString(b)) if b.as_slice() == b"master"
+            ),
+            _ => false,
+        };
+        if !is_primary {
+            return Err(unavailable(
+                "the server the Sentinels name is not a primary (yet)",
+                addr,
+            ));
+        }
+        Ok((addr, client))
+    }
+
+    /// What the Sentinels say of the primary, asked all at once.
+    pub async fn consensus(&self, timeout: Duration) -> View {
+        let answers = futures::future::join_all(self.sentinels.iter().map(|s| async move {
+            match tokio::time::timeout(timeout, self.ask(s)).await {
+                Ok(r) => r,
+                Err(_) => Err(unavailable("no answer in time", s.clone())),
+            }
+        }))
+        .await;
+        let mut named: Option<String> = None;
+        let mut why = None;
+        for (sentinel, answer) in self.sentinels.iter().zip(answers) {
+            match answer {
+                Ok((addr, flags)) => {
+                    if let Some(flag) = flags
+                        .split(',')
+                        .find(|f| matches!(*f, "s_down" | "o_down" | "failover_in_progress"))
+                    {
+                        return View::Unsettled(unavailable(
+                            "the primary is down or being replaced",
+                            format!("{sentinel} says {addr} is {flag}"),
+                        ));
+                    }
+                    match &named {
+                        Some(other) if *other != addr => {
+                            return View::Unsettled(unavailable(
+                                "the Sentinels do not agree on the primary yet",
+                                format!("{other} or {addr}"),
+                            ))
+                        }
+                        _ => named = Some(addr),
+                    }
+                }
+                Err(e) => why = Some(format!("{sentinel}: {e}")),
+            }
+        }
+        match named {
+            Some(addr) => View::Agreed(addr),
+            None => View::NoAnswer(unavailable(
+                "no Sentinel answered",
+                format!("master {}: {}", self.master, why.unwrap_or_default()),
+            )),
+        }
+    }
+
+    /// One Sentinel's view of the master: its address and its flags.
+    async fn ask(&self, sentinel: &str) -> RedisResult<(String, String)> {
+        let s = redis::Client::open(format!("redis://{sentinel}"))?;
+        let mut c = s.get_multiplexed_async_connection().await?;
+        let fields: Vec<String> = redis::cmd("SENTINEL")
+            .arg("master")
+            .arg(&self.master)
+            .query_async(&mut c)
+            .await?;
+        let field = |name: &str| {
+            fields
+                .chunks(2)
+                .find(|kv| kv[0] == name)
+                .and_then(|kv| kv.get(1).cloned())
+        };
+        let (Some(ip), Some(port)) = (field("ip"), field("port")) else {
+            return Err(unavailable(
+                "the Sentinel does not monitor this master",
+                self.master.clone(),
+            ));
+        };
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip
+        };
+        Ok((format!("{host}:{port}"), field("flags").unwrap_or_default()))
+    }
+}
+
+/// What the Sentinels say of the primary.
+pub enum View {
+    /// Every Sentinel that answered names this address, and none sees it down.
+    Agreed(String),
+    /// A failover is under way: they disagree, or see the primary down.
+    Unsettled(redis::RedisError),
+    /// None answered.
+    NoAnswer(redis::RedisError),
+}
+
+fn unavailable(what: &'static str, detail: String) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Io, what, detail))
+}
+
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
+}
+
+/// How often a connection behind Sentinel asks the Sentinels whether its server is still the
+/// primary (when it is used): a restarted old primary must not be written to.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// The connection of a database behind Sentinel: the primary's, once found, until it fails
+/// or the Sentinels name another.
+struct Following {
+    target: SentinelTarget,
+    /// When the Sentinels last confirmed the current primary.
+    checked: std::sync::Mutex<std::time::Instant>,
+    /// The primary's address and a connection to it; `None` until found, or once it failed.
+    current: tokio::sync::Mutex<Option<(String, ConnectionManager)>>,
+    /// The last primary's address, to log a change once.
+    last: std::sync::Mutex<Option<String>>,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Direct(ConnectionManager),
+    Sentinel(Arc<Following>),
+}
+
 /// A connection to one Redis database; cheap to clone (clones share the connection).
 #[derive(Clone)]
 pub struct Redis {
-    conn: ConnectionManager,
+    conn: Conn,
     timeout: Duration,
 }
 
 impl Redis {
-    /// Prepares a connection to `url`; nothing is sent until the first command.
+    /// Prepares a connection to `url` (see [`Endpoint::parse`]; a Sentinel URL names its
+    /// master); nothing is sent until the first command.
     pub fn open(url: &str, timeout: Duration) -> RedisResult<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        Ok(Redis {
-            conn: ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)?,
-            timeout,
-        })
+        let conn = match Endpoint::parse(url, None)? {
+            Endpoint::Direct(url) => Conn::Direct(ConnectionManager::new_lazy_with_config(
+                redis::Client::open(url)?,
+                manager_config(timeout),
+            )?),
+            Endpoint::Sentinel(target) => Conn::Sentinel(Arc::new(Following {
+                target,
+                checked: std::sync::Mutex::new(std::time::Instant::now()),
+                current: tokio::sync::Mutex::new(None),
+                last: std::sync::Mutex::new(None),
+            })),
+        };
+        Ok(Redis { conn, timeout })
+    }
+
+    /// The connection to use now: for Sentinel, the primary's (found first if need be).
+    async fn conn(&self) -> RedisResult<ConnectionManager> {
+        let f = match &self.conn {
+            Conn::Direct(c) => return Ok(c.clone()),
+            Conn::Sentinel(f) => f,
+        };
+        let mut current = f.current.lock().await;
+        if let Some((addr, c)) = current.as_ref() {
+            let due = f
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .elapsed()
+                >= RECHECK;
+            if !due {
+                return Ok(c.clone());
+            }
+            match f.target.consensus(self.timeout).await {
+                View::Agreed(named) if named == *addr => {
+                    *f.checked.lock().unwrap_or_else(|e| e.into_inner()) =
+                        std::time::Instant::now();
+                    return Ok(c.clone());
+                }
+                // Sentinel itself is unreachable: the primary we know is the best guess.
+                View::NoAnswer(_) => return Ok(c.clone()),
+                // Another primary, or a failover under way: stop writing to this one.
+                View::Agreed(_) | View::Unsettled(_) => *current = None,
+            }
+        }
+        let (addr, client) = f.target.primary(self.timeout).await?;
+        *f.checked.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        let c = ConnectionManager::new_lazy_with_config(client, manager_config(self.timeout))?;
+        let mut last = f.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() != Some(addr.as_str()) {
+            match last.as_deref() {
+                Some(before) => {
+                    tracing::warn!(master = %f.target.master, from = %before, to = %addr, "the Redis primary changed (Sentinel failover); following it")
+                }
+                None => {
+                    tracing::info!(master = %f.target.master, primary = %addr, "Redis primary found through Sentinel")
+                }
+            }
+            *last = Some(addr.clone());
+        }
+        *current = Some((addr, c.clone()));
+        Ok(c)
+    }
+
+    /// After a failed command: a primary that stopped answering or now refuses writes is
+    /// asked for again (Sentinel only).
+    async fn after_error(&self, e: &CallError) {
+        let Conn::Sentinel(f) = &self.conn else {
+            return;
+        };
+        let read_only = matches!(e, CallError::Redis(r) if r.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly));
+        if read_only || e.is_unavailable() {
+            *f.current.lock().await = None;
+        }
     }
 
     async fn timed<T>(&self, fut: impl Future<Output = RedisResult<T>>) -> Result<T, CallError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => Ok(r?),
+        let out = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(CallError::from),
+            Err(_) => Err(CallError::Timeout(self.timeout)),
+        };
+        if let Err(e) = &out {
+            self.after_error(e).await;
+        }
+        out
+    }
+
+    /// The connection to use now, or the error that kept it from being found.
+    async fn connection(&self) -> Result<ConnectionManager, CallError> {
+        match tokio::time::timeout(self.timeout, self.conn()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(CallError::Timeout(self.timeout)),
         }
     }
 
     /// Runs one command.
     pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CallError> {
-        let mut c = self.conn.clone();
+        let mut c = self.connection().await?;
         self.timed(cmd.query_async(&mut c)).await
     }
 
     /// Runs a pipeline (atomic when built with `.atomic()`).
     pub async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, CallError> {
-        let mut c = self.conn.clone();
+        let mut c = self.connection().await?;
         self.timed(pipe.query_async(&mut c)).await
     }
 
@@ -79,8 +471,30 @@ impl Redis {
         &self,
         script: &redis::ScriptInvocation<'_>,
     ) -> Result<T, CallError> {
-        let mut c = self.conn.clone();
+        let mut c = self.connection().await?;
         self.timed(script.invoke_async(&mut c)).await
+    }
+
+    /// Runs a Lua script, then `WAIT replicas timeout` on the same connection to the same
+    /// server (so the WAIT covers the script's writes even if the primary changes between);
+    /// gives the script's answer and how many replicas confirmed.
+    pub async fn invoke_and_wait<T: FromRedisValue>(
+        &self,
+        script: &redis::ScriptInvocation<'_>,
+        replicas: u32,
+        wait: Duration,
+    ) -> Result<(T, i64), CallError> {
+        let mut c = self.connection().await?;
+        let out: T = self.timed(script.invoke_async(&mut c)).await?;
+        let confirmed: i64 = self
+            .timed(
+                redis::cmd("WAIT")
+                    .arg(replicas)
+                    .arg(wait.as_millis() as u64)
+                    .query_async(&mut c),
+            )
+            .await?;
+        Ok((out, confirmed))
     }
 }
 
@@ -140,13 +554,88 @@ pub struct RedisTarget {
 }
 
 impl RedisTarget {
-    /// Parses a Redis URL.
+    /// Parses a Redis URL. Behind Sentinel, the address is the master's name and the
+    /// Sentinels asked (`sentinel:<master>@<hosts>`): the same database whatever the primary.
     pub fn parse(url: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let info = client.get_connection_info();
-        Ok(RedisTarget {
-            addr: info.addr().to_string(),
-            db: info.redis_settings().db(),
-        })
+        match Endpoint::parse(url, None)? {
+            Endpoint::Direct(url) => {
+                let client = redis::Client::open(url)?;
+                let info = client.get_connection_info();
+                Ok(RedisTarget {
+                    addr: info.addr().to_string(),
+                    db: info.redis_settings().db(),
+                })
+            }
+            Endpoint::Sentinel(t) => {
+                let mut hosts = t.sentinels.clone();
+                hosts.sort();
+                Ok(RedisTarget {
+                    addr: format!("sentinel:{}@{}", t.master, hosts.join(",")),
+                    db: t.db,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_urls_are_kept_as_given() {
+        let e = Endpoint::parse("redis://u:p@h:1/3", Some("ignored")).unwrap();
+        assert_eq!(e, Endpoint::Direct("redis://u:p@h:1/3".into()));
+        assert!(Endpoint::parse("http://h", None).is_err());
+    }
+
+    #[test]
+    fn both_sentinel_forms_read_alike() {
+        let kombu = Endpoint::parse(
+            "sentinel://:pw@a:26379/1; sentinel://:pw@b:26380/1",
+            Some("mymaster"),
+        )
+        .unwrap();
+        let common = Endpoint::parse("redis+sentinel://:pw@a,b:26380/mymaster/1", None).unwrap();
+        assert_eq!(kombu, common);
+        let Endpoint::Sentinel(t) = &kombu else {
+            panic!("{kombu:?}")
+        };
+        assert_eq!(t.sentinels, ["a:26379", "b:26380"]);
+        assert_eq!((t.master.as_str(), t.db), ("mymaster", 1));
+        assert_eq!(t.userinfo.as_deref(), Some(":pw"));
+        // The kept form reads back to the same endpoint, without the master given apart.
+        assert_eq!(Endpoint::parse(&kombu.url(), None).unwrap(), kombu);
+        assert_eq!(
+            kombu.url(),
+            "redis+sentinel://:pw@a:26379,b:26380/mymaster/1"
+        );
+        // Without a database, 0; the master's name in the URL wins over the one given apart.
+        let e = Endpoint::parse("redis+sentinel://a/m", Some("other")).unwrap();
+        assert_eq!(e.url(), "redis+sentinel://a:26379/m/0");
+    }
+
+    #[test]
+    fn a_sentinel_url_without_a_master_or_with_a_bad_part_is_refused() {
+        for (url, master) in [
+            ("sentinel://a:26379", None),
+            ("sentinel://a:26379", Some("")),
+            ("redis+sentinel://a:26379", None),
+            ("redis+sentinel://a:port/m", None),
+            ("redis+sentinel:///m", None),
+            ("redis+sentinel://a/m/-1", None),
+            ("sentinel://a;redis://b", Some("m")),
+        ] {
+            assert!(Endpoint::parse(url, master).is_err(), "{url} {master:?}");
+        }
+    }
+
+    #[test]
+    fn one_database_behind_sentinel_is_one_target_whatever_the_order_of_its_sentinels() {
+        let a = RedisTarget::parse("redis+sentinel://a,b/m/0").unwrap();
+        let b = RedisTarget::parse("redis+sentinel://b,a/m/0").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, RedisTarget::parse("redis+sentinel://a,b/m/1").unwrap());
+        assert_ne!(a, RedisTarget::parse("redis+sentinel://a,b/n/0").unwrap());
     }
 }

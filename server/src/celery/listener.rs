@@ -7,6 +7,7 @@
 //! while the connection was down is picked up, and nothing published from then on is missed.
 
 use super::protocol::{self, Event, ResultMeta};
+use crate::connection::View;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,12 +141,16 @@ async fn run_connection(
             return;
         }
         match subscribe(&url, &subs).await {
-            Ok(mut pubsub) => {
+            Ok((mut pubsub, primary)) => {
                 backoff = Duration::from_millis(100);
                 tracing::info!(feeds = ?feeds, "pub/sub subscribed");
                 subscriber.connected(&feeds).await;
                 was_connected = true;
                 let mut stream = pubsub.on_message();
+                // Behind Sentinel, a primary demoted without dying keeps the subscription
+                // open: ask the Sentinels every second, and resubscribe when it moved.
+                let mut check = tokio::time::interval(PRIMARY_CHECK);
+                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = shutdown.changed() => {
@@ -156,6 +161,22 @@ async fn run_connection(
                         msg = stream.next() => {
                             let Some(msg) = msg else { break };
                             route(&*subscriber, msg.get_channel_name(), msg.get_payload_bytes()).await;
+                        }
+                        _ = check.tick(), if primary.is_some() => {
+                            let (target, at) = primary.as_ref().expect("checked");
+                            match target.consensus(PRIMARY_CHECK).await {
+                                View::Agreed(now) if &now == at => {}
+                                // Sentinel itself unreachable: stay with the server we know.
+                                View::NoAnswer(_) => {}
+                                View::Agreed(now) => {
+                                    tracing::warn!(from = %at, to = %now, "the Redis primary changed; subscribing on the new one");
+                                    break;
+                                }
+                                View::Unsettled(e) => {
+                                    tracing::warn!(primary = %at, error = %e, "a Redis failover is under way; subscribing again once it is over");
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
@@ -179,8 +200,23 @@ async fn run_connection(
     }
 }
 
-async fn subscribe(url: &str, subs: &[Subscription]) -> redis::RedisResult<redis::aio::PubSub> {
-    let client = redis::Client::open(url)?;
+/// How often a subscription behind Sentinel checks that its server is still the primary.
+const PRIMARY_CHECK: Duration = Duration::from_secs(1);
+
+/// Behind Sentinel: the target and the primary's address the subscription is on.
+type Primary = Option<(crate::connection::SentinelTarget, String)>;
+
+async fn subscribe(
+    url: &str,
+    subs: &[Subscription],
+) -> redis::RedisResult<(redis::aio::PubSub, Primary)> {
+    let (client, primary) = match crate::connection::Endpoint::parse(url, None)? {
+        crate::connection::Endpoint::Direct(url) => (redis::Client::open(url)?, None),
+        crate::connection::Endpoint::Sentinel(t) => {
+            let (addr, client) = t.primary(Duration::from_secs(3)).await?;
+            (client, Some((t, addr)))
+        }
+    };
     let mut pubsub = tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
@@ -191,7 +227,7 @@ async fn subscribe(url: &str, subs: &[Subscription]) -> redis::RedisResult<redis
             pubsub.subscribe(&s.channel).await?;
         }
     }
-    Ok(pubsub)
+    Ok((pubsub, primary))
 }
 
 async fn route(subscriber: &dyn Subscriber, channel: &str, payload: &[u8]) {

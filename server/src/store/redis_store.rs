@@ -77,24 +77,20 @@ impl RedisStore {
         &self,
         script: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let out: T = self.acked.invoke(script).await?;
-        if let Some(d) = self.durability {
-            let confirmed: i64 = self
-                .acked
-                .query(
-                    redis::cmd("WAIT")
-                        .arg(d.replicas)
-                        .arg(d.timeout.as_millis() as u64),
-                )
-                .await?;
-            let confirmed = confirmed.max(0) as u32;
-            if confirmed < d.replicas {
-                return Err(StoreError::NotDurable {
-                    confirmed,
-                    wanted: d.replicas,
-                    timeout: d.timeout,
-                });
-            }
+        let Some(d) = self.durability else {
+            return Ok(self.acked.invoke(script).await?);
+        };
+        let (out, confirmed): (T, i64) = self
+            .acked
+            .invoke_and_wait(script, d.replicas, d.timeout)
+            .await?;
+        let confirmed = confirmed.max(0) as u32;
+        if confirmed < d.replicas {
+            return Err(StoreError::NotDurable {
+                confirmed,
+                wanted: d.replicas,
+                timeout: d.timeout,
+            });
         }
         Ok(out)
     }
@@ -711,7 +707,13 @@ impl Store for RedisStore {
             };
             inv.arg(src).arg(rule).arg(value.unwrap_or_default());
         }
-        let n: i64 = self.ack(&inv).await?;
+        // Seeding runs at every reconciliation and acknowledges nothing: it must not wait
+        // for (or fail without) a replica.
+        let n: i64 = if seed_only {
+            self.redis.invoke(&inv).await?
+        } else {
+            self.ack(&inv).await?
+        };
         Ok(n == 1)
     }
 
@@ -761,7 +763,12 @@ impl Store for RedisStore {
                 .arg(base.as_millis() as u64)
                 .arg(max.as_millis() as u64),
         };
-        let ends: i64 = self.ack(&inv).await?;
+        // An operator's cool-down is acknowledged by the API; the automatic one after a
+        // refused batch is the scheduler's own step, which no replica holds up.
+        let ends: i64 = match change {
+            Cooldown::For(_) => self.ack(&inv).await?,
+            Cooldown::Auto { .. } => self.redis.invoke(&inv).await?,
+        };
         Ok((ends > 0).then_some(ends))
     }
 
@@ -775,8 +782,11 @@ impl Store for RedisStore {
 
     async fn set_aging(&self, per_point: Option<Duration>) -> Result<Option<u64>, StoreError> {
         let ms = per_point.map(|d| d.as_millis().max(1) as u64).unwrap_or(0);
+        // From the configuration, applied at every reconciliation: nothing the API
+        // acknowledges, so no replica holds it up.
         let n: i64 = self
-            .ack(self.scripts.aging.key(&self.keys.base).arg(ms))
+            .redis
+            .invoke(self.scripts.aging.key(&self.keys.base).arg(ms))
             .await?;
         Ok((n >= 0).then_some(n as u64))
     }

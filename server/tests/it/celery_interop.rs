@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A `celery worker` process on one queue, stopped (warm, then hard) when dropped.
-struct Worker {
+pub(crate) struct Worker {
     /// `interop-<random>`, the part of its hostname before `@`.
     name: String,
     child: Child,
@@ -39,9 +39,14 @@ impl Worker {
         Self::start_with(queue, concurrency, &[], &[])
     }
 
-    /// A worker with extra environment (the demo app's `DEMO_CONF`, `DEMO_UNREGISTER`) and
-    /// extra `celery worker` options.
-    fn start_with(queue: &str, concurrency: u32, env: &[(&str, &str)], options: &[&str]) -> Self {
+    /// A worker with extra environment (the demo app's `DEMO_CONF`, `DEMO_UNREGISTER`, or a
+    /// `REDIS_URL` of its own) and extra `celery worker` options.
+    pub(crate) fn start_with(
+        queue: &str,
+        concurrency: u32,
+        env: &[(&str, &str)],
+        options: &[&str],
+    ) -> Self {
         let celery = venv().join("bin/celery");
         assert!(
             celery.exists(),
@@ -70,13 +75,13 @@ impl Worker {
             ])
             .args(["--loglevel=info", "--without-mingle", "--without-gossip"])
             .args(options)
-            .envs(env.iter().copied())
             .current_dir(&demo)
             .env("REDIS_URL", crate::common::redis_url())
             .env("WORKER_POOL_CELERY_QUEUE", queue)
             .env("DEMO_RECORD_FILE", &records)
             .env_remove("CELERY_BROKER_URL")
             .env_remove("CELERY_RESULT_BACKEND")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
@@ -111,7 +116,7 @@ impl Worker {
     }
 
     /// The worker's own records: (task id, event, time).
-    fn records(&self) -> Vec<(String, String, f64)> {
+    pub(crate) fn records(&self) -> Vec<(String, String, f64)> {
         std::fs::read_to_string(&self.records)
             .unwrap_or_default()
             .lines()
@@ -143,7 +148,7 @@ impl Worker {
             .status();
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -167,7 +172,7 @@ impl Drop for Worker {
 
 /// The most tasks running at once, from start/end records (a task without an end record ends
 /// at `fallback_end`).
-fn max_concurrency(records: &[(String, String, f64)], fallback_end: f64) -> usize {
+pub(crate) fn max_concurrency(records: &[(String, String, f64)], fallback_end: f64) -> usize {
     let mut events: Vec<(f64, i32)> = Vec::new();
     for (id, ev, t) in records {
         if ev == "start" {

@@ -10,6 +10,7 @@ mod audit;
 mod celery_interop;
 mod cli;
 mod common;
+mod failover;
 mod fair_queue;
 mod fake_celery;
 mod hostile;

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A redis-server on a free port, with an append-only file so a restart keeps the data.
-struct PrivateRedis {
-    port: u16,
+pub(crate) struct PrivateRedis {
+    pub(crate) port: u16,
     dir: PathBuf,
     child: Option<Child>,
     /// More `redis-server` options (`--replicaof …`).
@@ -18,12 +18,12 @@ struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(&[])
     }
 
     /// A private redis-server with more options.
-    fn start_with(extra: &[&str]) -> Self {
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -45,7 +45,7 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    fn up(&mut self) {
+    pub(crate) fn up(&mut self) {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -73,14 +73,14 @@ impl PrivateRedis {
         }
     }
 
-    fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> String {
+    pub(crate) fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-p", &self.port.to_string()])
             .args(args)

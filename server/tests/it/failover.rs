@@ -1,0 +1,230 @@
+//! Redis behind Sentinel, on private servers of the test's own: a primary, a replica and three
+//! Sentinels. The pool (store, broker, result backend, listener) and a real Celery worker reach
+//! Redis through the Sentinel URLs; the primary is SIGKILLed while tasks run and right after
+//! acknowledged submits. Everyone follows the promoted replica by themselves, and every task
+//! the API acknowledged runs exactly once, never more than the limit at once (the worker's own
+//! records say so).
+
+use crate::celery_interop::{max_concurrency, Worker};
+use crate::common::{eventually, TestServer};
+use crate::outage::PrivateRedis;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The master's name the Sentinels monitor.
+const MASTER: &str = "wp";
+
+/// A Sentinel (`redis-server <conf> --sentinel`) on a free port, watching one primary.
+struct Sentinel {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Sentinel {
+    fn start(primary_port: u16) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("wp-sentinel-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        // Quick to call the primary down and fail over, as a test needs; production keeps
+        // Sentinel's defaults (30 s, 3 min).
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {MASTER} 1000\n\
+                 sentinel failover-timeout {MASTER} 4000\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the Sentinel did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sentinel { port, dir, child }
+    }
+
+    /// A field of `SENTINEL master <name>` (its answer alternates names and values).
+    fn master_field(&self, field: &str) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "SENTINEL", "master", MASTER])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        lines
+            .iter()
+            .position(|l| *l == field)
+            .and_then(|i| lines.get(i + 1))
+            .map(|v| v.to_string())
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Submits with a client-chosen id until the API acknowledges it (a 503 while the primary is
+/// gone is answered by sending the same id again, as a client should).
+async fn submit_until_acknowledged(s: &TestServer, batch_ms: u64) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"crm_source": "hubspot", "sync_type": "all", "task_id": id,
+                      "parameters": {"batch_size": batch_ms}});
+    eventually(60, "the submit acknowledged", || async {
+        let (code, t) = s.post("/submit/", body.clone()).await;
+        match code {
+            200 | 201 => Some(()),
+            503 => None,
+            _ => panic!("submit answered {code}: {t}"),
+        }
+    })
+    .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_and_a_celery_worker_follow_the_primary_through_a_sentinel_failover() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("worker_pool=info")
+        .try_init();
+    let mut primary = PrivateRedis::start();
+    let port = primary.port.to_string();
+    let replica = PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &port]);
+    eventually(10, "the replica linked", || async {
+        replica
+            .cmd(&["INFO", "replication"])
+            .contains("master_link_status:up")
+            .then_some(())
+    })
+    .await;
+    let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port)).collect();
+    // A failover needs each Sentinel to know the replica and the two others.
+    eventually(
+        30,
+        "the Sentinels found the replica and each other",
+        || async {
+            sentinels
+                .iter()
+                .all(|s| {
+                    s.master_field("num-slaves").as_deref() == Some("1")
+                        && s.master_field("num-other-sentinels").as_deref() == Some("2")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    // Celery's form of the URLs, the master's name apart, for the pool and the worker alike.
+    let url = sentinels
+        .iter()
+        .map(|s| format!("sentinel://127.0.0.1:{}/0", s.port))
+        .collect::<Vec<_>>()
+        .join(";");
+    let s = TestServer::start(&[
+        ("REDIS_URL", &url),
+        ("WORKER_POOL_SENTINEL_MASTER", MASTER),
+        ("MAX_SYNC_WORKERS", "2"),
+        ("WORKER_POOL_REDIS_REPLICAS", "1"),
+        ("WORKER_POOL_REDIS_REPLICA_TIMEOUT", "500ms"),
+        ("WORKER_POOL_REDIS_TIMEOUT_MS", "1000"),
+        ("WORKER_POOL_RECONCILE_INTERVAL", "2s"),
+    ])
+    .await;
+    let worker = Worker::start_with(
+        &s.queue,
+        2,
+        &[("REDIS_URL", &url), ("WORKER_POOL_SENTINEL_MASTER", MASTER)],
+        &[],
+    );
+
+    let mut acknowledged = Vec::new();
+    for _ in 0..4 {
+        acknowledged.push(submit_until_acknowledged(&s, 1500).await);
+    }
+    eventually(20, "two tasks running on the worker", || async {
+        let started = worker.records().iter().filter(|r| r.1 == "start").count();
+        (started >= 2).then_some(())
+    })
+    .await;
+    // Right after acknowledged submits, with two tasks running and two queued: the primary
+    // dies without a word.
+    acknowledged.push(submit_until_acknowledged(&s, 1000).await);
+    primary.down();
+    eventually(30, "the Sentinels promoted the replica", || async {
+        replica.cmd(&["ROLE"]).starts_with("master").then_some(())
+    })
+    .await;
+    // The old primary comes back; the Sentinels make it a replica of the new one. Until it has
+    // linked, a submit cannot be made durable (503) and is sent again.
+    primary.up();
+    for _ in 0..3 {
+        acknowledged.push(submit_until_acknowledged(&s, 1000).await);
+    }
+    assert!(
+        primary.cmd(&["ROLE"]).starts_with("slave"),
+        "the old primary is a replica now: {}",
+        primary.cmd(&["ROLE"])
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for id in &acknowledged {
+        loop {
+            let (_, t) = s.get(&format!("/tasks/{id}/")).await;
+            if t["status"] == "completed" {
+                break;
+            }
+            if Instant::now() > deadline {
+                let log = worker.log();
+                let tail: String = log
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with('[') || l.starts_with("redis.") || l.starts_with("kombu.")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let key = format!("celery-task-meta-{id}");
+                panic!("{id} did not complete: {t}\nrecords: {:?}\nworker log:\n{tail}\nreplica {} {}: {}\nold primary {} {}: {}", worker.records(),
+                    replica.port, replica.cmd(&["ROLE"]), replica.cmd(&["KEYS", "celery-task-meta-*"]),
+                    primary.port, primary.cmd(&["ROLE"]), primary.cmd(&["GET", &key]));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let records = worker.records();
+    for id in &acknowledged {
+        let runs = records
+            .iter()
+            .filter(|r| r.1 == "start" && r.0.split('~').next() == Some(id.as_str()))
+            .count();
+        assert_eq!(runs, 1, "{id} ran once: {records:?}");
+    }
+    assert!(
+        max_concurrency(&records, f64::MAX) <= 2,
+        "never more than the limit at once: {records:?}"
+    );
+    // The server reads the pool from the new primary, fresh.
+    let (code, st) = s.get("/status/").await;
+    assert_eq!((code, st["stale"].as_bool()), (200, Some(false)), "{st}");
+    drop(worker);
+    s.stop_keep().await;
+}
