@@ -31,6 +31,9 @@ pub struct ServerBackend {
     /// Since when worker events have been heard without a break (None while disconnected).
     /// Workers are judged by their heartbeats only after a full timeout of listening.
     events_since: Mutex<Option<Instant>>,
+    /// Result notifications were subscribed once already: a new subscription is a reconnect,
+    /// after which the workers are asked what they run before anything is dispatched.
+    results_seen: std::sync::atomic::AtomicBool,
     /// False from the first "unreachable" answer of the store until a probe gets through:
     /// meanwhile writes are refused at once (503) and reads answer from `last_seen`.
     store_ok: AtomicBool,
@@ -70,6 +73,7 @@ impl ServerBackend {
             seed,
             changes: watch::channel(0).0,
             events_since: Mutex::new(None),
+            results_seen: std::sync::atomic::AtomicBool::new(false),
             store_ok: AtomicBool::new(true),
             last_seen: Mutex::new(LastSeen::default()),
         }
@@ -943,6 +947,16 @@ impl Subscriber for ServerBackend {
             *self.events_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
         if feeds.contains(&Feed::Results) {
+            // A reconnect may follow a failover that lost writes: a task a worker runs may be
+            // queued in the store again. The workers say what they run before dispatch resumes.
+            if self
+                .results_seen
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                if let Err(e) = self.scheduler.reconcile_with_workers().await {
+                    tracing::warn!(error = %e, "could not ask the workers what they run after the reconnect");
+                }
+            }
             self.scheduler.set_results_subscribed(true);
             if let Err(e) = self.resync().await {
                 tracing::warn!(error = %e, "reconciliation after subscribing failed; the periodic pass will retry");

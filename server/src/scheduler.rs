@@ -886,6 +886,122 @@ impl Scheduler {
         Ok(report)
     }
 
+    /// After a reconnect, before dispatching again, makes the store agree with what the
+    /// workers run: Redis may have lost its last writes (a primary that failed over before
+    /// its replica had them, a Redis restarted from an older snapshot). Asks every worker what
+    /// it runs and holds (Celery's `active`, `reserved` and `scheduled`), until every worker
+    /// alive by its heartbeats has answered or a heartbeat timeout has passed (they reconnect
+    /// too), then:
+    /// - a task the store has queued that a worker runs or holds is adopted (`Store::adopt`):
+    ///   the writes of its dispatch were lost, and dispatching it again would run it twice;
+    /// - a running task whose worker answered without it, and has no result left, ended and
+    ///   the writes of its end were lost: it ends failed, saying so (`Store::end_lost`), as
+    ///   nothing else would free its slot.
+    pub async fn reconcile_with_workers(&self) -> Result<WorkerCheck, PoolError> {
+        let roster = self
+            .store
+            .live_workers(self.settings.reap.heartbeat_timeout)
+            .await?;
+        let deadline = Instant::now() + self.settings.reap.heartbeat_timeout;
+        let window = self.settings.lost.reply_window;
+        let safe = serde_json::json!({"safe": null});
+        let mut answered = std::collections::HashSet::new();
+        let mut held = std::collections::HashSet::new();
+        let mut check = WorkerCheck::default();
+        loop {
+            let (active, reserved, scheduled) = tokio::join!(
+                self.broker.inspect("active", safe.clone(), window),
+                self.broker.inspect("reserved", safe.clone(), window),
+                self.broker.inspect("scheduled", safe.clone(), window),
+            );
+            let replies = active.unwrap_or_default().into_iter();
+            for reply in replies
+                .chain(reserved.unwrap_or_default())
+                .chain(scheduled.unwrap_or_default())
+            {
+                answered.insert(reply.hostname.clone());
+                let Some(tasks) = reply.answer.as_array() else {
+                    continue;
+                };
+                for t in tasks {
+                    // `scheduled` (a countdown, an ETA) nests the request.
+                    let r = t.get("request").unwrap_or(t);
+                    let (Some(cid), Some(key)) =
+                        (r["id"].as_str(), r["delivery_info"]["routing_key"].as_str())
+                    else {
+                        continue;
+                    };
+                    if key != self.settings.celery_queue {
+                        continue;
+                    }
+                    held.insert(cid.to_string());
+                    let id = task_id_of(cid);
+                    if self.store.adopt(id, cid, &reply.hostname).await? {
+                        tracing::warn!(task_id = %id, celery_id = %cid, worker = %reply.hostname,
+                            "a worker runs a task the store had queued (the writes of its dispatch were lost with Redis): adopted, not dispatched again");
+                        check.adopted.push(id.to_string());
+                    }
+                }
+            }
+            if roster.iter().all(|w| answered.contains(w)) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let silent: Vec<&String> =
+                    roster.iter().filter(|w| !answered.contains(*w)).collect();
+                tracing::warn!(silent = ?silent, "workers did not say what they run after the reconnect; dispatching again without them");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Started tasks whose worker answered without them.
+        let snapshot = self.store.snapshot(0, &[]).await?;
+        let gone: Vec<&RunningEntry> = snapshot
+            .running_entries
+            .iter()
+            .filter(|e| {
+                e.worker_started
+                    && !held.contains(&e.celery_id)
+                    && e.worker.as_ref().is_some_and(|w| answered.contains(w))
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(check);
+        }
+        // Read a moment after the answers: a result written just as the worker let the task
+        // go is seen.
+        tokio::time::sleep(window).await;
+        let ids: Vec<String> = gone.iter().map(|e| e.celery_id.clone()).collect();
+        let metas = self.broker.results(&ids).await?;
+        for (entry, meta) in gone.into_iter().zip(metas) {
+            match meta {
+                // Ended after all (its result came after the workers answered).
+                Some(meta) if meta.state.is_ready() => {
+                    self.on_result(&meta).await?;
+                }
+                // Celery retries it: its message is on its way back.
+                Some(meta) if matches!(meta.state, ResultState::Retry { .. }) => {}
+                _ => {
+                    let worker = entry.worker.as_deref().unwrap_or_default();
+                    if let Some(r) = self
+                        .store
+                        .end_lost(&entry.id, &entry.celery_id, worker, self.settings.retention)
+                        .await?
+                    {
+                        tracing::warn!(task_id = %r.id, worker, reason = %r.reason, "a running task's end was lost with Redis: ended failed");
+                        if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
+                            if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
+                                tracing::debug!(task_id = %r.id, error = %e, "could not drop the message from unacked");
+                            }
+                        }
+                        check.ended.push(r);
+                    }
+                }
+            }
+        }
+        Ok(check)
+    }
+
     /// Two-phase mode: drops a task's message from the separate broker's unacked set once the
     /// task started or ended, so an ack lost to an outage cannot make kombu run it again. Only
     /// for evidence about the current dispatch (`celery_id`): a stale run's result must not
@@ -1644,6 +1760,15 @@ pub fn celery_id_of(task_id: &str, attempts: u32) -> String {
     } else {
         format!("{task_id}~{attempts}")
     }
+}
+
+/// What [`Scheduler::reconcile_with_workers`] repaired.
+#[derive(Debug, Default)]
+pub struct WorkerCheck {
+    /// Queued tasks a worker runs or holds, adopted as running.
+    pub adopted: Vec<String>,
+    /// Running tasks whose worker no longer holds them and that left no result: ended failed.
+    pub ended: Vec<Reaped>,
 }
 
 /// The pool task id of a Celery id (see [`celery_id_of`]).

@@ -908,6 +908,21 @@ impl Store for RedisStore {
             .await?)
     }
 
+    async fn adopt(&self, id: &str, celery_id: &str, worker: &str) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .redis
+            .invoke(
+                self.scripts
+                    .adopt
+                    .key(&self.keys.base)
+                    .arg(id)
+                    .arg(celery_id)
+                    .arg(worker),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn note_lost(
         &self,
         id: &str,
@@ -1263,6 +1278,38 @@ impl Store for RedisStore {
                 delivery_tag: r.text_or_empty(3),
             })
             .collect())
+    }
+
+    async fn end_lost(
+        &self,
+        id: &str,
+        celery_id: &str,
+        worker: &str,
+        retention: Duration,
+    ) -> Result<Option<Reaped>, StoreError> {
+        let reply: Value = self
+            .redis
+            .invoke(
+                self.scripts
+                    .end_lost
+                    .key(&self.keys.base)
+                    .arg(id)
+                    .arg(celery_id)
+                    .arg(worker)
+                    .arg(retention.as_millis() as u64)
+                    .arg(self.inline()),
+            )
+            .await?;
+        let r = Reply::of("end_lost", &reply)?;
+        if r.items.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Reaped {
+            id: r.text(0)?,
+            outcome: r.text(1)?,
+            reason: r.text(2)?,
+            delivery_tag: r.text_or_empty(3),
+        }))
     }
 
     async fn reclaim_orphan(

@@ -49,6 +49,8 @@ pub struct Scripts {
     pub search: Script,
     pub task_note: Script,
     pub journal: Script,
+    pub adopt: Script,
+    pub end_lost: Script,
 }
 
 impl Scripts {
@@ -92,6 +94,8 @@ impl Scripts {
             orphan: load(include_str!("lua/orphan.lua")),
             task_note: load(include_str!("lua/task_note.lua")),
             journal: load(include_str!("lua/journal.lua")),
+            adopt: load(include_str!("lua/adopt.lua")),
+            end_lost: load(include_str!("lua/end_lost.lua")),
         }
     }
 }

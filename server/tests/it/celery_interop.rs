@@ -11,7 +11,7 @@ use std::time::Duration;
 /// A `celery worker` process on one queue, stopped (warm, then hard) when dropped.
 pub(crate) struct Worker {
     /// `interop-<random>`, the part of its hostname before `@`.
-    name: String,
+    pub(crate) name: String,
     child: Child,
     log: PathBuf,
     records: PathBuf,

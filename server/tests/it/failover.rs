@@ -228,3 +228,94 @@ async fn the_pool_and_a_celery_worker_follow_the_primary_through_a_sentinel_fail
     drop(worker);
     s.stop_keep().await;
 }
+
+/// Writes lost with Redis (here a Redis restarted from an older snapshot, as a failover to a
+/// replica that lacked the last writes would leave it), with a real worker: a task it already
+/// runs is queued in the store again, and a task it finished is running in the store again
+/// with its result gone. After the reconnect the pool asks the workers what they run before
+/// it dispatches anything: it adopts the first, which runs exactly once, and ends the second
+/// failed, saying its end was lost, instead of holding its slot for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_lost_with_redis_are_repaired_from_what_the_workers_run() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("worker_pool=info")
+        .try_init();
+    // Snapshots only when asked (SAVE), and a restart loads the last one.
+    let mut redis = PrivateRedis::start_with(&["--appendonly", "no"]);
+    let url = redis.url();
+    let s = TestServer::start(&[
+        ("REDIS_URL", &url),
+        ("MAX_SYNC_WORKERS", "2"),
+        ("WORKER_POOL_REDIS_TIMEOUT_MS", "500"),
+        ("WORKER_POOL_RECONCILE_INTERVAL", "2s"),
+    ])
+    .await;
+    let worker = Worker::start_with(&s.queue, 2, &[("REDIS_URL", &url)], &[]);
+    let task = |t: serde_json::Value| t["task_id"].as_str().unwrap().to_string();
+    let ended = task(
+        s.submit("hubspot", "all", json!({"batch_size": 800}), 0)
+            .await,
+    );
+    eventually(20, "the first task reported started", || async {
+        let (_, t) = s.get(&format!("/tasks/{ended}/")).await;
+        t["worker_started_at"].is_string().then_some(())
+    })
+    .await;
+    // The snapshot is taken with the first task running and the second queued (the pool
+    // paused: only to take it there).
+    assert_eq!(s.post("/pause/", json!({})).await.0, 200);
+    let adopted = task(
+        s.submit("hubspot", "all", json!({"batch_size": 4000}), 0)
+            .await,
+    );
+    assert!(redis.cmd(&["SAVE"]).starts_with("OK"));
+    s.post("/resume/", json!({})).await;
+    s.wait_status(&ended, "completed", 20).await;
+    eventually(20, "the worker runs the second task", || async {
+        worker
+            .records()
+            .iter()
+            .any(|r| r.0 == adopted && r.1 == "start")
+            .then_some(())
+    })
+    .await;
+    // Redis comes back without the last writes: the first task is running again with no
+    // result, the second queued, the pool paused. Resumed at once, the pool dispatches
+    // nothing before the worker has said what it runs.
+    redis.down();
+    redis.up();
+    eventually(20, "the resume accepted", || async {
+        (s.post("/resume/", json!({})).await.0 == 200).then_some(())
+    })
+    .await;
+    let t = s.wait_status(&adopted, "completed", 30).await;
+    assert_eq!(
+        t["worker"].as_str().map(|w| w.starts_with(&worker.name)),
+        Some(true),
+        "{t}"
+    );
+    let t = s.wait_status(&ended, "failed", 10).await;
+    assert!(
+        t["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("end was lost"),
+        "{t}"
+    );
+    let records = worker.records();
+    for id in [&ended, &adopted] {
+        let starts = records
+            .iter()
+            .filter(|r| r.1 == "start" && r.0.split('~').next() == Some(id.as_str()))
+            .count();
+        assert_eq!(starts, 1, "{id} ran once: {records:?}");
+    }
+    let (_, metrics) = s.metrics().await;
+    assert!(
+        metrics.contains("worker_pool_tasks_reclaimed_total{reason=\"end_lost\"} 1"),
+        "{metrics}"
+    );
+    drop(worker);
+    s.stop_keep().await;
+}

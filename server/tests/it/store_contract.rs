@@ -217,7 +217,39 @@ contract!(
     run_times_and_rate_starts_are_kept_for_the_estimates,
     queues_grouped_by_source_and_tenant_are_filed_by_type,
     the_journal_notes_parkings_retries_and_a_failures_traceback,
+    a_queued_task_a_worker_runs_is_adopted_never_dispatched_again,
 );
+
+/// After a failover that lost a dispatch's writes, the store has a task queued that a worker
+/// runs: adopting it makes the store agree with the worker, past the limit if need be.
+async fn a_queued_task_a_worker_runs_is_adopted_never_dispatched_again(f: &Fixture) {
+    f.store.seed_max_workers(1).await.unwrap();
+    f.submit("run", 0).await;
+    assert_eq!(f.fill().await, ["run"]);
+    f.submit("held", 0).await;
+    f.submit("next", 0).await;
+    assert!(f.store.adopt("held", "held", "w1@host").await.unwrap());
+    let t = f.store.get("held").await.unwrap().unwrap();
+    assert_eq!(
+        (t.status, t.worker.as_deref(), t.worker_started_at.is_some()),
+        (TaskStatus::Running, Some("w1@host"), true)
+    );
+    let mut running = f.running().await;
+    running.sort();
+    assert_eq!(running, ["held", "run"], "it runs, so it holds a slot");
+    assert_eq!(f.store.snapshot(10, &[]).await.unwrap().queued_count, 1);
+    // Over the limit, the pool drains: "run" ending frees no room for "next".
+    assert!(f.finish("run", TaskStatus::Completed).await);
+    assert!(f.fill().await.is_empty());
+    // The worker's run ends it (fenced by the Celery id it runs under); then "next" starts.
+    assert!(f.finish("held", TaskStatus::Completed).await);
+    assert_eq!(f.status("held").await, Some(TaskStatus::Completed));
+    assert_eq!(f.fill().await, ["next"]);
+    // Nothing to adopt: a running or ended task, an unknown one.
+    for id in ["next", "held", "missing"] {
+        assert!(!f.store.adopt(id, id, "w1@host").await.unwrap(), "{id}");
+    }
+}
 
 async fn the_journal_notes_parkings_retries_and_a_failures_traceback(f: &Fixture) {
     use worker_pool::store::{NoteKind, TaskNote};
