@@ -329,6 +329,8 @@ fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
 /// How often a connection behind Sentinel asks the Sentinels whether its server is still the
 /// primary (when it is used): a restarted old primary must not be written to.
 const RECHECK: Duration = Duration::from_secs(1);
+/// How long that check waits for the Sentinels (a command waits for it once a second at most).
+const RECHECK_WAIT: Duration = Duration::from_millis(500);
 
 /// The connection of a database behind Sentinel: the primary's, once found, until it fails
 /// or the Sentinels name another.
@@ -391,12 +393,10 @@ impl Redis {
             if !due {
                 return Ok(c.clone());
             }
-            match f.target.consensus(self.timeout).await {
-                View::Agreed(named) if named == *addr => {
-                    *f.checked.lock().unwrap_or_else(|e| e.into_inner()) =
-                        std::time::Instant::now();
-                    return Ok(c.clone());
-                }
+            let view = f.target.consensus(self.timeout.min(RECHECK_WAIT)).await;
+            *f.checked.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+            match view {
+                View::Agreed(named) if named == *addr => return Ok(c.clone()),
                 // Sentinel itself is unreachable: the primary we know is the best guess.
                 View::NoAnswer(_) => return Ok(c.clone()),
                 // Another primary, or a failover under way: stop writing to this one.

@@ -262,6 +262,21 @@ fn string(v: &Value) -> Option<String> {
 }
 
 /// `blocked_by` as the scripts write it ("" when the task is not queued).
+/// A script's `{id, outcome, reason, delivery tag}` reply, or `None` for `{}` (it did not
+/// apply).
+fn one_reaped(script: &'static str, reply: &Value) -> Result<Option<Reaped>, StoreError> {
+    let r = Reply::of(script, reply)?;
+    if r.items.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Reaped {
+        id: r.text(0)?,
+        outcome: r.text(1)?,
+        reason: r.text(2)?,
+        delivery_tag: r.text_or_empty(3),
+    }))
+}
+
 fn blocked_by(text: &str) -> Result<Option<BlockedBy>, StoreError> {
     if text.is_empty() {
         return Ok(None);
@@ -1300,16 +1315,7 @@ impl Store for RedisStore {
                     .arg(self.inline()),
             )
             .await?;
-        let r = Reply::of("end_lost", &reply)?;
-        if r.items.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Reaped {
-            id: r.text(0)?,
-            outcome: r.text(1)?,
-            reason: r.text(2)?,
-            delivery_tag: r.text_or_empty(3),
-        }))
+        one_reaped("end_lost", &reply)
     }
 
     async fn reclaim_orphan(
@@ -1338,16 +1344,7 @@ impl Store for RedisStore {
                     .arg(SUPERSEDED_FOR.as_millis() as u64),
             )
             .await?;
-        let r = Reply::of("orphan", &reply)?;
-        if r.items.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Reaped {
-            id: r.text(0)?,
-            outcome: r.text(1)?,
-            reason: r.text(2)?,
-            delivery_tag: r.text_or_empty(3),
-        }))
+        one_reaped("orphan", &reply)
     }
 
     async fn prune_finished(&self, retention: Duration) -> Result<u64, StoreError> {
