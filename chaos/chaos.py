@@ -68,6 +68,9 @@ PROFILES = {
 # machine): a change within this of a dispatch counts as in force at it.
 SLACK = 0.1
 WORKER_TIMEOUT = 5
+# Behind Sentinel, a worker is unreachable for the failover and its own reconnect (Celery
+# retries after 2, 4, 6… s): the timeout must be longer than that, or live workers look lost.
+HA_WORKER_TIMEOUT = 12
 # Flow control under chaos: five9 runs at most two at once, hubspot one per tenant, arrivy at
 # most RATE[1] dispatches per RATE[2] seconds, and every failure cools its source down.
 SOURCE_LIMITS = {"five9": 2}
@@ -123,11 +126,15 @@ class Redis:
 
 
 class SentinelRedis:
-    """Redis behind Sentinel (--ha): a primary, its replica and three Sentinels, all private.
+    """Redis behind Sentinel (--ha): a primary, two replicas and three Sentinels, all private.
     `failover()` SIGKILLs whichever server is the primary now, waits until the Sentinels have
-    promoted the other, and starts the killed one again on its directory: the Sentinels make it
-    a replica of the new primary. The pool and the workers reach Redis only through the
-    Sentinels (Celery's `sentinel://` URLs, the master's name apart)."""
+    promoted another, and starts the killed one again at once on its directory as a replica of
+    the new primary, as a server that asks Sentinel at boot does (README, "High
+    availability": an old primary restarted as a primary takes writes from Celery's workers
+    until the Sentinels demote it, and they vanish). The pool and the workers reach Redis only
+    through the Sentinels (Celery's `sentinel://` URLs, the master's name apart)."""
+
+    REPLICAS = 2
 
     MASTER = "chaos"
 
@@ -135,7 +142,7 @@ class SentinelRedis:
         self.dir = os.path.join(workdir, "redis")
         os.makedirs(self.dir)
         self.nodes = []
-        for n in range(2):
+        for n in range(1 + self.REPLICAS):
             d = os.path.join(self.dir, f"node{n}")
             os.makedirs(d)
             self.nodes.append({"port": free_port(), "dir": d, "proc": None})
@@ -176,18 +183,20 @@ class SentinelRedis:
         raise SystemExit(f"Sentinel set-up: {what} did not happen within {secs} s")
 
     def start(self):
-        primary, replica = self.nodes
+        primary, *replicas = self.nodes
         primary["proc"] = start_redis(primary["port"], primary["dir"], persist=True)
-        replica["proc"] = start_redis(replica["port"], replica["dir"], persist=True,
-                                      extra=["--replicaof", "127.0.0.1", str(primary["port"])])
-        self._wait("the replica linking", lambda: self._linked(replica))
+        for replica in replicas:
+            replica["proc"] = start_redis(replica["port"], replica["dir"], persist=True,
+                                          extra=["--replicaof", "127.0.0.1", str(primary["port"])])
+        for replica in replicas:
+            self._wait("a replica linking", lambda r=replica: self._linked(r))
         for port in self.sentinel_ports:
             self.sentinels.append(start_sentinel(port, self.dir, self.MASTER, primary["port"]))
 
         def ready():
             try:
                 return all(
-                    (m := self._redis(p).sentinel_master(self.MASTER))["num-slaves"] == 1
+                    (m := self._redis(p).sentinel_master(self.MASTER))["num-slaves"] == self.REPLICAS
                     and m["num-other-sentinels"] == 2 for p in self.sentinel_ports)
             except Exception:  # noqa: BLE001
                 return False
@@ -209,14 +218,17 @@ class SentinelRedis:
 
     def failover(self):
         old = self.primary()
-        new = next(n for n in self.nodes if n is not old)
+        others = [n for n in self.nodes if n is not old]
         kill_group(old["proc"])
         old["proc"].wait()
         old["proc"] = None
         killed = time.time()
-        self._wait("the promotion of the replica", lambda: self._role(new) == "master")
+        self._wait("the promotion of a replica",
+                   lambda: any(self._role(n) == "master" for n in others))
         promoted = time.time()
-        old["proc"] = start_redis(old["port"], old["dir"], persist=True)
+        new = next(n for n in others if self._role(n) == "master")
+        old["proc"] = start_redis(old["port"], old["dir"], persist=True,
+                                  extra=["--replicaof", "127.0.0.1", str(new["port"])])
         self._wait("the old primary becoming a replica",
                    lambda: self._role(old) == "slave" and self._linked(old))
         self.restarts += 1
@@ -330,6 +342,7 @@ class Harness:
         self.workdir = tempfile.mkdtemp(prefix="wp-chaos-")
         self.redis = SentinelRedis(self.workdir) if args.ha else Redis(self.workdir)
         self.acked = threading.Event()   # set at each acknowledged submit
+        self.worker_timeout = HA_WORKER_TIMEOUT if args.ha else WORKER_TIMEOUT
         self.replicas = []
         self.workers = []
         self.accepted = {}          # task id -> submit body
@@ -362,7 +375,7 @@ class Harness:
         server_env = dict(os.environ, REDIS_URL=self.redis.url, WORKER_POOL_PREFIX="chaos",
                           WORKER_POOL_CELERY_QUEUE=queue,
                           MAX_SYNC_WORKERS=str(self.p["initial_limit"]),
-                          WORKER_POOL_WORKER_TIMEOUT=f"{WORKER_TIMEOUT}s",
+                          WORKER_POOL_WORKER_TIMEOUT=f"{self.worker_timeout}s",
                           WORKER_POOL_RECONCILE_INTERVAL="5s",
                           WORKER_POOL_REDIS_TIMEOUT_MS="1000",
                           WORKER_POOL_SOURCE_LIMITS=",".join(f"{k}={v}" for k, v in SOURCE_LIMITS.items()),
@@ -394,7 +407,7 @@ class Harness:
         for n in range(self.p["workers"]):
             self.add_worker()
         # The reaper trusts heartbeats only after listening for a whole timeout.
-        time.sleep(WORKER_TIMEOUT + 1)
+        time.sleep(self.worker_timeout + 1)
         rules = {src: {"tenant_limit": n} for src, n in TENANT_LIMITS.items()}
         rules[RATE[0]] = {"rate": {"starts": RATE[1], "per_seconds": RATE[2]}}
         status, limits = self.api("POST", "/limits/", {"sources": rules})
@@ -897,7 +910,7 @@ def main():
     ap.add_argument("--venv", default=os.environ.get(
         "WORKER_POOL_VENV", os.path.expanduser("~/.cache/worker-pool/venv")))
     ap.add_argument("--ha", action="store_true",
-                    help="Redis behind Sentinel (a primary, a replica, three Sentinels); the "
+                    help="Redis behind Sentinel (a primary, two replicas, three Sentinels); the "
                          "Redis restarts become failovers, each right after an acknowledged submit")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--out", help="also write the summary here (JSON)")

@@ -18,14 +18,13 @@ pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
 /// The reasons a task is reclaimed from a lost worker, as `reap.lua` counts them: every one is
 /// reported, 0 until it happens, so an alert can use `increase()` from the start.
-const RECLAIM_REASONS: [&str; 7] = [
+const RECLAIM_REASONS: [&str; 6] = [
     "restarted",
     "offline",
     "no_heartbeat",
     "cancel_unanswered",
     "forgotten",
     "unknown_worker",
-    "end_lost",
 ];
 
 /// The page: reads the store once and encodes what it read.

@@ -894,9 +894,8 @@ impl Scheduler {
     /// too), then:
     /// - a task the store has queued that a worker runs or holds is adopted (`Store::adopt`):
     ///   the writes of its dispatch were lost, and dispatching it again would run it twice;
-    /// - a running task whose worker answered without it, and has no result left, ended and
-    ///   the writes of its end were lost: it ends failed, saying so (`Store::end_lost`), as
-    ///   nothing else would free its slot.
+    /// - a running task whose worker answered without it, and has no result left, is
+    ///   reported (its end may have been lost), never freed on that inference.
     pub async fn reconcile_with_workers(&self) -> Result<WorkerCheck, PoolError> {
         let roster = self
             .store
@@ -981,21 +980,14 @@ impl Scheduler {
                 }
                 // Celery retries it: its message is on its way back.
                 Some(meta) if matches!(meta.state, ResultState::Retry { .. }) => {}
+                // Its end may have been lost with Redis, but a worker's answer is no proof
+                // that the task is over (a long chaos run saw one still running): the slot is
+                // kept, and said so. It frees on a result, a lost worker, or an operator's
+                // cancel (unanswered past the worker timeout).
                 _ => {
-                    let worker = entry.worker.as_deref().unwrap_or_default();
-                    if let Some(r) = self
-                        .store
-                        .end_lost(&entry.id, &entry.celery_id, worker, self.settings.retention)
-                        .await?
-                    {
-                        tracing::warn!(task_id = %r.id, worker, reason = %r.reason, "a running task's end was lost with Redis: ended failed");
-                        if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
-                            if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
-                                tracing::debug!(task_id = %r.id, error = %e, "could not drop the message from unacked");
-                            }
-                        }
-                        check.ended.push(r);
-                    }
+                    tracing::warn!(task_id = %entry.id, worker = ?entry.worker,
+                        "a running task's worker answered without it and no result is left: its end may have been lost with Redis; it keeps its slot until a result, a lost worker or a cancel");
+                    check.unaccounted.push(entry.id.clone());
                 }
             }
         }
@@ -1767,8 +1759,9 @@ pub fn celery_id_of(task_id: &str, attempts: u32) -> String {
 pub struct WorkerCheck {
     /// Queued tasks a worker runs or holds, adopted as running.
     pub adopted: Vec<String>,
-    /// Running tasks whose worker no longer holds them and that left no result: ended failed.
-    pub ended: Vec<Reaped>,
+    /// Running tasks whose worker answered without them and that left no result: kept
+    /// running (a worker's answer is no proof the task is over), reported.
+    pub unaccounted: Vec<String>,
 }
 
 /// The pool task id of a Celery id (see [`celery_id_of`]).

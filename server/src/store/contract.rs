@@ -750,16 +750,6 @@ pub trait Store: Send + Sync + 'static {
     /// when it does not apply.
     async fn adopt(&self, id: &str, celery_id: &str, worker: &str) -> Result<bool, StoreError>;
 
-    /// Ends failed a running task whose worker `worker` neither runs nor holds it, with no
-    /// result left (see `lua/end_lost.lua`): its end was lost. `None` when it does not apply.
-    async fn end_lost(
-        &self,
-        id: &str,
-        celery_id: &str,
-        worker: &str,
-        retention: Duration,
-    ) -> Result<Option<Reaped>, StoreError>;
-
     /// Takes back the slot of a running task a worker reported started without saying which
     /// (see `lua/orphan.lua`), once it has looked lost for `lost_for`: as the reaper would, by
     /// `policy`. `None` when it does not apply (any more).

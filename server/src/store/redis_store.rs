@@ -1295,29 +1295,6 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn end_lost(
-        &self,
-        id: &str,
-        celery_id: &str,
-        worker: &str,
-        retention: Duration,
-    ) -> Result<Option<Reaped>, StoreError> {
-        let reply: Value = self
-            .redis
-            .invoke(
-                self.scripts
-                    .end_lost
-                    .key(&self.keys.base)
-                    .arg(id)
-                    .arg(celery_id)
-                    .arg(worker)
-                    .arg(retention.as_millis() as u64)
-                    .arg(self.inline()),
-            )
-            .await?;
-        one_reaped("end_lost", &reply)
-    }
-
     async fn reclaim_orphan(
         &self,
         id: &str,

@@ -50,7 +50,6 @@ pub struct Scripts {
     pub task_note: Script,
     pub journal: Script,
     pub adopt: Script,
-    pub end_lost: Script,
 }
 
 impl Scripts {
@@ -95,7 +94,6 @@ impl Scripts {
             task_note: load(include_str!("lua/task_note.lua")),
             journal: load(include_str!("lua/journal.lua")),
             adopt: load(include_str!("lua/adopt.lua")),
-            end_lost: load(include_str!("lua/end_lost.lua")),
         }
     }
 }

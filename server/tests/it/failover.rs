@@ -233,8 +233,8 @@ async fn the_pool_and_a_celery_worker_follow_the_primary_through_a_sentinel_fail
 /// replica that lacked the last writes would leave it), with a real worker: a task it already
 /// runs is queued in the store again, and a task it finished is running in the store again
 /// with its result gone. After the reconnect the pool asks the workers what they run before
-/// it dispatches anything: it adopts the first, which runs exactly once, and ends the second
-/// failed, saying its end was lost, instead of holding its slot for ever.
+/// it dispatches anything: it adopts the first, which runs exactly once; the second keeps its
+/// slot (a worker's answer is no proof a task is over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_lost_with_redis_are_repaired_from_what_the_workers_run() {
     let _ = tracing_subscriber::fmt()
@@ -295,14 +295,11 @@ async fn writes_lost_with_redis_are_repaired_from_what_the_workers_run() {
         Some(true),
         "{t}"
     );
-    let t = s.wait_status(&ended, "failed", 10).await;
-    assert!(
-        t["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("end was lost"),
-        "{t}"
-    );
+    // The finished task's end is gone with Redis. Its worker says it does not hold it, but
+    // that is no proof it is over: it keeps its slot (freed by a result, a lost worker or a
+    // cancel), never on that inference.
+    let (_, t) = s.get(&format!("/tasks/{ended}/")).await;
+    assert_eq!(t["status"], "running", "{t}");
     let records = worker.records();
     for id in [&ended, &adopted] {
         let starts = records
@@ -311,11 +308,6 @@ async fn writes_lost_with_redis_are_repaired_from_what_the_workers_run() {
             .count();
         assert_eq!(starts, 1, "{id} ran once: {records:?}");
     }
-    let (_, metrics) = s.metrics().await;
-    assert!(
-        metrics.contains("worker_pool_tasks_reclaimed_total{reason=\"end_lost\"} 1"),
-        "{metrics}"
-    );
     drop(worker);
     s.stop_keep().await;
 }
