@@ -67,7 +67,9 @@ PROFILES = {
 # Clock slack between the pool's dispatch time (Redis clock) and the worker's record (same
 # machine): a change within this of a dispatch counts as in force at it.
 SLACK = 0.1
-WORKER_TIMEOUT = 5
+# Above a Redis restart plus the workers' own reconnect (Celery retries after 2, 4, 6… s):
+# with 5 s, a live worker still reconnecting was judged lost (README, "Running Redis for it").
+WORKER_TIMEOUT = 10
 # Behind Sentinel, a worker is unreachable for the failover and its own reconnect (Celery
 # retries after 2, 4, 6… s): the timeout must be longer than that, or live workers look lost.
 HA_WORKER_TIMEOUT = 12
