@@ -175,8 +175,12 @@ async fn the_pool_and_a_celery_worker_follow_the_primary_through_a_sentinel_fail
         replica.cmd(&["ROLE"]).starts_with("master").then_some(())
     })
     .await;
-    // The old primary comes back; the Sentinels make it a replica of the new one. Until it has
-    // linked, a submit cannot be made durable (503) and is sent again.
+    // The old primary comes back at once as a replica of the new one, as README's "Running
+    // Redis for it" asks (restarted as a primary, it would say "master" until the Sentinels
+    // demote it: the pool never writes to it, but Celery's workers can, and lose what they
+    // write there). Until it has linked, a submit cannot be made durable (503): sent again.
+    let promoted = replica.port.to_string();
+    primary.extra = vec!["--replicaof".into(), "127.0.0.1".into(), promoted];
     primary.up();
     for _ in 0..3 {
         acknowledged.push(submit_until_acknowledged(&s, 1000).await);

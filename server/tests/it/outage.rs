@@ -14,7 +14,7 @@ pub(crate) struct PrivateRedis {
     dir: PathBuf,
     child: Option<Child>,
     /// More `redis-server` options (`--replicaof …`).
-    extra: Vec<String>,
+    pub(crate) extra: Vec<String>,
 }
 
 impl PrivateRedis {
