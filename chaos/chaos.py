@@ -71,8 +71,9 @@ SLACK = 0.1
 # with 5 s, a live worker still reconnecting was judged lost (README, "Running Redis for it").
 WORKER_TIMEOUT = 10
 # Behind Sentinel, a worker is unreachable for the failover and its own reconnect (Celery
-# retries after 2, 4, 6… s): the timeout must be longer than that, or live workers look lost.
-HA_WORKER_TIMEOUT = 12
+# retries after 2, 4, 6… s), and its heartbeats were seen to resume up to 19 s after a
+# failover (with 12 s, live workers were judged lost): the timeout must be longer than that.
+HA_WORKER_TIMEOUT = 30
 # Flow control under chaos: five9 runs at most two at once, hubspot one per tenant, arrivy at
 # most RATE[1] dispatches per RATE[2] seconds, and every failure cools its source down.
 SOURCE_LIMITS = {"five9": 2}
