@@ -142,10 +142,7 @@ impl Endpoint {
             Endpoint::Direct(url) => url.clone(),
             Endpoint::Sentinel(t) => format!(
                 "{SENTINEL_SCHEME}{}{}/{}/{}",
-                t.userinfo
-                    .as_deref()
-                    .map(|u| format!("{u}@"))
-                    .unwrap_or_default(),
+                t.credentials(),
                 t.sentinels.join(","),
                 t.master,
                 t.db
@@ -191,6 +188,14 @@ fn parse_db(db: Option<&str>) -> RedisResult<i64> {
 }
 
 impl SentinelTarget {
+    /// `user:password@` as a URL writes it before the host, or nothing.
+    fn credentials(&self) -> String {
+        self.userinfo
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default()
+    }
+
     /// Finds the primary: every Sentinel that answers in time is asked about the master
     /// (`SENTINEL master`), and an address is used only when they all name it and none sees
     /// it down or a failover in progress; then the server itself must say it is a primary
@@ -203,12 +208,8 @@ impl SentinelTarget {
             View::Agreed(addr) => addr,
             View::Unsettled(e) | View::NoAnswer(e) => return Err(e),
         };
-        let userinfo = self
-            .userinfo
-            .as_deref()
-            .map(|u| format!("{u}@"))
-            .unwrap_or_default();
-        let client = redis::Client::open(format!("redis://{userinfo}{addr}/{}", self.db))?;
+        let client =
+            redis::Client::open(format!("redis://{}{addr}/{}", self.credentials(), self.db))?;
         let mut p = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| unavailable("the primary did not answer in time", addr.clone()))??;
