@@ -953,6 +953,7 @@ impl Scheduler {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        self.adopt_runs_of_lost_dispatches(&mut check).await?;
         // Started tasks whose worker answered without them.
         let snapshot = self.store.snapshot(0, &[]).await?;
         let gone: Vec<&RunningEntry> = snapshot
@@ -992,6 +993,54 @@ impl Scheduler {
             }
         }
         Ok(check)
+    }
+
+    /// Part of [`Self::reconcile_with_workers`], once the workers have answered: a queued task
+    /// whose next dispatch's Celery id already has a result-backend value (STARTED, a retry
+    /// or an end) was dispatched by writes the store lost, and a worker ran it and let it go
+    /// before it answered (a sync can end within a failover and the workers' reconnect).
+    /// It is adopted under that id (the worker the value names, if any), and an end ends it
+    /// at once: dispatching it again would run it twice. Reads the whole queue, a page at a
+    /// time, once per reconnect; never on a dispatch.
+    async fn adopt_runs_of_lost_dispatches(
+        &self,
+        check: &mut WorkerCheck,
+    ) -> Result<(), PoolError> {
+        const PAGE: u32 = 500;
+        let mut from = 0u64;
+        loop {
+            let page = self.store.queued_ids(from, PAGE).await?;
+            let ids: Vec<String> = page
+                .iter()
+                .map(|(id, dispatches)| celery_id_of(id, *dispatches))
+                .collect();
+            let metas = self.broker.results(&ids).await?;
+            let mut adopted = 0u64;
+            for ((id, _), meta) in page.iter().zip(metas) {
+                let Some(meta) = meta else {
+                    continue;
+                };
+                let worker = match &meta.state {
+                    ResultState::Started { hostname, .. } => hostname.clone().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                if !self.store.adopt(id, &meta.task_id, &worker).await? {
+                    continue;
+                }
+                adopted += 1;
+                tracing::warn!(task_id = %id, celery_id = %meta.task_id, state = ?meta.state,
+                    "a queued task has already run under its next Celery id (the writes of its dispatch were lost with Redis): adopted, not dispatched again");
+                check.adopted.push(id.clone());
+                if meta.state.is_ready() {
+                    self.on_result(&meta).await?;
+                }
+            }
+            if page.len() < PAGE as usize {
+                return Ok(());
+            }
+            // Adopted tasks left the queue: the next page starts that much earlier.
+            from += page.len() as u64 - adopted;
+        }
     }
 
     /// Two-phase mode: drops a task's message from the separate broker's unacked set once the

@@ -750,6 +750,11 @@ pub trait Store: Send + Sync + 'static {
     /// when it does not apply.
     async fn adopt(&self, id: &str, celery_id: &str, worker: &str) -> Result<bool, StoreError>;
 
+    /// One page of the queue (`count` entries from rank `from`, in the queue index's order):
+    /// each task's id and how many times it was dispatched, which names the Celery id its
+    /// next dispatch takes (see `lua/queued_ids.lua`).
+    async fn queued_ids(&self, from: u64, count: u32) -> Result<Vec<(String, u32)>, StoreError>;
+
     /// Takes back the slot of a running task a worker reported started without saying which
     /// (see `lua/orphan.lua`), once it has looked lost for `lost_for`: as the reaper would, by
     /// `policy`. `None` when it does not apply (any more).

@@ -938,6 +938,26 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
+    async fn queued_ids(&self, from: u64, count: u32) -> Result<Vec<(String, u32)>, StoreError> {
+        let flat: Vec<String> = self
+            .redis
+            .invoke(
+                self.scripts
+                    .queued_ids
+                    .key(&self.keys.base)
+                    .arg(from)
+                    .arg(count.max(1)),
+            )
+            .await?;
+        Ok(flat
+            .chunks(2)
+            .filter_map(|p| match p {
+                [id, att] => Some((id.clone(), att.parse().unwrap_or(0))),
+                _ => None,
+            })
+            .collect())
+    }
+
     async fn note_lost(
         &self,
         id: &str,

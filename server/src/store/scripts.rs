@@ -50,6 +50,7 @@ pub struct Scripts {
     pub task_note: Script,
     pub journal: Script,
     pub adopt: Script,
+    pub queued_ids: Script,
 }
 
 impl Scripts {
@@ -94,6 +95,7 @@ impl Scripts {
             task_note: load(include_str!("lua/task_note.lua")),
             journal: load(include_str!("lua/journal.lua")),
             adopt: load(include_str!("lua/adopt.lua")),
+            queued_ids: load(include_str!("lua/queued_ids.lua")),
         }
     }
 }

@@ -244,6 +244,47 @@ async fn submit_dispatches_into_a_free_slot_then_queues() {
     t.done(&[]).await;
 }
 
+/// After a reconnect, a queued task whose next Celery id already has a result-backend value
+/// was dispatched by writes Redis lost, and a worker ran it and let it go before it answered:
+/// one that ended is adopted and ended by that result, one with a STARTED runs on as started
+/// by the worker it names, and neither is ever dispatched again; the others wait as before.
+#[tokio::test]
+async fn after_a_reconnect_a_queued_task_that_already_ran_is_not_dispatched_again() {
+    let t = setup(true, 3).await;
+    t.s.set_results_subscribed(false);
+    let ended = t.s.submit(req(0)).await.unwrap();
+    let running = t.s.submit(req(0)).await.unwrap();
+    let waiting = t.s.submit(req(0)).await.unwrap();
+    assert!(t.worker.pending().await.is_empty());
+    t.worker.succeed(&ended.task_id).await;
+    t.worker.started(&running.task_id).await;
+
+    let check = t.s.reconcile_with_workers().await.unwrap();
+    let mut adopted = check.adopted.clone();
+    adopted.sort();
+    let mut expected = vec![ended.task_id.clone(), running.task_id.clone()];
+    expected.sort();
+    assert_eq!(adopted, expected);
+    assert_eq!(
+        t.s.task(&ended.task_id).await.unwrap().status,
+        TaskStatus::Completed
+    );
+    let r = t.s.task(&running.task_id).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Running);
+    assert_eq!(r.worker.as_deref(), Some(t.worker.hostname.as_str()));
+    assert_eq!(
+        t.s.task(&waiting.task_id).await.unwrap().status,
+        TaskStatus::Queued
+    );
+
+    t.s.set_results_subscribed(true);
+    let report = t.s.reconcile().await.unwrap();
+    assert_eq!(report.dispatched, vec![waiting.task_id.clone()]);
+    assert_eq!(listed_ids(&t.worker).await, vec![waiting.task_id.clone()]);
+    t.done(&[&ended.task_id, &running.task_id, &waiting.task_id])
+        .await;
+}
+
 #[tokio::test]
 async fn nothing_is_dispatched_before_results_are_subscribed() {
     let t = setup(true, 2).await;

@@ -1249,6 +1249,16 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
     let peek = f.store.peek(8).await.unwrap();
     assert_eq!(peek.head[0].id, "r");
     assert_eq!(peek.head[0].attempts, 1);
+    // The queue a page at a time, with the dispatch count that names each next Celery id.
+    assert_eq!(
+        f.store.queued_ids(0, 10).await.unwrap(),
+        [("r".to_string(), 1), ("later".to_string(), 0)]
+    );
+    assert_eq!(
+        f.store.queued_ids(1, 1).await.unwrap(),
+        [("later".to_string(), 0)]
+    );
+    assert!(f.store.queued_ids(2, 10).await.unwrap().is_empty());
     let (done, _) = f
         .store
         .dispatch(&[Prepared {
