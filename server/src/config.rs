@@ -137,9 +137,10 @@ fn parse<T: std::str::FromStr>(
     })
 }
 
-/// A Redis URL: direct, or through Sentinel (kombu's `sentinel://h:p;sentinel://h:p`, whose
-/// master is `WORKER_POOL_SENTINEL_MASTER`, or `redis+sentinel://h:p,h:p/<master>/<db>`), kept
-/// in the form [`crate::connection::Endpoint::url`] gives, which names a Sentinel's master.
+/// A Redis URL: direct, through Sentinel (kombu's `sentinel://h:p;sentinel://h:p`, whose
+/// master is `WORKER_POOL_SENTINEL_MASTER`, or `redis+sentinel://h:p,h:p/<master>/<db>`), or a
+/// Redis Cluster's (`redis+cluster://h:p,h:p`), kept in the form
+/// [`crate::connection::Endpoint::url`] gives, which names a Sentinel's master.
 fn redis_url_var(
     env: &impl Lookup,
     name: &'static str,
@@ -153,7 +154,12 @@ fn redis_url_var(
             name,
             value: redact_url(&value),
             reason: match e.detail() {
-                Some(detail) if value.contains("sentinel://") => detail.to_string(),
+                Some(detail)
+                    if value.contains("sentinel://")
+                        || value.starts_with(crate::connection::CLUSTER_SCHEME) =>
+                {
+                    detail.to_string()
+                }
                 _ => "expected a Redis URL such as redis://127.0.0.1:6379/0".into(),
             },
         }),
@@ -443,6 +449,26 @@ impl Config {
                 reason: "expected at most 60s: a write waits this long before its answer".into(),
             });
         }
+        let cluster = redis_url.starts_with(crate::connection::CLUSTER_SCHEME);
+        for (name, url) in [
+            ("CELERY_BROKER_URL", &broker_url),
+            ("CELERY_RESULT_BACKEND", &result_backend_url),
+        ] {
+            if url.starts_with(crate::connection::CLUSTER_SCHEME) {
+                return Err(ConfigError {
+                    name,
+                    value: redact_url(url),
+                    reason: "Celery cannot use a Redis Cluster (kombu and its Redis backend do not support Cluster): only REDIS_URL, the pool's own store, can be one; give Celery a Redis of its own".into(),
+                });
+            }
+        }
+        if cluster && replicas > 0 {
+            return Err(ConfigError {
+                name: "WORKER_POOL_REDIS_REPLICAS",
+                value: replicas.to_string(),
+                reason: "not supported with a Redis Cluster store (WAIT must reach the node that ran the write); use 0".into(),
+            });
+        }
         let durability = (replicas > 0).then_some(crate::store::Durability {
             replicas,
             timeout: replica_timeout,
@@ -613,6 +639,37 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_cluster_holds_the_store_only() {
+        let cluster = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000";
+        let c = check(&[
+            ("REDIS_URL", cluster),
+            ("CELERY_BROKER_URL", "redis://10.0.0.9:6379/0"),
+        ])
+        .unwrap();
+        assert_eq!(c.redis_url, cluster);
+        assert_eq!(c.result_backend_url, "redis://10.0.0.9:6379/0");
+        // Celery's broker defaults to REDIS_URL: not a cluster's.
+        let e = check(&[("REDIS_URL", cluster)]).unwrap_err();
+        assert_eq!(e.name, "CELERY_BROKER_URL");
+        assert!(e.reason.contains("Cluster"), "{}", e.reason);
+        let e = check(&[
+            ("REDIS_URL", "redis://10.0.0.9:6379/0"),
+            ("CELERY_RESULT_BACKEND", cluster),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "CELERY_RESULT_BACKEND");
+        let e = check(&[
+            ("REDIS_URL", cluster),
+            ("CELERY_BROKER_URL", "redis://10.0.0.9:6379/0"),
+            ("WORKER_POOL_REDIS_REPLICAS", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "WORKER_POOL_REDIS_REPLICAS");
+        let e = check(&[("REDIS_URL", "redis+cluster://a:1/2")]).unwrap_err();
+        assert_eq!(e.name, "REDIS_URL");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! A database is reached directly (`redis://`, `rediss://`, `unix://`) or through Redis
 //! Sentinel ([`Endpoint::Sentinel`]): then the connection asks the Sentinels which server is
 //! the primary, checks with `ROLE` that it is, and asks again whenever the primary stops
-//! answering or refuses a write (`READONLY`), so it follows a failover by itself.
+//! answering or refuses a write (`READONLY`), so it follows a failover by itself. The
+//! pool's store can also live on a Redis Cluster ([`Endpoint::Cluster`]): commands go to the
+//! node that serves their key's slot, following the cluster's own redirections.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult};
@@ -46,6 +48,9 @@ pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
 /// Kombu's and Celery's Sentinel URL scheme (`sentinel://host:port;sentinel://host:port`, the
 /// master's name given apart).
 pub const KOMBU_SENTINEL_SCHEME: &str = "sentinel://";
+/// The URL scheme of a Redis Cluster (`redis+cluster://[user:password@]host:port[,host:port…]`):
+/// some of its nodes, from which the client learns the rest.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 
 /// Where one Redis database is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +59,32 @@ pub enum Endpoint {
     Direct(String),
     /// Whichever server the Sentinels name as the primary of `master`.
     Sentinel(SentinelTarget),
+    /// A Redis Cluster: each key on the node serving its slot (database 0 only).
+    Cluster(ClusterTarget),
+}
+
+/// A Redis Cluster, by some of its nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterTarget {
+    /// The nodes' `host:port`s the client starts from.
+    pub nodes: Vec<String>,
+    /// `user:password` or `:password`, as written in the URL (still percent-encoded).
+    pub userinfo: Option<String>,
+}
+
+impl ClusterTarget {
+    /// One `redis://` URL per starting node, with the credentials.
+    pub fn node_urls(&self) -> Vec<String> {
+        let cred = self
+            .userinfo
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://{cred}{n}/0"))
+            .collect()
+    }
 }
 
 /// A database behind Redis Sentinel.
@@ -83,6 +114,21 @@ impl Endpoint {
     /// (one or more joined by `;`), whose master is `master` (`WORKER_POOL_SENTINEL_MASTER`).
     pub fn parse(url: &str, master: Option<&str>) -> RedisResult<Self> {
         let url = url.trim();
+        if let Some(rest) = url.strip_prefix(CLUSTER_SCHEME) {
+            let (userinfo, rest) = split_userinfo(rest);
+            let (hosts, db) = rest.split_once('/').unwrap_or((rest, ""));
+            let db = db.trim_end_matches('/');
+            if !db.is_empty() && parse_db(Some(db))? != 0 {
+                return Err(bad_url(format!(
+                    "a Redis Cluster has database 0 only, not {db:?}"
+                )));
+            }
+            let nodes = hosts
+                .split(',')
+                .map(|h| node_addr(h, "a Redis Cluster node"))
+                .collect::<RedisResult<Vec<_>>>()?;
+            return Ok(Endpoint::Cluster(ClusterTarget { nodes, userinfo }));
+        }
         if let Some(rest) = url.strip_prefix(SENTINEL_SCHEME) {
             let (userinfo, rest) = split_userinfo(rest);
             let mut parts = rest.splitn(3, '/');
@@ -147,6 +193,14 @@ impl Endpoint {
                 t.master,
                 t.db
             ),
+            Endpoint::Cluster(t) => format!(
+                "{CLUSTER_SCHEME}{}{}",
+                t.userinfo
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default(),
+                t.nodes.join(",")
+            ),
         }
     }
 }
@@ -161,17 +215,23 @@ fn split_userinfo(rest: &str) -> (Option<String>, &str) {
 }
 
 fn sentinel_addr(host: &str) -> RedisResult<String> {
+    node_addr(host, "a Sentinel")
+}
+
+/// `host[:port]` → `host:port`: 26379 for a Sentinel, 6379 for a Redis node.
+fn node_addr(host: &str, what: &str) -> RedisResult<String> {
     let host = host.trim();
     if host.is_empty() || host.contains(['/', '@', ';']) {
-        return Err(bad_url(format!("{host:?} is not a Sentinel's host:port")));
+        return Err(bad_url(format!("{host:?} is not {what}'s host:port")));
     }
+    let default = if what == "a Sentinel" { 26379 } else { 6379 };
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (
             name,
             port.parse::<u16>()
                 .map_err(|_| bad_url(format!("{port:?} is not a port")))?,
         ),
-        None => (host, 26379),
+        None => (host, default),
     };
     Ok(format!("{name}:{port}"))
 }
@@ -349,6 +409,52 @@ struct Following {
 enum Conn {
     Direct(ConnectionManager),
     Sentinel(Arc<Following>),
+    Cluster(Arc<Clustered>),
+}
+
+/// A Redis Cluster's connection, made on first use (its client needs the async runtime) and
+/// made again after it failed to reach the cluster.
+struct Clustered {
+    client: redis::cluster::ClusterClient,
+    current: tokio::sync::Mutex<Option<redis::cluster_async::ClusterConnection>>,
+}
+
+/// A connection commands go through: to one server, or to a cluster (routed by key).
+#[derive(Clone)]
+enum Live {
+    One(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Live {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Live::One(c) => c.req_packed_command(cmd),
+            Live::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Live::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Live::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Live::One(c) => c.get_db(),
+            Live::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// A connection to one Redis database; cheap to clone (clones share the connection).
@@ -373,14 +479,38 @@ impl Redis {
                 current: tokio::sync::Mutex::new(None),
                 last: std::sync::Mutex::new(None),
             })),
+            Endpoint::Cluster(target) => {
+                let client = redis::cluster::ClusterClientBuilder::new(target.node_urls())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .build()?;
+                Conn::Cluster(Arc::new(Clustered {
+                    client,
+                    current: tokio::sync::Mutex::new(None),
+                }))
+            }
         };
         Ok(Redis { conn, timeout })
     }
 
+    /// True when this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
     /// The connection to use now: for Sentinel, the primary's (found first if need be).
-    async fn conn(&self) -> RedisResult<ConnectionManager> {
+    async fn conn(&self) -> RedisResult<Live> {
         let f = match &self.conn {
-            Conn::Direct(c) => return Ok(c.clone()),
+            Conn::Direct(c) => return Ok(Live::One(c.clone())),
+            Conn::Cluster(cl) => {
+                let mut current = cl.current.lock().await;
+                if let Some(c) = current.as_ref() {
+                    return Ok(Live::Cluster(c.clone()));
+                }
+                let c = cl.client.get_async_connection().await?;
+                *current = Some(c.clone());
+                return Ok(Live::Cluster(c));
+            }
             Conn::Sentinel(f) => f,
         };
         let mut current = f.current.lock().await;
@@ -392,14 +522,14 @@ impl Redis {
                 .elapsed()
                 >= RECHECK;
             if !due {
-                return Ok(c.clone());
+                return Ok(Live::One(c.clone()));
             }
             let view = f.target.consensus(self.timeout.min(RECHECK_WAIT)).await;
             *f.checked.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
             match view {
-                View::Agreed(named) if named == *addr => return Ok(c.clone()),
+                View::Agreed(named) if named == *addr => return Ok(Live::One(c.clone())),
                 // Sentinel itself is unreachable: the primary we know is the best guess.
-                View::NoAnswer(_) => return Ok(c.clone()),
+                View::NoAnswer(_) => return Ok(Live::One(c.clone())),
                 // Another primary, or a failover under way: stop writing to this one.
                 View::Agreed(_) | View::Unsettled(_) => *current = None,
             }
@@ -420,12 +550,20 @@ impl Redis {
             *last = Some(addr.clone());
         }
         *current = Some((addr, c.clone()));
-        Ok(c)
+        Ok(Live::One(c))
     }
 
     /// After a failed command: a primary that stopped answering or now refuses writes is
     /// asked for again (Sentinel only).
     async fn after_error(&self, e: &CallError) {
+        if let Conn::Cluster(cl) = &self.conn {
+            // The cluster client follows redirections and node failures itself; one that
+            // cannot reach the cluster at all is made again on the next command.
+            if e.is_unavailable() {
+                *cl.current.lock().await = None;
+            }
+            return;
+        }
         let Conn::Sentinel(f) = &self.conn else {
             return;
         };
@@ -447,7 +585,7 @@ impl Redis {
     }
 
     /// The connection to use now, or the error that kept it from being found.
-    async fn connection(&self) -> Result<ConnectionManager, CallError> {
+    async fn connection(&self) -> Result<Live, CallError> {
         match tokio::time::timeout(self.timeout, self.conn()).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(e.into()),
@@ -459,6 +597,26 @@ impl Redis {
     pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CallError> {
         let mut c = self.connection().await?;
         self.timed(cmd.query_async(&mut c)).await
+    }
+
+    /// Runs one keyless command (`INFO`, `CONFIG GET`) on the server that holds `key`: on a
+    /// Redis Cluster, the primary serving its slot (the cluster client would otherwise ask
+    /// every primary and answer with a map); elsewhere, the one server.
+    pub async fn query_near<T: FromRedisValue>(
+        &self,
+        key: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, CallError> {
+        let Live::Cluster(mut c) = self.connection().await? else {
+            return self.query(cmd).await;
+        };
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+            key,
+            SlotAddr::Master,
+        )));
+        let value = self.timed(c.route_command(cmd.clone(), route)).await?;
+        Ok(T::from_redis_value(value).map_err(redis::RedisError::from)?)
     }
 
     /// Runs a pipeline (atomic when built with `.atomic()`).
@@ -518,10 +676,11 @@ pub struct ServerFacts {
 }
 
 impl Redis {
-    /// Reads the server's [`ServerFacts`] (`INFO` and, where allowed, `CONFIG GET`).
-    pub async fn server_facts(&self) -> Result<ServerFacts, CallError> {
+    /// Reads the server's [`ServerFacts`] (`INFO` and, where allowed, `CONFIG GET`); on a
+    /// Redis Cluster, of the primary that holds `near` (a key).
+    pub async fn server_facts(&self, near: &str) -> Result<ServerFacts, CallError> {
         let info: String = self
-            .query(redis::cmd("INFO").arg("server").arg("persistence"))
+            .query_near(near, redis::cmd("INFO").arg("server").arg("persistence"))
             .await?;
         let field = |name: &str| {
             info.lines()
@@ -530,8 +689,9 @@ impl Redis {
         };
         let config = |name: &'static str| async move {
             // CONFIG may be renamed or refused (managed Redis): then the value is unknown.
-            let pair: Result<Vec<String>, CallError> =
-                self.query(redis::cmd("CONFIG").arg("GET").arg(name)).await;
+            let pair: Result<Vec<String>, CallError> = self
+                .query_near(near, redis::cmd("CONFIG").arg("GET").arg(name))
+                .await;
             pair.ok().and_then(|p| p.get(1).cloned())
         };
         Ok(ServerFacts {
@@ -573,6 +733,14 @@ impl RedisTarget {
                 Ok(RedisTarget {
                     addr: format!("sentinel:{}@{}", t.master, hosts.join(",")),
                     db: t.db,
+                })
+            }
+            Endpoint::Cluster(t) => {
+                let mut hosts = t.nodes.clone();
+                hosts.sort();
+                Ok(RedisTarget {
+                    addr: format!("cluster:{}", hosts.join(",")),
+                    db: 0,
                 })
             }
         }
@@ -629,6 +797,34 @@ mod tests {
         ] {
             assert!(Endpoint::parse(url, master).is_err(), "{url} {master:?}");
         }
+    }
+
+    #[test]
+    fn a_cluster_url_names_some_nodes_and_database_zero_only() {
+        let e = Endpoint::parse("redis+cluster://:pw@a:7000,b", None).unwrap();
+        let Endpoint::Cluster(t) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(t.nodes, ["a:7000", "b:6379"]);
+        assert_eq!(
+            t.node_urls(),
+            ["redis://:pw@a:7000/0", "redis://:pw@b:6379/0"]
+        );
+        assert_eq!(e.url(), "redis+cluster://:pw@a:7000,b:6379");
+        assert_eq!(Endpoint::parse(&e.url(), None).unwrap(), e, "kept as read");
+        assert!(Endpoint::parse("redis+cluster://a:1/0", None).is_ok());
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://a:1/3",
+            "redis+cluster://a:port",
+            "redis+cluster://a:1,,b:2",
+        ] {
+            assert!(Endpoint::parse(bad, None).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RedisTarget::parse("redis+cluster://b:2,a:1").unwrap(),
+            RedisTarget::parse("redis+cluster://a:1,b:2/0").unwrap()
+        );
     }
 
     #[test]

@@ -210,16 +210,42 @@ async fn subscribe(
     url: &str,
     subs: &[Subscription],
 ) -> redis::RedisResult<(redis::aio::PubSub, Primary)> {
-    let (client, primary) = match crate::connection::Endpoint::parse(url, None)? {
-        crate::connection::Endpoint::Direct(url) => (redis::Client::open(url)?, None),
+    let connect = |client: redis::Client| async move {
+        tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub())
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))?
+    };
+    let (mut pubsub, primary) = match crate::connection::Endpoint::parse(url, None)? {
+        crate::connection::Endpoint::Direct(url) => {
+            (connect(redis::Client::open(url)?).await?, None)
+        }
         crate::connection::Endpoint::Sentinel(t) => {
             let (addr, client) = t.primary(Duration::from_secs(3)).await?;
-            (client, Some((t, addr)))
+            (connect(client).await?, Some((t, addr)))
+        }
+        // A Redis Cluster carries a PUBLISH to every node: any node that answers will do.
+        crate::connection::Endpoint::Cluster(t) => {
+            let mut last = None;
+            let mut found = None;
+            for node in t.node_urls() {
+                match connect(redis::Client::open(node)?).await {
+                    Ok(p) => {
+                        found = Some(p);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            match found {
+                Some(p) => (p, None),
+                None => {
+                    return Err(last.unwrap_or_else(|| {
+                        redis::RedisError::from((redis::ErrorKind::Io, "no cluster node"))
+                    }))
+                }
+            }
         }
     };
-    let mut pubsub = tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub())
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
     for s in subs {
         if s.pattern {
             pubsub.psubscribe(&s.channel).await?;

@@ -276,7 +276,7 @@ impl Broker for RedisBroker {
         Result<ServerFacts, BrokerError>,
         Result<ServerFacts, BrokerError>,
     ) {
-        tokio::join!(self.broker.server_facts(), self.backend.server_facts())
+        tokio::join!(self.broker.server_facts(""), self.backend.server_facts(""))
     }
 
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {

@@ -38,7 +38,8 @@ pub struct RedisStore {
 impl RedisStore {
     /// Prepares a connection to `url` for the pool under `prefix`; nothing is sent until the
     /// first command, and each gives up after `timeout`. `inline`: Celery's broker is this
-    /// same database.
+    /// same database (never on a Redis Cluster, where the keys carry the hash tag
+    /// `{<prefix>}`).
     pub fn new(
         url: &str,
         prefix: &str,
@@ -46,12 +47,20 @@ impl RedisStore {
         inline: bool,
     ) -> Result<Self, StoreError> {
         let redis = Redis::open(url, timeout)?;
+        // On a Redis Cluster, every key of the pool carries the hash tag `{<prefix>}`: one
+        // slot, so each script's keys are on one node (and other pools on others).
+        let cluster = redis.is_cluster();
+        let prefix = if cluster {
+            format!("{{{prefix}}}")
+        } else {
+            prefix.to_string()
+        };
         Ok(RedisStore {
             acked: redis.clone(),
             redis,
             durability: None,
-            inline,
-            keys: Arc::new(Keys::new(prefix)),
+            inline: inline && !cluster,
+            keys: Arc::new(Keys::new(&prefix)),
             scripts: Arc::new(Scripts::new()),
         })
     }
@@ -1578,6 +1587,6 @@ impl Store for RedisStore {
     }
 
     async fn server_facts(&self) -> Result<crate::connection::ServerFacts, StoreError> {
-        Ok(self.redis.server_facts().await?)
+        Ok(self.redis.server_facts(&self.keys.config).await?)
     }
 }

@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod celery_interop;
 mod cli;
+mod cluster;
 mod common;
 mod failover;
 mod fair_queue;

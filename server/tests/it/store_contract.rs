@@ -1,7 +1,8 @@
 //! The store contract: the Lua scripts on a real Redis, under a fresh prefix, in both broker
 //! modes: inline (Celery's broker is the store's own database, and the scripts push, withdraw
 //! and drop kombu's bookkeeping themselves) and two-phase (the broker is elsewhere; the
-//! fixture publishes as the scheduler would).
+//! fixture publishes as the scheduler would). `cluster.rs` runs the two-phase half again on a
+//! real Redis Cluster ([`on_cluster`]).
 
 use crate::common;
 use app::types::BlockedBy;
@@ -22,6 +23,10 @@ struct Fixture {
     list: String,
     /// Celery's broker is the store's own database.
     inline: bool,
+    /// Where the store's keys are, for the tests that read or write them directly.
+    raw: worker_pool::connection::Redis,
+    /// What the store's key names start with (`<prefix>:`, or `{<prefix>}:` on a cluster).
+    base: String,
     _cleanup: common::Cleanup,
 }
 
@@ -38,10 +43,31 @@ impl Fixture {
         )
         .unwrap();
         Fixture {
+            base: store.keys().base.clone(),
             store: Arc::new(store),
             list: format!("{prefix}:broker"),
             inline,
+            raw: worker_pool::connection::Redis::open(&common::redis_url(), Duration::from_secs(5))
+                .unwrap(),
             _cleanup: common::Cleanup::new(&prefix),
+        }
+    }
+
+    /// A two-phase store on the Redis Cluster at `url` (its broker list on the shared Redis,
+    /// as Celery's broker would be: kombu cannot use a cluster). The cluster is the test's
+    /// own and thrown away, so only the list is cleaned up.
+    async fn cluster(url: &str) -> Self {
+        let prefix = common::unique("store");
+        let store = RedisStore::new(url, &prefix, Duration::from_secs(5), false).unwrap();
+        let base = store.keys().base.clone();
+        assert_eq!(base, format!("{{{prefix}}}:"), "one hash tag per pool");
+        Fixture {
+            base,
+            store: Arc::new(store),
+            list: format!("{prefix}:broker"),
+            inline: false,
+            raw: worker_pool::connection::Redis::open(url, Duration::from_secs(5)).unwrap(),
+            _cleanup: common::Cleanup::new(&format!("{prefix}:broker")),
         }
     }
 
@@ -179,6 +205,16 @@ macro_rules! contract {
         }
         mod two_phase {
             $(#[tokio::test] async fn $name() { let f = super::Fixture::new(false).await; super::$name(&f).await; f.done().await; })*
+        }
+        /// The two-phase contract on the Redis Cluster at `url`, one test after the other,
+        /// each under a prefix of its own.
+        pub(crate) async fn on_cluster(url: &str) {
+            $(
+                eprintln!("store contract on a Redis Cluster: {}", stringify!($name));
+                let f = Fixture::cluster(url).await;
+                $name(&f).await;
+                f.done().await;
+            )*
         }
     };
 }
@@ -400,11 +436,10 @@ async fn queues_grouped_by_source_and_tenant_are_filed_by_type(f: &Fixture) {
         .await;
     f.submit_typed("a1", "hubspot", "all", Some("acme"), 5)
         .await;
-    let base = f.list.trim_end_matches("broker").to_string();
-    let mut c = common::redis().await;
-    let new_groups: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(format!("{base}groups:hubspot"))
-        .query_async(&mut c)
+    let base = f.base.clone();
+    let new_groups: Vec<String> = f
+        .raw
+        .query(redis::cmd("SMEMBERS").arg(format!("{base}groups:hubspot")))
         .await
         .unwrap();
     assert_eq!(new_groups.len(), 2, "one queue per type: {new_groups:?}");
@@ -415,12 +450,15 @@ async fn queues_grouped_by_source_and_tenant_are_filed_by_type(f: &Fixture) {
         pipe.cmd("ZREM").arg(format!("{base}ready")).arg(g);
         pipe.cmd("SREM").arg(format!("{base}groups:hubspot")).arg(g);
     }
-    let queue: Vec<(String, f64)> = redis::cmd("ZRANGE")
-        .arg(format!("{base}queue"))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut c)
+    let queue: Vec<(String, f64)> = f
+        .raw
+        .query(
+            redis::cmd("ZRANGE")
+                .arg(format!("{base}queue"))
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES"),
+        )
         .await
         .unwrap();
     for (id, score) in &queue {
@@ -440,13 +478,13 @@ async fn queues_grouped_by_source_and_tenant_are_filed_by_type(f: &Fixture) {
         .arg(format!("{base}config"))
         .arg("groups")
         .arg("1");
-    let _: () = pipe.query_async(&mut c).await.unwrap();
+    let _: () = f.raw.pipe(&pipe).await.unwrap();
 
     assert_eq!(f.store.migrate().await.unwrap(), 2);
     assert_eq!(f.store.migrate().await.unwrap(), 0, "once");
-    let gone: i64 = redis::cmd("EXISTS")
-        .arg(format!("{base}q:{old}"))
-        .query_async(&mut c)
+    let gone: i64 = f
+        .raw
+        .query(redis::cmd("EXISTS").arg(format!("{base}q:{old}")))
         .await
         .unwrap();
     assert_eq!(gone, 0, "the old group's queue is gone");
@@ -1735,12 +1773,13 @@ async fn a_blocked_group_is_parked_and_woken(f: &Fixture) {
     }
     f.submit_as("f1", "five9", None, -10).await;
     assert_eq!(f.fill().await, ["f1"]);
-    let mut c = common::redis().await;
-    let base = f.list.trim_end_matches("broker").to_string();
-    let parked: Option<String> = redis::cmd("HGET")
-        .arg(format!("{base}parked"))
-        .arg("hubspot\x1fall\x1f")
-        .query_async(&mut c)
+    let parked: Option<String> = f
+        .raw
+        .query(
+            redis::cmd("HGET")
+                .arg(format!("{}parked", f.base))
+                .arg("hubspot\x1fall\x1f"),
+        )
         .await
         .unwrap();
     assert_eq!(parked.as_deref(), Some("source_limit"));
