@@ -906,6 +906,8 @@ impl Scheduler {
         let safe = serde_json::json!({"safe": null});
         let mut answered = std::collections::HashSet::new();
         let mut held = std::collections::HashSet::new();
+        // Celery id -> the worker executing it (`active`), evidence that it started there.
+        let mut executing = std::collections::HashMap::new();
         let mut check = WorkerCheck::default();
         loop {
             let (active, reserved, scheduled) = tokio::join!(
@@ -913,11 +915,18 @@ impl Scheduler {
                 self.broker.inspect("reserved", safe.clone(), window),
                 self.broker.inspect("scheduled", safe.clone(), window),
             );
-            let replies = active.unwrap_or_default().into_iter();
-            for reply in replies
-                .chain(reserved.unwrap_or_default())
-                .chain(scheduled.unwrap_or_default())
-            {
+            let replies = active
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| (true, r))
+                .chain(reserved.unwrap_or_default().into_iter().map(|r| (false, r)))
+                .chain(
+                    scheduled
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| (false, r)),
+                );
+            for (is_active, reply) in replies {
                 answered.insert(reply.hostname.clone());
                 let Some(tasks) = reply.answer.as_array() else {
                     continue;
@@ -934,6 +943,9 @@ impl Scheduler {
                         continue;
                     }
                     held.insert(cid.to_string());
+                    if is_active {
+                        executing.insert(cid.to_string(), reply.hostname.clone());
+                    }
                     let id = task_id_of(cid);
                     if self.store.adopt(id, cid, &reply.hostname).await? {
                         tracing::warn!(task_id = %id, celery_id = %cid, worker = %reply.hostname,
@@ -954,8 +966,11 @@ impl Scheduler {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         self.adopt_runs_of_lost_dispatches(&mut check).await?;
-        // Started tasks whose worker answered without them.
         let snapshot = self.store.snapshot(0, &[]).await?;
+        self.settle_started_messages(&snapshot.running_entries, &executing, &mut check)
+            .await?;
+        let snapshot = self.store.snapshot(0, &[]).await?;
+        // Started tasks whose worker answered without them.
         let gone: Vec<&RunningEntry> = snapshot
             .running_entries
             .iter()
@@ -1043,8 +1058,46 @@ impl Scheduler {
         }
     }
 
-    /// Two-phase mode: drops a task's message from the separate broker's unacked set once the
-    /// task started or ended, so an ack lost to an outage cannot make kombu run it again. Only
+    /// Part of [`Self::reconcile_with_workers`]: a started task's message must be out of
+    /// kombu's unacked set, or kombu runs it a second time (a worker restores its unacked
+    /// messages when its connection drops, and any worker restores the set's entries older
+    /// than the visibility timeout). A failover can undo that: the worker's ack, and the
+    /// STARTED that made the pool drop the entry itself, can both be lost with the old
+    /// primary while the entry written when the worker took the message was replicated.
+    /// So, once the workers have answered: a running task a worker says it executes
+    /// (`active`) is recorded as started there (its STARTED lost, or not heard yet: events
+    /// wait while this runs), and every started task's message leaves `unacked`. A task
+    /// only reserved is left alone: its entry is how kombu gives it back if that worker
+    /// goes, and the lost-message check covers the rest.
+    async fn settle_started_messages(
+        &self,
+        running: &[RunningEntry],
+        executing: &std::collections::HashMap<String, String>,
+        check: &mut WorkerCheck,
+    ) -> Result<(), PoolError> {
+        for e in running {
+            if !e.worker_started {
+                let Some(host) = executing.get(&e.celery_id) else {
+                    continue;
+                };
+                let outcome = self
+                    .store
+                    .mark_started(&e.id, &e.celery_id, Some(host), None)
+                    .await?;
+                if outcome == StartedOutcome::Recorded {
+                    tracing::info!(task_id = %e.id, celery_id = %e.celery_id, worker = %host,
+                        "a worker executes a task whose STARTED the store lacks (not heard yet, or lost with Redis): recorded as started there");
+                    check.started.push(e.id.clone());
+                }
+            }
+            self.forget_unacked_of(&e.id, &e.celery_id).await;
+        }
+        Ok(())
+    }
+
+    /// Drops a task's message from kombu's unacked set once the task started or ended, so an
+    /// ack lost to an outage cannot make kombu run it again: in two-phase mode on every
+    /// result (inline, the scripts do it), in both after a reconnect. Only
     /// for evidence about the current dispatch (`celery_id`): a stale run's result must not
     /// touch the message of the dispatch that replaced it.
     async fn forget_unacked_of(&self, id: &str, celery_id: &str) {
@@ -1811,6 +1864,8 @@ pub struct WorkerCheck {
     /// Running tasks whose worker answered without them and that left no result: kept
     /// running (a worker's answer is no proof the task is over), reported.
     pub unaccounted: Vec<String>,
+    /// Running tasks a worker executes whose STARTED the store lacked, recorded as started.
+    pub started: Vec<String>,
 }
 
 /// The pool task id of a Celery id (see [`celery_id_of`]).

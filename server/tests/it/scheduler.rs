@@ -22,6 +22,9 @@ pub(crate) struct TestBroker {
     pub(crate) revoked: Mutex<Vec<String>>,
     /// Per hostname, the Celery ids it says it holds; `None`: no worker answers.
     workers: Mutex<Vec<(String, Vec<String>)>>,
+    /// When set, the workers' answers to `inspect active` (and empty `reserved` and
+    /// `scheduled`); otherwise inspect goes to the real broker.
+    pub(crate) executing: Mutex<Option<Vec<ControlReply>>>,
 }
 
 #[async_trait::async_trait]
@@ -78,6 +81,13 @@ impl Broker for TestBroker {
         arguments: serde_json::Value,
         window: Duration,
     ) -> Result<Vec<ControlReply>, BrokerError> {
+        if let Some(active) = self.executing.lock().unwrap().clone() {
+            return Ok(if method == "active" {
+                active
+            } else {
+                Vec::new()
+            });
+        }
         self.real.inspect(method, arguments, window).await
     }
     async fn server_facts(
@@ -124,6 +134,7 @@ pub(crate) async fn setup_custom(
         fail_publish: AtomicBool::new(false),
         revoked: Mutex::new(Vec::new()),
         workers: Mutex::new(Vec::new()),
+        executing: Mutex::new(None),
     });
     let mut settings = Settings {
         retention: Duration::from_secs(60),
@@ -283,6 +294,95 @@ async fn after_a_reconnect_a_queued_task_that_already_ran_is_not_dispatched_agai
     assert_eq!(listed_ids(&t.worker).await, vec![waiting.task_id.clone()]);
     t.done(&[&ended.task_id, &running.task_id, &waiting.task_id])
         .await;
+}
+
+/// What a failover can lose: a worker took a message (kombu's `unacked` entry, replicated),
+/// and its ack and its STARTED were lost with the old primary. After the reconnect the
+/// worker says it executes the task: it is recorded as started there, and its message leaves
+/// `unacked`, so kombu's restore of unacknowledged messages cannot run it a second time. So
+/// does the message of a task the store knew started whose ack was lost. A task only
+/// dispatched keeps its entry (kombu gives it back if its worker goes). Both modes.
+#[tokio::test]
+async fn after_a_reconnect_started_tasks_leave_kombus_unacked_set() {
+    for inline in [true, false] {
+        let t = setup(inline, 3).await;
+        let lost_start = t.s.submit(req(0)).await.unwrap();
+        let known_start = t.s.submit(req(0)).await.unwrap();
+        let dispatched = t.s.submit(req(0)).await.unwrap();
+        if !inline {
+            t.s.reconcile().await.unwrap();
+        }
+        for _ in 0..3 {
+            t.worker.take(1.0).await.unwrap();
+        }
+        t.worker.started(&known_start.task_id).await;
+        t.s.reconcile().await.unwrap();
+        let mut c = common::redis().await;
+        let mut tags = Vec::new();
+        for id in [
+            &lost_start.task_id,
+            &known_start.task_id,
+            &dispatched.task_id,
+        ] {
+            let tag = t
+                .store()
+                .dispatch_message(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .delivery_tag;
+            // kombu's entry for a message a worker took, back after the failover.
+            let _: i64 = redis::cmd("HSET")
+                .arg("unacked")
+                .arg(&tag)
+                .arg("[{}, \"\", \"q\"]")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            tags.push(tag);
+        }
+        let host = "w1@h".to_string();
+        *t.broker.executing.lock().unwrap() = Some(vec![ControlReply {
+            hostname: host.clone(),
+            ticket: None,
+            answer: serde_json::json!([
+                {"id": lost_start.task_id, "delivery_info": {"routing_key": t.queue}},
+                {"id": known_start.task_id, "delivery_info": {"routing_key": t.queue}},
+            ]),
+        }]);
+
+        let check = t.s.reconcile_with_workers().await.unwrap();
+        assert_eq!(
+            check.started,
+            vec![lost_start.task_id.clone()],
+            "inline {inline}"
+        );
+        assert!(check.adopted.is_empty() && check.unaccounted.is_empty());
+        let task = t.s.task(&lost_start.task_id).await.unwrap();
+        assert_eq!(task.worker.as_deref(), Some(host.as_str()));
+        assert!(task.worker_started_at.is_some());
+        for (tag, kept) in tags.iter().zip([false, false, true]) {
+            let exists: i64 = redis::cmd("HEXISTS")
+                .arg("unacked")
+                .arg(tag)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(exists == 1, kept, "inline {inline}, tag {tag}");
+        }
+        let _: i64 = redis::cmd("HDEL")
+            .arg("unacked")
+            .arg(&tags)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        t.done(&[
+            &lost_start.task_id,
+            &known_start.task_id,
+            &dispatched.task_id,
+        ])
+        .await;
+    }
 }
 
 #[tokio::test]
