@@ -943,9 +943,6 @@ impl PoolBackend for ServerBackend {
 #[async_trait::async_trait]
 impl Subscriber for ServerBackend {
     async fn connected(&self, feeds: &[Feed]) {
-        if feeds.contains(&Feed::CeleryEvents) {
-            *self.events_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        }
         if feeds.contains(&Feed::Results) {
             // A reconnect may follow a failover that lost writes: a task a worker runs may be
             // queued in the store again. The workers say what they run before dispatch resumes.
@@ -961,6 +958,13 @@ impl Subscriber for ServerBackend {
             if let Err(e) = self.resync().await {
                 tracing::warn!(error = %e, "reconciliation after subscribing failed; the periodic pass will retry");
             }
+        }
+        // Worker events are heard from here on: the listener delivers none while this runs
+        // (the workers' answers above can take a heartbeat timeout), so the heartbeats they
+        // bring are judged only after a whole timeout of them from now, never on a record
+        // that went stale while they waited.
+        if feeds.contains(&Feed::CeleryEvents) {
+            *self.events_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
         self.bump();
     }
