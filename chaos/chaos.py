@@ -283,6 +283,7 @@ class Worker:
         self.proc = None
         self.killed_at = None
         self.stopped_at = None
+        self.exited_at = None   # last time it exited by itself (its supervisor restarted it)
 
     def start(self):
         env = dict(self.env, DEMO_RECORD_FILE=self.records)
@@ -603,6 +604,28 @@ class Harness:
         self.pauses.append((source or "*", paused, resumed))
         self.events.append((resumed - t0, f"resumed {source or 'the pool'}"))
 
+    def supervise(self, stop):
+        """What systemd's Restart= or Kubernetes does for a deployed worker: one that exited by
+        itself (not killed or stopped by the harness) is started again under the same name.
+        Seen behind Sentinel: Celery 5.7's worker exits on an 'Unrecoverable error' (kombu's
+        restore of unacknowledged messages on a lost connection fails on the Sentinel pool);
+        the pool takes its tasks back when the new process is heard from."""
+        while not stop.wait(1.0):
+            for w in list(self.workers):
+                if w.proc is None or w.killed_at or w.stopped_at or w.proc.poll() is None:
+                    continue
+                w.exited_at = time.time()
+                self.kills["exits"] = self.kills.get("exits", 0) + 1
+                self.events.append((w.exited_at - self.t0,
+                                    f"worker {w.name} exited by itself (rc {w.proc.returncode}; "
+                                    f"see its log); restarted under the same name"))
+                log(f"worker {w.name} exited by itself; restarting it")
+                try:
+                    w.start()
+                except SystemExit as e:
+                    log(f"could not restart worker {w.name}: {e}")
+                    w.proc = None
+
     def watch_cooldowns(self, stop):
         """Records the cool-downs the pool reports, to check no dispatch happened in one."""
         while not stop.is_set():
@@ -657,12 +680,15 @@ class Harness:
         stop_watch = threading.Event()
         watch = threading.Thread(target=self.watch_cooldowns, args=(stop_watch,))
         watch.start()
+        supervisor = threading.Thread(target=self.supervise, args=(stop_watch,))
+        supervisor.start()
         self.chaos_loop(t0)
         sub.join()
         log(f"submitted: {len(self.accepted)} accepted; waiting for every task to end")
         final = self.wait_all_terminal(deadline=time.time() + self.args.drain_timeout)
         stop_watch.set()
         watch.join()
+        supervisor.join()
         records = [r for w in self.workers for r in w.read_records()]
         return self.verify(final, records)
 
@@ -723,7 +749,8 @@ class Harness:
             r.close()
 
     def verify(self, final, records):
-        killed = {w.name: w.killed_at for w in self.workers if w.killed_at}
+        killed = {w.name: w.killed_at or w.exited_at for w in self.workers
+                  if w.killed_at or w.exited_at}
         # When the pool published each task (its started_at): the start of the window in which
         # the limit it was admitted under counts. Everything else comes from the records.
         dispatched = {}

@@ -42,7 +42,8 @@ def start_redis(port, directory, persist=False, extra=()):
         ["--appendonly", "no"]
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--dir", directory] + durability + list(extra),
+         "--dir", directory, "--logfile", os.path.join(directory, "redis.log")]
+        + durability + list(extra),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     if not wait_port(port, 10, proc):
         raise SystemExit("redis-server did not start")
@@ -58,7 +59,8 @@ def start_sentinel(port, directory, master, primary_port):
         f.write(f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
                 f"sentinel monitor {master} 127.0.0.1 {primary_port} 2\n"
                 f"sentinel down-after-milliseconds {master} 1000\n"
-                f"sentinel failover-timeout {master} 4000\n")
+                f"sentinel failover-timeout {master} 4000\n"
+                f"logfile {os.path.join(directory, f'sentinel-{port}.log')}\n")
     proc = subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     if not wait_port(port, 10, proc):
