@@ -75,11 +75,7 @@ pub struct ClusterTarget {
 impl ClusterTarget {
     /// One `redis://` URL per starting node, with the credentials.
     pub fn node_urls(&self) -> Vec<String> {
-        let cred = self
-            .userinfo
-            .as_deref()
-            .map(|u| format!("{u}@"))
-            .unwrap_or_default();
+        let cred = credentials(&self.userinfo);
         self.nodes
             .iter()
             .map(|n| format!("redis://{cred}{n}/0"))
@@ -125,7 +121,7 @@ impl Endpoint {
             }
             let nodes = hosts
                 .split(',')
-                .map(|h| node_addr(h, "a Redis Cluster node"))
+                .map(|h| node_addr(h, "a Redis Cluster node", 6379))
                 .collect::<RedisResult<Vec<_>>>()?;
             return Ok(Endpoint::Cluster(ClusterTarget { nodes, userinfo }));
         }
@@ -188,17 +184,14 @@ impl Endpoint {
             Endpoint::Direct(url) => url.clone(),
             Endpoint::Sentinel(t) => format!(
                 "{SENTINEL_SCHEME}{}{}/{}/{}",
-                t.credentials(),
+                credentials(&t.userinfo),
                 t.sentinels.join(","),
                 t.master,
                 t.db
             ),
             Endpoint::Cluster(t) => format!(
                 "{CLUSTER_SCHEME}{}{}",
-                t.userinfo
-                    .as_deref()
-                    .map(|u| format!("{u}@"))
-                    .unwrap_or_default(),
+                credentials(&t.userinfo),
                 t.nodes.join(",")
             ),
         }
@@ -215,23 +208,23 @@ fn split_userinfo(rest: &str) -> (Option<String>, &str) {
 }
 
 fn sentinel_addr(host: &str) -> RedisResult<String> {
-    node_addr(host, "a Sentinel")
+    node_addr(host, "a Sentinel", 26379)
 }
 
-/// `host[:port]` → `host:port`: 26379 for a Sentinel, 6379 for a Redis node.
-fn node_addr(host: &str, what: &str) -> RedisResult<String> {
+/// `host[:port]` → `host:port`, `default_port` when none is written; `what` names it in the
+/// error.
+fn node_addr(host: &str, what: &str, default_port: u16) -> RedisResult<String> {
     let host = host.trim();
     if host.is_empty() || host.contains(['/', '@', ';']) {
         return Err(bad_url(format!("{host:?} is not {what}'s host:port")));
     }
-    let default = if what == "a Sentinel" { 26379 } else { 6379 };
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (
             name,
             port.parse::<u16>()
                 .map_err(|_| bad_url(format!("{port:?} is not a port")))?,
         ),
-        None => (host, default),
+        None => (host, default_port),
     };
     Ok(format!("{name}:{port}"))
 }
@@ -247,15 +240,15 @@ fn parse_db(db: Option<&str>) -> RedisResult<i64> {
     }
 }
 
-impl SentinelTarget {
-    /// `user:password@` as a URL writes it before the host, or nothing.
-    fn credentials(&self) -> String {
-        self.userinfo
-            .as_deref()
-            .map(|u| format!("{u}@"))
-            .unwrap_or_default()
-    }
+/// `user:password@` as a URL writes it before the host, or nothing.
+fn credentials(userinfo: &Option<String>) -> String {
+    userinfo
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default()
+}
 
+impl SentinelTarget {
     /// Finds the primary: every Sentinel that answers in time is asked about the master
     /// (`SENTINEL master`), and an address is used only when they all name it and none sees
     /// it down or a failover in progress; then the server itself must say it is a primary
@@ -268,8 +261,11 @@ impl SentinelTarget {
             View::Agreed(addr) => addr,
             View::Unsettled(e) | View::NoAnswer(e) => return Err(e),
         };
-        let client =
-            redis::Client::open(format!("redis://{}{addr}/{}", self.credentials(), self.db))?;
+        let client = redis::Client::open(format!(
+            "redis://{}{addr}/{}",
+            credentials(&self.userinfo),
+            self.db
+        ))?;
         let mut p = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| unavailable("the primary did not answer in time", addr.clone()))??;

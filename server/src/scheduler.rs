@@ -969,8 +969,8 @@ impl Scheduler {
         let snapshot = self.store.snapshot(0, &[]).await?;
         self.settle_started_messages(&snapshot.running_entries, &executing, &mut check)
             .await?;
-        let snapshot = self.store.snapshot(0, &[]).await?;
-        // Started tasks whose worker answered without them.
+        // Started tasks whose worker answered without them (one this snapshot shows not yet
+        // started, recorded just above, is executing: held, so never among them).
         let gone: Vec<&RunningEntry> = snapshot
             .running_entries
             .iter()
