@@ -74,6 +74,8 @@ def main():
     submit_replica = wrk(f"{out}/wrk-submit-replica.txt")
     tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
           for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    tp_amqp = {f"{m}-{t}": median_run(f"{out}/tp-amqp-{m}-{t}.jsonl", "tasks_per_s")
+               for m in ("plain", "pool") for t in ("noop", "sleep20")}
     status = wrk(f"{out}/wrk-status.txt")
     submit = wrk(f"{out}/wrk-submit.txt")
     wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())
@@ -88,6 +90,11 @@ def main():
         "refill_max_ms": max(r["max_ms"] for r in refill.values()),
         "throughput_ratio_noop": tp["pool-noop"]["tasks_per_s"] / tp["plain-noop"]["tasks_per_s"],
         "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"] / tp["plain-sleep20"]["tasks_per_s"],
+        # The same against plain Celery with RabbitMQ as the broker.
+        "throughput_ratio_noop_rabbitmq": tp_amqp["pool-noop"]["tasks_per_s"]
+        / tp_amqp["plain-noop"]["tasks_per_s"],
+        "throughput_ratio_20ms_rabbitmq": tp_amqp["pool-sleep20"]["tasks_per_s"]
+        / tp_amqp["plain-sleep20"]["tasks_per_s"],
         "scheduler_cycles_per_s": cap["cycles_per_s"],
         "scheduler_cycles_per_s_with_rules": cap_rules["cycles_per_s"],
         "scheduler_cycles_per_s_mixed": cap_mixed["cycles_per_s"],
@@ -118,6 +125,7 @@ def main():
         "details": {
             "refill_by_limit": refill,
             "throughput": tp,
+            "throughput_rabbitmq": tp_amqp,
             "capacity": cap,
             "capacity_mixed": cap_mixed,
             "capacity_with_rules": cap_rules,

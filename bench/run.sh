@@ -55,10 +55,12 @@ BENCH="$ROOT/target/$PROFILE/wp-bench"
 start_private_redis
 export REDIS_URL=$PRIVATE_REDIS_URL
 SERVER_PID=
+VHOST=
 cleanup() {
   stop_server
   stop_private_replica
   stop_private_redis
+  if [ -n "$VHOST" ]; then rabbitmqctl -q delete_vhost "$VHOST" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -68,6 +70,7 @@ bench_server() {
   stop_server
   local extra=()
   [ -n "${REPLICAS:-}" ] && extra+=("WORKER_POOL_REDIS_REPLICAS=$REPLICAS")
+  [ -n "${BROKER:-}" ] && extra+=("CELERY_BROKER_URL=$BROKER" "CELERY_RESULT_BACKEND=$REDIS_URL")
   start_server "$OUT_DIR/server-$1.log" WORKER_POOL_PREFIX="$1" WORKER_POOL_CELERY_QUEUE="$1:q" \
     MAX_SYNC_WORKERS="$2" WORKER_POOL_TASK_REGISTRY="$ROOT/bench/registry.json" RUST_LOG=warn \
     WORKER_POOL_SOURCE_LIMITS="${RULES:-}" "${extra[@]}"
@@ -137,6 +140,27 @@ for TASK in noop sleep20; do
       --redis "$REDIS_URL" --queue "tp$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-pool-$TASK.jsonl"
   done
 done
+
+step "throughput against plain Celery over RabbitMQ (-c 4, $N_TP tasks each, $TP_REPS rounds alternating; a vhost of its own)"
+ensure_rabbitmq
+VHOST="wp-bench-$$"
+rabbitmqctl -q add_vhost "$VHOST"
+rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+AMQP="amqp://guest:guest@127.0.0.1:5672/$VHOST"
+for TASK in noop sleep20; do
+  : > "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
+  : > "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
+  for REP in $(seq "$TP_REPS"); do
+    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
+      --redis "$REDIS_URL" --broker "$AMQP" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
+    BROKER="$AMQP" bench_server "tpa$TASK$REP" 4
+    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
+      --redis "$REDIS_URL" --broker "$AMQP" --queue "tpa$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
+  done
+done
+stop_server
+rabbitmqctl -q delete_vhost "$VHOST"
+VHOST=
 
 step "dashboard: WASM size and update latency in Chromium"
 gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzip-bytes.txt"

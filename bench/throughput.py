@@ -7,6 +7,9 @@ records. Submission speed and worker start-up are therefore left out of both.
 
     throughput.py --mode plain --task noop --n 2000 --redis URL --queue Q
     throughput.py --mode pool  --task noop --n 2000 --redis URL --queue Q --url http://server
+
+With --broker amqp://…, Celery's broker is RabbitMQ (the results stay in --redis); the pool's
+server must then have been started with the same CELERY_BROKER_URL.
 """
 import argparse
 import json
@@ -34,8 +37,11 @@ def submit_pool(url, task, n):
     return ids
 
 
-def submit_plain(redis_url, queue, task, n):
+def submit_plain(redis_url, broker, queue, task, n):
     os.environ["REDIS_URL"] = redis_url
+    if broker:
+        os.environ["CELERY_BROKER_URL"] = broker
+        os.environ["CELERY_RESULT_BACKEND"] = redis_url
     sys.path.insert(0, DEMO)
     from demo_app import app  # noqa: E402
     ids = []
@@ -56,19 +62,22 @@ def main():
     ap.add_argument("--redis", required=True)
     ap.add_argument("--queue", required=True)
     ap.add_argument("--url")
+    ap.add_argument("--broker", help="Celery's broker when it is not --redis (RabbitMQ)")
     ap.add_argument("--concurrency", type=int, default=4)
     args = ap.parse_args()
 
     if args.mode == "pool":
         ids = submit_pool(args.url, args.task, args.n)
     else:
-        ids = submit_plain(args.redis, args.queue, args.task, args.n)
+        ids = submit_plain(args.redis, args.broker, args.queue, args.task, args.n)
 
     records = tempfile.mktemp(prefix="wp-bench-records-")
     env = dict(os.environ, REDIS_URL=args.redis, WORKER_POOL_CELERY_QUEUE=args.queue,
                DEMO_RECORD_FILE=records)
     env.pop("CELERY_BROKER_URL", None)
     env.pop("CELERY_RESULT_BACKEND", None)
+    if args.broker:
+        env.update(CELERY_BROKER_URL=args.broker, CELERY_RESULT_BACKEND=args.redis)
     celery = os.path.join(os.path.dirname(sys.executable), "celery")
     log = tempfile.mktemp(prefix="wp-bench-worker-")
     # Not waited for: the worker's start-up is left out of the span either way.
@@ -98,6 +107,7 @@ def main():
     ends = [r["time"] for r in recs if r["event"] == "end" and r["task_id"] in mine]
     span = max(ends) - min(starts)
     print(json.dumps({"mode": args.mode, "task": args.task, "n": args.n,
+                      "broker": "rabbitmq" if args.broker else "redis",
                       "concurrency": args.concurrency, "seconds": span,
                       "tasks_per_s": args.n / span}))
 

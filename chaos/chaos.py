@@ -29,6 +29,10 @@ Usage (scripts/chaos.sh builds the server and runs this with the venv's Python):
     python3 chaos/chaos.py --profile long      # about 15 min, by hand; results in docs/
     python3 chaos/chaos.py --ha                # Redis behind Sentinel (scripts/ha.sh): the
                                                # primary is killed and replaced instead
+    python3 chaos/chaos.py --rabbitmq          # Celery's broker is a RabbitMQ node of the
+                                               # harness's own (scripts/chaos-rabbitmq.sh): it is
+                                               # SIGKILLed and restarted under load instead of
+                                               # messages being lost on purpose
 
 It prints a summary and writes it as JSON (--out). Exit code 0 when every check passes.
 Only the standard library and redis-py (from the demo venv) are used.
@@ -122,6 +126,64 @@ class Redis:
 
     def start(self):
         self.proc = start_redis(self.port, self.dir, persist=True)
+
+    def kill(self):
+        kill_group(self.proc)
+        self.proc.wait()
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the harness's own (--rabbitmq): its own node name, ports, data and
+    log directory, started from Debian's rabbitmq-server as the current user, so killing and
+    restarting it touches nothing else on the machine. Its queues and persistent messages
+    survive a SIGKILL (they are on disk once confirmed)."""
+
+    BIN = "/usr/lib/rabbitmq/bin"
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.dist = free_port()
+        self.dir = os.path.join(workdir, "rabbitmq")
+        os.makedirs(self.dir)
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        self.node = f"wpchaos{os.getpid()}@localhost"
+        self.proc = None
+        self.restarts = 0
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def env(self):
+        d = self.dir
+        return dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.port),
+                    RABBITMQ_NODE_IP_ADDRESS="127.0.0.1", RABBITMQ_DIST_PORT=str(self.dist),
+                    RABBITMQ_MNESIA_BASE=os.path.join(d, "mnesia"),
+                    RABBITMQ_LOG_BASE=os.path.join(d, "log"),
+                    RABBITMQ_PID_FILE=os.path.join(d, "pid"),
+                    RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(d, "enabled_plugins"),
+                    RABBITMQ_CONFIG_FILE=os.path.join(d, "none"),
+                    RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(d, "none-advanced.config"))
+
+    def start(self):
+        server = os.path.join(self.BIN, "rabbitmq-server")
+        if not os.access(server, os.X_OK):
+            raise SystemExit(f"{server} is missing: scripts/setup.sh installs rabbitmq-server")
+        out = open(os.path.join(self.dir, "server.out"), "a")
+        self.proc = subprocess.Popen([server], env=self.env(), stdout=out, stderr=out,
+                                     start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"rabbitmq-server exited; see {self.dir}")
+            ok = subprocess.run([os.path.join(self.BIN, "rabbitmqctl"), "-n", self.node, "-q",
+                                 "await_startup", "--timeout", "2"], env=self.env(),
+                                capture_output=True).returncode == 0
+            if ok:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"rabbitmq-server did not start; see {self.dir}")
 
     def kill(self):
         kill_group(self.proc)
@@ -345,6 +407,7 @@ class Harness:
         self.rng = random.Random(args.seed)
         self.workdir = tempfile.mkdtemp(prefix="wp-chaos-")
         self.redis = SentinelRedis(self.workdir) if args.ha else Redis(self.workdir)
+        self.rabbit = PrivateRabbitMQ(self.workdir) if args.rabbitmq else None
         self.acked = threading.Event()   # set at each acknowledged submit
         self.worker_timeout = HA_WORKER_TIMEOUT if args.ha else WORKER_TIMEOUT
         self.replicas = []
@@ -370,6 +433,8 @@ class Harness:
         if not os.access(celery, os.X_OK):
             raise SystemExit(f"{celery} is missing: run scripts/setup.sh")
         self.redis.start()
+        if self.rabbit:
+            self.rabbit.start()
         queue = "chaos"
         registry = os.path.join(self.workdir, "registry.json")
         with open(registry, "w") as f:
@@ -402,6 +467,11 @@ class Harness:
                 env.pop("WORKER_POOL_SENTINEL_MASTER", None)
         worker_env.pop("CELERY_BROKER_URL", None)
         worker_env.pop("CELERY_RESULT_BACKEND", None)
+        if self.rabbit:
+            # Celery's broker is RabbitMQ; its results, and the pool's state, stay in Redis.
+            for env in (server_env, worker_env):
+                env.update(CELERY_BROKER_URL=self.rabbit.url, CELERY_RESULT_BACKEND=self.redis.url)
+            worker_env.pop("DEMO_VISIBILITY_TIMEOUT", None)
         self.worker_env = worker_env
         self.celery = celery
         for n in range(self.p["replicas"]):
@@ -542,6 +612,17 @@ class Harness:
                 time.sleep(2)
                 w = self.add_worker()
                 self.events.append((time.time() - t0, f"started worker {w.name}"))
+            elif what == "lose-message" and self.rabbit:
+                # No message is lost between RabbitMQ and a worker; what RabbitMQ adds is its
+                # own loss: SIGKILLed under load, started again on its data.
+                self.rabbit.kill()
+                self.rabbit.restarts += 1
+                self.events.append((now, "SIGKILL rabbitmq"))
+                log("killed rabbitmq")
+                time.sleep(2)
+                self.rabbit.start()
+                self.events.append((time.time() - t0, "restarted rabbitmq"))
+                log("restarted rabbitmq")
             elif what == "lose-message":
                 self.lose_message(t0)
             elif what == "pause":
@@ -844,6 +925,8 @@ class Harness:
             "workers_started": len(self.workers),
             "kills": self.kills,
             "ha": self.args.ha,
+            "broker": "rabbitmq" if self.rabbit else "redis",
+            "rabbitmq_restarts": self.rabbit.restarts if self.rabbit else 0,
             ("redis_failovers" if self.args.ha else "redis_restarts"): self.redis.restarts,
             "max_workers_changes": len(self.limits) - 1,
             "max_concurrent_observed": max_running,
@@ -926,6 +1009,8 @@ class Harness:
                     r.kill()
         if self.redis.proc:
             self.redis.kill()
+        if self.rabbit and self.rabbit.proc and self.rabbit.proc.poll() is None:
+            self.rabbit.kill()
         if self.args.keep:
             log(f"kept {self.workdir}")
         else:
@@ -942,6 +1027,9 @@ def main():
     ap.add_argument("--ha", action="store_true",
                     help="Redis behind Sentinel (a primary, two replicas, three Sentinels); the "
                          "Redis restarts become failovers, each right after an acknowledged submit")
+    ap.add_argument("--rabbitmq", action="store_true",
+                    help="Celery's broker is a RabbitMQ node of the harness's own; the planned "
+                         "message losses become RabbitMQ kills and restarts under load")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--out", help="also write the summary here (JSON)")
     ap.add_argument("--keep", action="store_true", help="keep logs and records")

@@ -5,7 +5,9 @@ Run a worker (scripts/run.sh does) with:
     celery -A demo_app worker -c 4 -E --loglevel=info
 
 Broker and result backend: $CELERY_BROKER_URL / $CELERY_RESULT_BACKEND, else $REDIS_URL, else
-redis://127.0.0.1:6379/0. The queue is $WORKER_POOL_CELERY_QUEUE (default "celery").
+redis://127.0.0.1:6379/0. With a RabbitMQ broker (amqp://...) the result backend defaults to
+$REDIS_URL: the pool reads results from Redis whatever the broker. The queue is
+$WORKER_POOL_CELERY_QUEUE (default "celery").
 
 How a demo task behaves (so tests and demos can ask for what they need through the real
 parameters, which are only full, batch_size and dry_run):
@@ -34,12 +36,17 @@ from celery import Celery
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKER = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
-BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER
+BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    REDIS_URL if BROKER.split("://")[0] in ("amqp", "amqps", "pyamqp") else BROKER)
 QUEUE = os.environ.get("WORKER_POOL_CELERY_QUEUE") or "celery"
 SPEED = float(os.environ.get("DEMO_SPEED", "1"))
 RECORD = os.environ.get("DEMO_RECORD_FILE")
 
-app = Celery("demo", broker=BROKER, backend=BACKEND)
+# Worker Pool recommends (over RabbitMQ, relies on): a message delivered again after it ran (a
+# broker crash that lost the worker's acknowledgement) runs once. `pip install
+# ./clients/python` provides it; scripts/setup.sh installs it into the demo's venv.
+app = Celery("demo", broker=BROKER, backend=BACKEND,
+             task_cls="worker_pool_client.celery:RunOnceTask")
 app.conf.update(
     # Worker Pool relies on: STARTED (with the worker's hostname) in the result backend.
     task_track_started=True,

@@ -79,6 +79,51 @@ ensure_redis() {
   die "redis-server did not start; see $ROOT/target/redis/redis-$port.log"
 }
 
+# ensure_rabbitmq: makes sure a RabbitMQ answers on 127.0.0.1:5672 with rabbitmqctl at hand
+# (the tests make a vhost of their own per run with it): installs Debian's rabbitmq-server when
+# missing and starts it when nothing answers. A RabbitMQ elsewhere is not managed here.
+rabbitmq_answers() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+ensure_rabbitmq() {
+  command -v rabbitmqctl >/dev/null 2>&1 || apt_install rabbitmq-server
+  if ! rabbitmq_answers || ! rabbitmqctl -q status >/dev/null 2>&1; then
+    step "starting rabbitmq-server (nothing answered on 127.0.0.1:5672)"
+    if command -v systemctl >/dev/null 2>&1 && systemctl start rabbitmq-server 2>/dev/null; then
+      :
+    elif command -v service >/dev/null 2>&1 && service rabbitmq-server start >/dev/null 2>&1; then
+      :
+    else
+      (rabbitmq-server >/tmp/rabbitmq-server.log 2>&1 &)
+    fi
+    for _ in $(seq 120); do
+      rabbitmq_answers && rabbitmqctl -q status >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  fi
+  rabbitmq_answers || die "rabbitmq-server did not start (nothing on 127.0.0.1:5672)"
+  rabbitmqctl -q await_startup >/dev/null 2>&1 || die "rabbitmqctl cannot reach the running RabbitMQ (is this root, with its Erlang cookie?)"
+  rabbitmqctl -q list_users 2>/dev/null | grep -q '^guest' || die "RabbitMQ has no 'guest' user: the tests connect as guest/guest"
+}
+
+# install_python_client: clients/python with its test extra into the venv, a copy (not an
+# editable link: the venv is shared between clones), only when the package's files changed since
+# the last install. The demo's workers use its Celery base class (worker_pool_client.celery);
+# its tests need the extra.
+install_python_client() {
+  local pkg=$ROOT/clients/python stamp_file stamp
+  stamp_file=$VENV/.worker-pool-client.stamp
+  stamp=$(cd "$pkg" && find pyproject.toml README.md src -type f ! -path '*/__pycache__/*' -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ] \
+     || ! "$VENV/bin/python" -c 'import worker_pool_client.celery, pytest' 2>/dev/null; then
+    step "installing clients/python[test] into $VENV"
+    # Its dependencies, leaving those already there as they are (the demo pins its own)...
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$pkg[test]"
+    # ...and this version of the package itself, even when its version number did not change.
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$pkg"
+    echo "$stamp" > "$stamp_file"
+  fi
+}
+
 # free_port: an unused TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

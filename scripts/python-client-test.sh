@@ -23,20 +23,7 @@ import redis
 redis.Redis.from_url(sys.argv[1], socket_timeout=3, socket_connect_timeout=3).ping()
 PY
 
-# Install (a copy, not an editable link: the venv is shared between clones) only when the
-# package's files changed since the last install into this venv.
-stamp_file=$VENV/.worker-pool-client.stamp
-stamp=$(cd "$PKG" && find pyproject.toml README.md src -type f ! -path '*/__pycache__/*' -print0 \
-  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ] \
-   || ! "$VENV/bin/python" -c 'import worker_pool_client, pytest' 2>/dev/null; then
-  step "installing clients/python[test] into $VENV"
-  # Its dependencies, leaving those already there as they are (the demo pins its own)...
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PKG[test]"
-  # ...and this version of the package itself, even when its version number did not change.
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$PKG"
-  echo "$stamp" > "$stamp_file"
-fi
+install_python_client
 
 step "Python client tests (clients/python/tests)"
 export WORKER_POOL_BIN=$BIN

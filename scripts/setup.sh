@@ -39,7 +39,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-# --- Services and browser: redis-server, Debian's chromium ----------------------------------
+# --- Services and browser: redis-server, rabbitmq-server, Debian's chromium ------------------
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
 # promtool checks GET /metrics in the tests (Debian's prometheus package ships it).
@@ -51,6 +51,9 @@ fi
 if command -v dpkg >/dev/null 2>&1 && ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
   apt_install fonts-noto-color-emoji
 fi
+
+# RabbitMQ: the integration tests run Celery over it too (a vhost of their own per test).
+ensure_rabbitmq
 
 # --- Playwright (npm), never with its browser download --------------------------------------
 E2E="$ROOT/end2end"
@@ -67,5 +70,7 @@ if [ ! -x "$VENV/bin/celery" ] || ! cmp -s "$REQ" "$VENV/.worker-pool-requiremen
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
   cp "$REQ" "$VENV/.worker-pool-requirements.txt"
 fi
+# The demo's workers run the pool's tasks through worker_pool_client.celery.RunOnceTask.
+install_python_client
 
 ok "setup complete"

@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # Tiers: formatting, the module tree, clippy (native and wasm32), unit and integration tests against the real
-# Redis and a real Celery worker, the Python client's tests, the short chaos harness, then Playwright in Debian's Chromium
+# Redis and real Celery workers (over Redis and over RabbitMQ), the Python client's tests, the short chaos
+# harness (with Redis, behind Sentinel, over RabbitMQ), then Playwright in Debian's Chromium
 # against the built server. Under CI=true a missing
 # service, browser or tool fails the run; nothing is ever skipped.
 set -euo pipefail
@@ -30,6 +31,7 @@ step "cargo clippy (wasm32)"
 cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 ensure_redis
+ensure_rabbitmq
 
 step "unit and integration tests (Redis at $REDIS_URL)"
 cargo test --all-targets
@@ -41,6 +43,9 @@ step "chaos harness, short profile (replicas, workers and Redis killed under loa
 
 step "chaos harness behind Sentinel, short (the Redis primary killed three times under load)"
 "$ROOT/scripts/ha.sh" --profile short --seed 7
+
+step "chaos harness over RabbitMQ, short (a RabbitMQ node of its own killed twice under load)"
+"$ROOT/scripts/chaos-rabbitmq.sh" --profile short --seed 7
 
 step "cargo leptos build"
 cargo leptos build

@@ -160,9 +160,25 @@ fn redis_url_var(
                 {
                     detail.to_string()
                 }
+                _ if name == "CELERY_BROKER_URL" => "expected a Redis URL such as redis://127.0.0.1:6379/0, or RabbitMQ's amqp://user:password@host:5672/vhost".into(),
                 _ => "expected a Redis URL such as redis://127.0.0.1:6379/0".into(),
             },
         }),
+    }
+}
+
+/// `CELERY_BROKER_URL`: a Redis URL (every form [`redis_url_var`] reads) or RabbitMQ's
+/// `amqp://`, `amqps://` or `pyamqp://` (kept in the form the AMQP client reads).
+fn broker_url_var(env: &impl Lookup, redis_url: &str) -> Result<String, ConfigError> {
+    match env.get("CELERY_BROKER_URL") {
+        Some(value) if crate::celery::amqp::is_amqp_url(value.trim()) => {
+            crate::celery::amqp::normalize_url(&value).map_err(|reason| ConfigError {
+                name: "CELERY_BROKER_URL",
+                value: redact_url(&value),
+                reason,
+            })
+        }
+        _ => redis_url_var(env, "CELERY_BROKER_URL", redis_url),
     }
 }
 
@@ -416,8 +432,15 @@ impl Config {
             app::types::MAX_WORKERS,
         )?;
         let prefix = token(env, "WORKER_POOL_PREFIX", "worker_pool", "a key prefix")?;
-        let broker_url = redis_url_var(env, "CELERY_BROKER_URL", &redis_url)?;
-        let result_backend_url = redis_url_var(env, "CELERY_RESULT_BACKEND", &broker_url)?;
+        let broker_url = broker_url_var(env, &redis_url)?;
+        // Celery's results stay in Redis with a RabbitMQ broker: the broker's Redis by
+        // default, else the pool's own.
+        let backend_default = if crate::celery::amqp::is_amqp_url(&broker_url) {
+            redis_url.clone()
+        } else {
+            broker_url.clone()
+        };
+        let result_backend_url = redis_url_var(env, "CELERY_RESULT_BACKEND", &backend_default)?;
         let celery_queue = token(env, "WORKER_POOL_CELERY_QUEUE", "celery", "a queue name")?;
         let retention = duration(env, "WORKER_POOL_RETENTION", "24h", Duration::from_secs(1))?;
         let audit_retention = duration(
@@ -920,5 +943,40 @@ mod tests {
                 check(&[("REDIS_URL", bad), ("WORKER_POOL_SENTINEL_MASTER", "m")]).unwrap_err();
             assert_eq!(err.name, "REDIS_URL", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_rabbitmq_broker_keeps_its_results_in_redis() {
+        let c = check(&[
+            ("REDIS_URL", "redis://10.0.0.5:6379/2"),
+            ("CELERY_BROKER_URL", "amqp://app:s3cret@rabbit:5672//"),
+        ])
+        .unwrap();
+        assert_eq!(c.broker_url, "amqp://app:s3cret@rabbit:5672/%2F");
+        assert_eq!(
+            c.result_backend_url, c.redis_url,
+            "Celery's results stay in Redis: the pool's own unless set"
+        );
+        let c = check(&[
+            ("CELERY_BROKER_URL", "pyamqp://rabbit/crm"),
+            ("CELERY_RESULT_BACKEND", "redis://results:6379/1"),
+        ])
+        .unwrap();
+        assert_eq!(c.broker_url, "amqp://rabbit/crm");
+        assert_eq!(c.result_backend_url, "redis://results:6379/1");
+        for bad in ["amqp://", "amqp://u:p@/v", "amqp://h:port/v"] {
+            let err = check(&[("CELERY_BROKER_URL", bad)]).unwrap_err();
+            assert_eq!(err.name, "CELERY_BROKER_URL", "{bad}");
+            assert!(err.reason.contains("AMQP"), "{}", err.reason);
+        }
+        let err = check(&[("CELERY_BROKER_URL", "http://x")]).unwrap_err();
+        assert!(err.reason.contains("amqp://"), "{}", err.reason);
+        // A result backend must be Redis, whatever the broker.
+        let err = check(&[
+            ("CELERY_BROKER_URL", "amqp://rabbit/"),
+            ("CELERY_RESULT_BACKEND", "amqp://rabbit/"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "CELERY_RESULT_BACKEND");
     }
 }

@@ -14,6 +14,7 @@
 //!   outside the limit.
 
 use crate::celery::protocol::ControlReply;
+use crate::celery::BrokerFacts;
 use crate::connection::ServerFacts;
 use crate::scheduler::{task_id_of, Scheduler};
 use app::types::{CheckStatus, DoctorCheck, DoctorReport, WorkerState};
@@ -67,21 +68,40 @@ pub async fn examine(scheduler: &Scheduler) -> DoctorReport {
         tokio::join!(scheduler.store().server_facts(), broker.server_facts());
     // The servers checked so far (run_id, role): two roles on one server are checked once.
     let mut seen: Vec<(String, &str)> = Vec::new();
-    for (role, var, facts) in [
-        ("store", "REDIS_URL", store_facts.map_err(|e| e.to_string())),
-        (
+    redis_checks(
+        &mut f,
+        "store",
+        "REDIS_URL",
+        store_facts.map_err(|e| e.to_string()),
+        &mut seen,
+    );
+    match broker_facts {
+        BrokerFacts::Redis(facts) => redis_checks(
+            &mut f,
             "broker",
             "CELERY_BROKER_URL",
-            broker_facts.map_err(|e| e.to_string()),
+            facts.map_err(|e| e.to_string()),
+            &mut seen,
         ),
-        (
-            "result backend",
-            "CELERY_RESULT_BACKEND",
-            backend_facts.map_err(|e| e.to_string()),
+        BrokerFacts::Amqp(Ok(what)) => f.ok(
+            "broker.answers",
+            "broker",
+            format!("The broker answers: {what}. Messages are published persistent, with publisher confirms."),
         ),
-    ] {
-        redis_checks(&mut f, role, var, facts, &mut seen);
+        BrokerFacts::Amqp(Err(e)) => f.problem(
+            "broker.answers",
+            "broker",
+            format!("The broker (RabbitMQ) does not answer: {e}."),
+            "Start it, or point CELERY_BROKER_URL at the right server, user and vhost.".into(),
+        ),
     }
+    redis_checks(
+        &mut f,
+        "result backend",
+        "CELERY_RESULT_BACKEND",
+        backend_facts.map_err(|e| e.to_string()),
+        &mut seen,
+    );
 
     // --- the workers -----------------------------------------------------------------------
     let call = |method: &'static str, args: Value| broker.inspect(method, args, INSPECT_WINDOW);

@@ -71,6 +71,9 @@ pub enum StartError {
     /// The task registry file is unusable.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    /// The broker's URL could not be used.
+    #[error("CELERY_BROKER_URL: {0}")]
+    Broker(String),
 }
 
 /// How often the store's health is checked (and the last state seen refreshed).
@@ -97,8 +100,9 @@ impl Pool {
     /// Builds the pool from `config` and starts its background tasks. Redis need not be up:
     /// the listener keeps trying and reconciles once it is.
     pub fn start(config: &Config) -> Result<Self, StartError> {
-        let inline_broker =
-            RedisTarget::parse(&config.redis_url)? == RedisTarget::parse(&config.broker_url)?;
+        let amqp_broker = celery::amqp::is_amqp_url(&config.broker_url);
+        let inline_broker = !amqp_broker
+            && RedisTarget::parse(&config.redis_url)? == RedisTarget::parse(&config.broker_url)?;
         let store = RedisStore::new(
             &config.redis_url,
             &config.prefix,
@@ -109,11 +113,22 @@ impl Pool {
             Some(d) => store.with_durability(&config.redis_url, config.redis_timeout, d)?,
             None => store,
         };
-        let broker = RedisBroker::new(
-            &config.broker_url,
-            &config.result_backend_url,
-            config.redis_timeout,
-        )?;
+        let broker: Arc<dyn celery::Broker> = if amqp_broker {
+            Arc::new(
+                celery::amqp::AmqpBroker::new(
+                    &config.broker_url,
+                    &config.result_backend_url,
+                    config.redis_timeout,
+                )
+                .map_err(StartError::Broker)?,
+            )
+        } else {
+            Arc::new(RedisBroker::new(
+                &config.broker_url,
+                &config.result_backend_url,
+                config.redis_timeout,
+            )?)
+        };
         let registry = match &config.registry_file {
             Some(path) => Registry::from_file(path)?,
             None => Registry::default(),
@@ -141,10 +156,16 @@ impl Pool {
                 max: scheduler::COOLDOWN_MAX.max(config.cooldown),
             },
             aging: config.aging,
+            lost: scheduler::LostPolicy {
+                // The longest a publish to RabbitMQ can take: connect, declare, publish and
+                // confirm, each bounded by the broker timeout.
+                unconfirmed_for: config.redis_timeout * 10,
+                ..defaults.lost
+            },
             ..defaults
         };
         let events_channel = store.keys().events.clone();
-        let scheduler = Arc::new(Scheduler::new(Arc::new(store), Arc::new(broker), settings));
+        let scheduler = Arc::new(Scheduler::new(Arc::new(store), broker, settings));
         let backend = Arc::new(ServerBackend::new(
             scheduler,
             backend::Seed {
@@ -161,7 +182,8 @@ impl Pool {
             broker_url: config.broker_url.clone(),
             store_url: config.redis_url.clone(),
             pool_events_channel: events_channel,
-            celery_events: true,
+            // Over RabbitMQ the events come from its own consumer (below).
+            celery_events: !amqp_broker,
         };
         let subscriber: Arc<dyn listener::Subscriber> = backend.clone();
         let rx = stop_rx.clone();
@@ -170,6 +192,12 @@ impl Pool {
                 tracing::error!(error = %e, "the pub/sub listener stopped");
             }
         }));
+        if amqp_broker {
+            let subscriber: Arc<dyn listener::Subscriber> = backend.clone();
+            let url = config.broker_url.clone();
+            let rx = stop_rx.clone();
+            tasks.push(tokio::spawn(celery::amqp::run_events(url, subscriber, rx)));
+        }
 
         // What `worker-pool doctor` would say, logged once: after a heartbeat timeout of
         // listening, so the workers' heartbeats have been heard.
@@ -260,6 +288,7 @@ impl Pool {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.state.backend.scheduler().broker().close().await;
     }
 }
 

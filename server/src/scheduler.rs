@@ -133,6 +133,7 @@ impl Settings {
             lost: LostPolicy {
                 reply_window: LOST_REPLY_WINDOW,
                 lost_for: LOST_FOR,
+                unconfirmed_for: UNCONFIRMED_FOR,
             },
             cooldown: CooldownPolicy {
                 pattern: regex::Regex::new(crate::config::DEFAULT_COOLDOWN_PATTERN)
@@ -159,6 +160,9 @@ const LOST_REPLY_WINDOW: Duration = Duration::from_secs(1);
 /// How long a message must have looked lost, check after check, before it is sent again: at
 /// least two complete checks (they run every 2 s).
 const LOST_FOR: Duration = Duration::from_secs(2);
+/// The default of [`LostPolicy::unconfirmed_for`] (`Pool::start` derives it from the broker
+/// timeout).
+const UNCONFIRMED_FOR: Duration = Duration::from_secs(20);
 
 /// How a message lost between the broker and a worker is judged (see
 /// [`Scheduler::check_lost_messages`]).
@@ -168,6 +172,10 @@ pub struct LostPolicy {
     pub reply_window: Duration,
     /// How long a message must have looked lost, check after check, before it is sent again.
     pub lost_for: Duration,
+    /// Over a broker the pool cannot look into (RabbitMQ): how long a dispatch must have stayed
+    /// unconfirmed before it is sent again under a new Celery id. Longer than any publish in
+    /// flight can take.
+    pub unconfirmed_for: Duration,
 }
 
 /// What a lost-message check did to one task.
@@ -762,7 +770,8 @@ impl Scheduler {
     }
 
     /// After a STARTED (or progress) report: a superseded dispatch that runs somewhere is a
-    /// stale copy of a message the pool sent again; revoke (terminate) it.
+    /// stale copy of a message the pool sent again, and a dispatch that already ended runs a
+    /// second time (its message delivered again); revoke (terminate) it.
     async fn started(
         &self,
         meta: &ResultMeta,
@@ -772,8 +781,12 @@ impl Scheduler {
         match outcome {
             StartedOutcome::Recorded => Applied::Started,
             StartedOutcome::Ignored => Applied::Nothing,
-            StartedOutcome::Superseded => {
-                tracing::warn!(celery_id = %meta.task_id, worker = ?worker, "a superseded dispatch of a task started; revoking it");
+            StartedOutcome::Superseded | StartedOutcome::AfterEnd => {
+                if outcome == StartedOutcome::Superseded {
+                    tracing::warn!(celery_id = %meta.task_id, worker = ?worker, "a superseded dispatch of a task started; revoking it");
+                } else {
+                    tracing::warn!(celery_id = %meta.task_id, worker = ?worker, "a task that already ended started again (its message was delivered twice); revoking the second run");
+                }
                 if let Err(e) = self
                     .broker
                     .revoke(std::slice::from_ref(&meta.task_id))
@@ -1110,9 +1123,32 @@ impl Scheduler {
         }
     }
 
+    /// Makes sure the message of a dispatch the pool took back never runs behind its back.
+    /// With a Redis broker it leaves kombu's unacked set (in two-phase mode; inline, the
+    /// script did it). RabbitMQ delivers a lost connection's unacknowledged messages again
+    /// (to an `acks_late` worker, say): there the dispatch's Celery id is revoked, so the
+    /// workers discard it (and terminate it where it still runs).
+    async fn let_go(&self, r: &Reaped) {
+        if !self.broker.sees_messages() {
+            if r.celery_id.is_empty() {
+                return;
+            }
+            if let Err(e) = self.broker.revoke(std::slice::from_ref(&r.celery_id)).await {
+                tracing::warn!(task_id = %r.id, celery_id = %r.celery_id, error = %e, "could not revoke a taken-back task's Celery id");
+            }
+        } else if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
+            if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
+                tracing::warn!(task_id = %r.id, error = %e, "could not drop the message from the broker's unacked set");
+            }
+        }
+    }
+
     /// An unconfirmed two-phase dispatch whose message is in neither the broker list nor a
     /// worker's unacked set, and has no result, never reached the broker: publish it again.
     async fn republish_if_absent(&self, entry: &RunningEntry) -> Result<(), PoolError> {
+        if !self.broker.sees_messages() {
+            return self.resend_unconfirmed(entry).await;
+        }
         let Some(m) = self.store.dispatch_message(&entry.id).await? else {
             return Ok(());
         };
@@ -1139,11 +1175,7 @@ impl Scheduler {
             .await?;
         for r in &reaped {
             tracing::warn!(task_id = %r.id, outcome = %r.outcome, reason = %r.reason, "task taken back from a lost worker");
-            if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
-                if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
-                    tracing::warn!(task_id = %r.id, error = %e, "could not drop the message from the broker's unacked set");
-                }
-            }
+            self.let_go(r).await;
         }
         if !reaped.is_empty() {
             self.dispatch_pass().await?;
@@ -1218,20 +1250,16 @@ impl Scheduler {
                 )))
             }
             ForgetOutcome::Forgotten { released } => {
-                for (id, tag) in &released {
-                    tracing::warn!(task_id = %id, worker = %hostname, "task ended: its worker was forgotten by an operator");
-                    if !self.settings.inline_broker && !tag.is_empty() {
-                        if let Err(e) = self.broker.forget_unacked(tag).await {
-                            tracing::warn!(task_id = %id, error = %e, "could not drop the message from the broker's unacked set");
-                        }
-                    }
+                for r in &released {
+                    tracing::warn!(task_id = %r.id, worker = %hostname, "task ended: its worker was forgotten by an operator");
+                    self.let_go(r).await;
                 }
                 if !released.is_empty() {
                     self.dispatch_pass().await?;
                 }
                 Ok(ForgetReport {
                     hostname: hostname.to_string(),
-                    released: released.into_iter().map(|(id, _)| id).collect(),
+                    released: released.into_iter().map(|r| r.id).collect(),
                 })
             }
         }
@@ -1258,6 +1286,20 @@ impl Scheduler {
     /// roster of live workers comes from them.
     pub async fn check_lost_messages(&self) -> Result<Vec<LostMessage>, PoolError> {
         let snapshot = self.store.snapshot(0, &[]).await?;
+        if !self.broker.sees_messages() {
+            // RabbitMQ loses no confirmed message and gives a lost worker's back to the
+            // queue: only a dispatch it never confirmed is in doubt.
+            for entry in snapshot.running_entries.iter().filter(|e| !e.published) {
+                let result = self
+                    .broker
+                    .results(std::slice::from_ref(&entry.celery_id))
+                    .await?;
+                if result.into_iter().next().flatten().is_none() {
+                    self.resend_unconfirmed(entry).await?;
+                }
+            }
+            return Ok(Vec::new());
+        }
         // Tasks no known worker holds: not reported started (their message may be lost), or
         // reported started without saying by which worker (a progress state whose STARTED was
         // lost: an orphan, whose worker may be gone).
@@ -1363,11 +1405,7 @@ impl Scheduler {
                     .await?;
                 if let Some(r) = reclaimed {
                     tracing::warn!(task_id = %r.id, outcome = %r.outcome, reason = %r.reason, "task taken back: no live worker holds it");
-                    if !self.settings.inline_broker && !r.delivery_tag.is_empty() {
-                        if let Err(e) = self.broker.forget_unacked(&r.delivery_tag).await {
-                            tracing::warn!(task_id = %r.id, error = %e, "could not drop the message from the broker's unacked set");
-                        }
-                    }
+                    self.let_go(&r).await;
                     self.dispatch_after("a started task's worker is gone").await;
                 }
                 continue;
@@ -1375,56 +1413,16 @@ impl Scheduler {
             let Some(task) = snapshot.running.iter().find(|t| t.task_id == entry.id) else {
                 continue;
             };
-            let next = self.prepare(&entry.id, entry.attempts, &task.task_name, &task.parameters);
-            let reason = format!(
-                "Its message ({}) was lost between the broker and a worker: for {:.0} s it was in neither the queue nor kombu's unacked set, no worker had reported it started, and none of the {} live workers held it. Sent again as {}.",
-                entry.celery_id,
-                lost_for.as_secs_f64(),
-                roster.len(),
-                next.celery_id
-            );
             let outcome = self
-                .store
-                .resend(
-                    &Resend {
-                        id: entry.id.clone(),
-                        celery_id: entry.celery_id.clone(),
-                        token: entry.token,
-                        next: next.clone(),
-                        reason,
-                        lost_for: self.settings.lost.lost_for,
-                    },
-                    self.settings.retention,
-                )
+                .resend(entry, task, self.settings.lost.lost_for, |next| {
+                    format!(
+                        "Its message ({}) was lost between the broker and a worker: for {:.0} s it was in neither the queue nor kombu's unacked set, no worker had reported it started, and none of the {} live workers held it. Sent again as {next}.",
+                        entry.celery_id,
+                        lost_for.as_secs_f64(),
+                        roster.len(),
+                    )
+                })
                 .await?;
-            match &outcome {
-                ResendOutcome::Resent { token } => {
-                    tracing::warn!(task_id = %entry.id, lost = %entry.celery_id, resent_as = %next.celery_id, "a lost message was sent again");
-                    if !self.settings.inline_broker {
-                        self.publish_two_phase(&next, *token).await;
-                    }
-                }
-                ResendOutcome::Cancelled => {
-                    tracing::warn!(task_id = %entry.id, "a cancelled task's message was lost; it ended cancelled");
-                    self.dispatch_after("lost cancelled message").await;
-                }
-                ResendOutcome::Present | ResendOutcome::Stale => {}
-            }
-            if matches!(
-                outcome,
-                ResendOutcome::Resent { .. } | ResendOutcome::Cancelled
-            ) {
-                // A copy that turns up later (a restore, a redelivery) is discarded by the
-                // workers that heard this; workers that start later hear it again on their
-                // first event (Scheduler::revoke_superseded).
-                if let Err(e) = self
-                    .broker
-                    .revoke(std::slice::from_ref(&entry.celery_id))
-                    .await
-                {
-                    tracing::warn!(celery_id = %entry.celery_id, error = %e, "could not revoke a lost message's old id; a worker that sees a copy is revoked on its STARTED");
-                }
-            }
             out.push(LostMessage {
                 id: entry.id.clone(),
                 celery_id: entry.celery_id.clone(),
@@ -1432,6 +1430,99 @@ impl Scheduler {
             });
         }
         Ok(out)
+    }
+
+    /// Sends a running task that never ran again, in its slot, under a new Celery id
+    /// (`Store::resend`, which checks again that it has looked lost for `waited_at_least`; a
+    /// task whose cancel was pending ends cancelled instead), and revokes
+    /// the old id, so a copy that turns up later (a restore, a redelivery, a publish that did
+    /// reach the broker) is discarded by the workers. `reason(new celery id)` is what the
+    /// task's record says.
+    async fn resend(
+        &self,
+        entry: &RunningEntry,
+        task: &WorkerTask,
+        waited_at_least: Duration,
+        reason: impl FnOnce(&str) -> String,
+    ) -> Result<ResendOutcome, PoolError> {
+        let next = self.prepare(&entry.id, entry.attempts, &task.task_name, &task.parameters);
+        let outcome = self
+            .store
+            .resend(
+                &Resend {
+                    id: entry.id.clone(),
+                    celery_id: entry.celery_id.clone(),
+                    token: entry.token,
+                    reason: reason(&next.celery_id),
+                    next: next.clone(),
+                    lost_for: waited_at_least,
+                },
+                self.settings.retention,
+            )
+            .await?;
+        match &outcome {
+            ResendOutcome::Resent { token } => {
+                tracing::warn!(task_id = %entry.id, lost = %entry.celery_id, resent_as = %next.celery_id, "a lost message was sent again");
+                if !self.settings.inline_broker {
+                    self.publish_two_phase(&next, *token).await;
+                }
+            }
+            ResendOutcome::Cancelled => {
+                tracing::warn!(task_id = %entry.id, "a cancelled task's message was lost; it ended cancelled");
+                self.dispatch_after("lost cancelled message").await;
+            }
+            ResendOutcome::Present | ResendOutcome::Stale => {}
+        }
+        if matches!(
+            outcome,
+            ResendOutcome::Resent { .. } | ResendOutcome::Cancelled
+        ) {
+            // Workers that start later hear it again on their first event
+            // (Scheduler::revoke_superseded).
+            if let Err(e) = self
+                .broker
+                .revoke(std::slice::from_ref(&entry.celery_id))
+                .await
+            {
+                tracing::warn!(celery_id = %entry.celery_id, error = %e, "could not revoke a lost message's old id; a worker that sees a copy is revoked on its STARTED");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Over RabbitMQ, an unconfirmed dispatch cannot be looked for: its publish may have
+    /// reached the queue before the server that made it stopped, or not. Once it has stayed
+    /// unconfirmed for [`LostPolicy::unconfirmed_for`] (longer than a publish in flight can
+    /// take; counted check after check by `lost_note.lua`), with no result and no worker
+    /// having reported it started, it is sent again under a new Celery id in its slot and the
+    /// old id is revoked: a copy that did reach the queue is discarded by the worker that
+    /// takes it, so the task runs once.
+    async fn resend_unconfirmed(&self, entry: &RunningEntry) -> Result<(), PoolError> {
+        if entry.published || entry.worker_started {
+            return Ok(());
+        }
+        let Some(waited) = self
+            .store
+            .note_lost(&entry.id, &entry.celery_id, true)
+            .await?
+        else {
+            return Ok(());
+        };
+        if waited < self.settings.lost.unconfirmed_for {
+            return Ok(());
+        }
+        let Some(task) = self.store.get(&entry.id).await? else {
+            return Ok(());
+        };
+        self.resend(entry, &task, self.settings.lost.unconfirmed_for, |next| {
+            format!(
+                "Its dispatch ({}) was never confirmed by the broker (for {:.0} s): the server that published it may have stopped first. Sent again as {next}; the old id is revoked, so a copy that reached the queue does not run.",
+                entry.celery_id,
+                waited.as_secs_f64(),
+            )
+        })
+        .await?;
+        Ok(())
     }
 
     /// Revokes the Celery ids the pool replaced recently (re-sent lost messages, requeues), for

@@ -203,7 +203,12 @@ def delete_keys(conn: redis.Redis, prefix: str, task_ids: list[str]) -> None:
         if batch:
             conn.delete(*batch)
     results = [
-        f"celery-task-meta-{tid}{suffix}" for tid in task_ids for suffix in ("", "~1", "~2", "~3")
+        key
+        for tid in task_ids
+        for suffix in ("", "~1", "~2", "~3")
+        # The result, and the demo workers' run claims (worker_pool_client.celery) per retry.
+        for key in [f"celery-task-meta-{tid}{suffix}"]
+        + [f"worker-pool-run:{tid}{suffix}:{n}" for n in range(4)]
     ]
     for i in range(0, len(results), 500):
         conn.delete(*results[i : i + 500])

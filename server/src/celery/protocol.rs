@@ -324,6 +324,66 @@ pub fn task_message(spec: &TaskSpec<'_>) -> TaskMessage {
     }
 }
 
+/// A message as an AMQP broker takes it: what kombu's Redis envelope describes, unwrapped.
+/// Every message the pool sends is built once, as that envelope (the golden-tested builders
+/// above and below); [`Publication::from_envelope`] reads it back into the exchange, routing
+/// key, properties, headers and body of a `basic.publish`, which is what kombu itself does
+/// between the two transports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Publication {
+    /// The exchange (`""`: the default exchange, which routes by queue name).
+    pub exchange: String,
+    /// The routing key (the queue's name for a task).
+    pub routing_key: String,
+    /// The body, as sent.
+    pub body: Vec<u8>,
+    /// `application/json`.
+    pub content_type: String,
+    /// `utf-8`.
+    pub content_encoding: String,
+    /// The AMQP headers table (Celery's protocol-2 headers; `clock`/`expires` for control).
+    pub headers: serde_json::Map<String, Value>,
+    /// The Celery id, for tasks.
+    pub correlation_id: Option<String>,
+    /// Where replies go; none for the pool's messages.
+    pub reply_to: Option<String>,
+    /// 2: persistent.
+    pub delivery_mode: u8,
+    /// Celery's 0..=9 priority.
+    pub priority: u8,
+}
+
+impl Publication {
+    /// Unwraps an envelope made by this module's builders (or by kombu): the body decoded
+    /// from base64, the routing from `properties.delivery_info`. kombu's Redis-only
+    /// properties (`body_encoding`, `delivery_tag`) are left behind.
+    pub fn from_envelope(json: &str) -> Result<Publication, ParseError> {
+        let v: Value = serde_json::from_str(json)?;
+        let env: RawEnvelope = serde_json::from_value(v.clone())?;
+        let body = match decode_body_bytes(&env)? {
+            Some(bytes) => bytes,
+            None => return Err(ParseError::Shape("an envelope's body is a string")),
+        };
+        let props = &v["properties"];
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let info = &props["delivery_info"];
+        Ok(Publication {
+            exchange: info["exchange"].as_str().unwrap_or_default().to_string(),
+            routing_key: info["routing_key"].as_str().unwrap_or_default().to_string(),
+            body,
+            content_type: text(&v["content-type"]).unwrap_or_else(|| "application/json".into()),
+            content_encoding: text(&v["content-encoding"]).unwrap_or_else(|| "utf-8".into()),
+            headers: v["headers"].as_object().cloned().unwrap_or_default(),
+            correlation_id: text(&props["correlation_id"]),
+            reply_to: text(&props["reply_to"]),
+            delivery_mode: props["delivery_mode"]
+                .as_u64()
+                .map_or(2, |m| m.clamp(1, 2) as u8),
+            priority: props["priority"].as_u64().map_or(0, |p| p.min(9) as u8),
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Remote control: revoke, query_task
 // ---------------------------------------------------------------------------------------------
@@ -532,7 +592,23 @@ pub fn parse_control_reply(raw: &[u8]) -> Result<ControlReply, ParseError> {
     let ticket = serde_json::from_slice::<Value>(raw)
         .ok()
         .and_then(|v| v["headers"]["ticket"].as_str().map(str::to_string));
-    let body = decode_body(&env)?;
+    control_reply_from_body(&decode_body(&env)?, ticket)
+}
+
+/// Parses a reply delivered over AMQP (from the reply exchange): its body, and the `ticket`
+/// of its headers.
+pub fn parse_control_reply_body(
+    body: &[u8],
+    ticket: Option<String>,
+) -> Result<ControlReply, ParseError> {
+    let text = std::str::from_utf8(body).map_err(|_| ParseError::Encoding)?;
+    control_reply_from_body(&python_json_value(text)?, ticket)
+}
+
+fn control_reply_from_body(
+    body: &Value,
+    ticket: Option<String>,
+) -> Result<ControlReply, ParseError> {
     let Some((hostname, answer)) = body.as_object().and_then(|o| o.iter().next()) else {
         return Err(ParseError::Shape("a reply names its worker"));
     };
@@ -774,19 +850,26 @@ struct RawEnvelope {
     properties: Value,
 }
 
+/// The body's bytes as sent: base64-decoded when the envelope says so; `None` when the body
+/// is not a string.
+fn decode_body_bytes(env: &RawEnvelope) -> Result<Option<Vec<u8>>, ParseError> {
+    let Value::String(s) = &env.body else {
+        return Ok(None);
+    };
+    let encoding = env.properties.get("body_encoding").and_then(Value::as_str);
+    Ok(Some(if encoding == Some("base64") {
+        B64.decode(s.as_bytes()).map_err(|_| ParseError::Encoding)?
+    } else {
+        s.as_bytes().to_vec()
+    }))
+}
+
 fn decode_body(env: &RawEnvelope) -> Result<Value, ParseError> {
-    match &env.body {
-        Value::String(s) => {
-            let encoding = env.properties.get("body_encoding").and_then(Value::as_str);
-            let text = if encoding == Some("base64") {
-                let bytes = B64.decode(s.as_bytes()).map_err(|_| ParseError::Encoding)?;
-                String::from_utf8(bytes).map_err(|_| ParseError::Encoding)?
-            } else {
-                s.clone()
-            };
-            python_json_value(&text)
+    match decode_body_bytes(env)? {
+        Some(bytes) => {
+            python_json_value(std::str::from_utf8(&bytes).map_err(|_| ParseError::Encoding)?)
         }
-        other => Ok(other.clone()),
+        None => Ok(env.body.clone()),
     }
 }
 
@@ -848,7 +931,18 @@ fn event_from_value(v: &Value) -> Option<Event> {
 /// envelope carries a list of events; any other carries one.
 pub fn parse_events(raw: &[u8]) -> Result<Vec<Event>, ParseError> {
     let env: RawEnvelope = serde_json::from_slice(raw)?;
-    match decode_body(&env)? {
+    events_from_body(decode_body(&env)?)
+}
+
+/// Parses the body of an event delivered over AMQP (from the `celeryev` exchange): the same
+/// JSON as an envelope's body, with no envelope around it.
+pub fn parse_event_body(body: &[u8]) -> Result<Vec<Event>, ParseError> {
+    let text = std::str::from_utf8(body).map_err(|_| ParseError::Encoding)?;
+    events_from_body(python_json_value(text)?)
+}
+
+fn events_from_body(body: Value) -> Result<Vec<Event>, ParseError> {
+    match body {
         Value::Array(items) => Ok(items.iter().filter_map(event_from_value).collect()),
         obj @ Value::Object(_) => event_from_value(&obj)
             .map(|e| vec![e])

@@ -351,6 +351,10 @@ pub enum StartedOutcome {
     /// The Celery id is one the pool replaced by another dispatch of the same task (a re-sent
     /// lost message, a requeue): a stale copy runs somewhere, and must be revoked.
     Superseded,
+    /// The dispatch already ended (its task is finished): its message was delivered again
+    /// (a broker that lost the worker's acknowledgement in a crash) and runs a second time
+    /// somewhere, outside any slot; it must be revoked.
+    AfterEnd,
 }
 
 /// A lost message to publish again, for [`Store::resend`].
@@ -424,6 +428,9 @@ pub struct Reaped {
     pub reason: String,
     /// The delivery tag of its message (to drop it from a separate broker's unacked set).
     pub delivery_tag: String,
+    /// The Celery id of the dispatch taken back (revoked over RabbitMQ, where a redelivery
+    /// could otherwise run it behind the pool's back).
+    pub celery_id: String,
 }
 
 /// A consistent view of the pool.
@@ -562,8 +569,8 @@ pub enum ForgetOutcome {
     Unknown,
     /// Refused: it is online (last heard from at this time, ms).
     Online { last_heard_ms: Option<i64> },
-    /// Forgotten: these tasks ended, with their delivery tags.
-    Forgotten { released: Vec<(String, String)> },
+    /// Forgotten: these tasks ended (outcome `failed`).
+    Forgotten { released: Vec<Reaped> },
 }
 
 /// A change to one flow-control rule of a source; `None` removes the rule.

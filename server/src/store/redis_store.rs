@@ -271,7 +271,7 @@ fn string(v: &Value) -> Option<String> {
 }
 
 /// `blocked_by` as the scripts write it ("" when the task is not queued).
-/// A script's `{id, outcome, reason, delivery tag}` reply, or `None` for `{}` (it did not
+/// A script's `{id, outcome, reason, delivery tag, celery id}` reply, or `None` for `{}` (it did not
 /// apply).
 fn one_reaped(script: &'static str, reply: &Value) -> Result<Option<Reaped>, StoreError> {
     let r = Reply::of(script, reply)?;
@@ -283,6 +283,7 @@ fn one_reaped(script: &'static str, reply: &Value) -> Result<Option<Reaped>, Sto
         outcome: r.text(1)?,
         reason: r.text(2)?,
         delivery_tag: r.text_or_empty(3),
+        celery_id: r.text_or_empty(4),
     }))
 }
 
@@ -506,6 +507,7 @@ impl Store for RedisStore {
         Ok(match n {
             1 => StartedOutcome::Recorded,
             -1 => StartedOutcome::Superseded,
+            -2 => StartedOutcome::AfterEnd,
             _ => StartedOutcome::Ignored,
         })
     }
@@ -1282,7 +1284,17 @@ impl Store for RedisStore {
                     .nested(1)?
                     .rows(0)?
                     .into_iter()
-                    .map(|row| Ok((row.text(0)?, row.text_or_empty(1))))
+                    .map(|row| {
+                        Ok(Reaped {
+                            id: row.text(0)?,
+                            outcome: "failed".into(),
+                            reason: format!(
+                                "Worker lost: {hostname} was forgotten by an operator."
+                            ),
+                            delivery_tag: row.text_or_empty(1),
+                            celery_id: row.text_or_empty(2),
+                        })
+                    })
                     .collect::<Result<_, StoreError>>()?,
             }),
             other => Err(StoreError::Corrupt(format!("forget: {other:?}"))),
@@ -1320,6 +1332,7 @@ impl Store for RedisStore {
                 outcome: r.text_or_empty(1),
                 reason: r.text_or_empty(2),
                 delivery_tag: r.text_or_empty(3),
+                celery_id: r.text_or_empty(4),
             })
             .collect())
     }

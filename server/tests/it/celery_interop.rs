@@ -2,7 +2,26 @@
 //! of 2. The verdicts come from the worker's own start/end records (`DEMO_RECORD_FILE`), never
 //! from the pool's view.
 
-use crate::common::{eventually, TestServer};
+use crate::common::{eventually, TestServer, Via};
+use worker_pool::celery::Broker;
+
+/// Runs `async fn $name(via: Via)` against both brokers, as the tests `$name::over_redis` and
+/// `$name::over_rabbitmq`.
+macro_rules! both_brokers {
+    ($name:ident) => {
+        mod $name {
+            use crate::common::Via;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn over_redis() {
+                super::$name(Via::Redis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn over_rabbitmq() {
+                super::$name(Via::RabbitMq).await
+            }
+        }
+    };
+}
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,6 +56,11 @@ pub fn venv() -> PathBuf {
 impl Worker {
     fn start(queue: &str, concurrency: u32) -> Self {
         Self::start_with(queue, concurrency, &[], &[])
+    }
+
+    /// A worker on `s`'s queue and broker.
+    pub(crate) fn start_for(s: &TestServer, concurrency: u32) -> Self {
+        Self::start_with(&s.queue, concurrency, &s.worker_env(), &[])
     }
 
     /// A worker with extra environment (the demo app's `DEMO_CONF`, `DEMO_UNREGISTER`, or a
@@ -101,6 +125,15 @@ impl Worker {
         loop {
             let text = std::fs::read_to_string(&w.log).unwrap_or_default();
             if text.contains(" ready.") {
+                // The worker is on the broker it was given (RabbitMQ or the tests' Redis).
+                let amqp = env
+                    .iter()
+                    .any(|(k, v)| *k == "CELERY_BROKER_URL" && v.starts_with("amqp"));
+                assert_eq!(
+                    text.contains(".> transport:   amqp://"),
+                    amqp,
+                    "not on the expected broker:\n{text}"
+                );
                 break;
             }
             if let Ok(Some(code)) = w.child.try_wait() {
@@ -198,10 +231,10 @@ fn id(t: &Value) -> String {
     t["task_id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_worker_runs_under_the_limit_in_priority_order() {
-    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "2")]).await;
-    let worker = Worker::start(&s.queue, 4);
+both_brokers!(a_real_worker_runs_under_the_limit_in_priority_order);
+async fn a_real_worker_runs_under_the_limit_in_priority_order(via: Via) {
+    let s = TestServer::start_via(via, &[("MAX_SYNC_WORKERS", "2")]).await;
+    let worker = Worker::start_for(&s, 4);
     let ms = |n: u64| json!({"batch_size": n});
 
     // Two fill the slots; the rest queue up behind them.
@@ -291,15 +324,20 @@ async fn a_real_worker_runs_under_the_limit_in_priority_order() {
     s.stop(&all).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_than_the_timeout() {
-    let s = TestServer::start(&[
-        ("MAX_SYNC_WORKERS", "3"),
-        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
-    ])
+both_brokers!(a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_than_the_timeout);
+async fn a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_than_the_timeout(
+    via: Via,
+) {
+    let s = TestServer::start_via(
+        via,
+        &[
+            ("MAX_SYNC_WORKERS", "3"),
+            ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+        ],
+    )
     .await;
-    let mut w1 = Worker::start(&s.queue, 1);
-    let mut w2 = Worker::start(&s.queue, 1);
+    let mut w1 = Worker::start_for(&s, 1);
+    let mut w2 = Worker::start_for(&s, 1);
     // Both run one task at a time; the first two submitted go one to each.
     let long = s
         .submit("hubspot", "all", json!({"batch_size": 9000}), 0)
@@ -359,14 +397,17 @@ async fn a_killed_worker_loses_its_task_while_a_live_one_keeps_a_task_longer_tha
     s.stop(&ids).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout() {
-    let s = TestServer::start(&[
-        ("MAX_SYNC_WORKERS", "1"),
-        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
-    ])
+both_brokers!(a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout);
+async fn a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout(via: Via) {
+    let s = TestServer::start_via(
+        via,
+        &[
+            ("MAX_SYNC_WORKERS", "1"),
+            ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+        ],
+    )
     .await;
-    let mut w1 = Worker::start(&s.queue, 1);
+    let mut w1 = Worker::start_for(&s, 1);
     let long = s
         .submit("hubspot", "all", json!({"batch_size": 10_000}), 0)
         .await; // 10 s: longer than the 3 s offline grace plus the 4 s timeout
@@ -389,7 +430,7 @@ async fn a_warm_shutdown_finishes_its_task_in_its_slot_past_the_timeout() {
     assert!(done["error"].is_null(), "{done}");
     let _ = w1.child.wait();
     // The slot passes on only now; a new worker runs the next task.
-    let w2 = Worker::start(&s.queue, 1);
+    let w2 = Worker::start_for(&s, 1);
     s.wait_status(&id(&next), "completed", 30).await;
     let ended = w1
         .records()
@@ -571,14 +612,17 @@ fn end_of(records: &[(String, String, f64)], id: &str) -> f64 {
         .2
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flow_control_holds_each_source_and_never_delays_the_others() {
-    let s = TestServer::start(&[
-        ("MAX_SYNC_WORKERS", "4"),
-        ("WORKER_POOL_SOURCE_LIMITS", "five9=1"),
-        ("WORKER_POOL_COOLDOWN_PATTERN", "simulated failure"),
-        ("WORKER_POOL_COOLDOWN", "3s"),
-    ])
+both_brokers!(flow_control_holds_each_source_and_never_delays_the_others);
+async fn flow_control_holds_each_source_and_never_delays_the_others(via: Via) {
+    let s = TestServer::start_via(
+        via,
+        &[
+            ("MAX_SYNC_WORKERS", "4"),
+            ("WORKER_POOL_SOURCE_LIMITS", "five9=1"),
+            ("WORKER_POOL_COOLDOWN_PATTERN", "simulated failure"),
+            ("WORKER_POOL_COOLDOWN", "3s"),
+        ],
+    )
     .await;
     let (code, limits) = s
         .post(
@@ -592,7 +636,7 @@ async fn flow_control_holds_each_source_and_never_delays_the_others() {
         limits["sources"]["five9"]["limit"], 1,
         "seeded from the environment"
     );
-    let w = Worker::start(&s.queue, 4);
+    let w = Worker::start_for(&s, 4);
     let submit = |src: &'static str, typ: &'static str, ms: u64, tenant: Option<&'static str>| {
         let s = &s;
         async move {
@@ -718,10 +762,10 @@ fn runs_of<'a>(
     records.iter().filter(move |r| r.0 == id)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn celerys_own_retries_keep_the_slot_and_end_with_the_last_run() {
-    let s = TestServer::start(&[("MAX_SYNC_WORKERS", "1")]).await;
-    let w = Worker::start(&s.queue, 2);
+both_brokers!(celerys_own_retries_keep_the_slot_and_end_with_the_last_run);
+async fn celerys_own_retries_keep_the_slot_and_end_with_the_last_run(via: Via) {
+    let s = TestServer::start_via(via, &[("MAX_SYNC_WORKERS", "1")]).await;
+    let w = Worker::start_for(&s, 2);
     // Ends in 17: `self.retry` twice (1 s apart), then it works.
     let r = s
         .submit("hubspot", "all", json!({"batch_size": 317}), 0)
@@ -804,8 +848,8 @@ async fn celerys_own_retries_keep_the_slot_and_end_with_the_last_run() {
     s.stop(&ids).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
+both_brokers!(time_limits_revoke_a_long_run_and_cancel_a_long_wait);
+async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait(via: Via) {
     let registry = std::env::temp_dir().join(format!("wp-registry-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(
         &registry,
@@ -817,12 +861,15 @@ async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
         .to_string(),
     )
     .unwrap();
-    let s = TestServer::start(&[
-        ("MAX_SYNC_WORKERS", "1"),
-        ("WORKER_POOL_TASK_REGISTRY", registry.to_str().unwrap()),
-    ])
+    let s = TestServer::start_via(
+        via,
+        &[
+            ("MAX_SYNC_WORKERS", "1"),
+            ("WORKER_POOL_TASK_REGISTRY", registry.to_str().unwrap()),
+        ],
+    )
     .await;
-    let w = Worker::start(&s.queue, 2);
+    let w = Worker::start_for(&s, 2);
     let long = s
         .submit("hubspot", "all", json!({"batch_size": 30_000}), 0)
         .await;
@@ -872,10 +919,10 @@ async fn time_limits_revoke_a_long_run_and_cancel_a_long_wait() {
     s.stop(&ids).await;
 }
 
+both_brokers!(the_doctor_names_each_wrong_worker_setting);
 /// `GET doctor/` (what `worker-pool doctor` prints) against real workers started with each
 /// setting the pool relies on wrong in turn, each on a queue of its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_doctor_names_each_wrong_worker_setting() {
+async fn the_doctor_names_each_wrong_worker_setting(via: Via) {
     /// What the worker gets wrong, its environment, its options, the check, the finding.
     type Case<'a> = (
         &'a str,
@@ -934,8 +981,11 @@ async fn the_doctor_names_each_wrong_worker_setting() {
     ];
     let mut running = Vec::new();
     for (what, env, options, check, status) in cases {
-        let s = TestServer::start(&[]).await;
-        let w = Worker::start_with(&s.queue, 1, env, options);
+        let s = TestServer::start_via(via, &[]).await;
+        let mut all = s.worker_env();
+        all.extend_from_slice(env);
+        let w = Worker::start_with(&s.queue, 1, &all, options);
+        drop(all);
         running.push((what, check, status, s, w));
     }
     for (what, check, status, s, w) in running.iter() {
@@ -1011,7 +1061,7 @@ async fn the_doctor_names_each_wrong_worker_setting() {
         );
     }
     // No worker at all on a queue: nothing would ever run.
-    let lonely = TestServer::start(&[]).await;
+    let lonely = TestServer::start_via(via, &[]).await;
     let (_, report) = lonely.get("/doctor/").await;
     let consume = report["checks"]
         .as_array()
@@ -1029,12 +1079,12 @@ async fn the_doctor_names_each_wrong_worker_setting() {
     }
 }
 
+both_brokers!(the_doctor_finds_tasks_run_from_the_queue_outside_the_pool);
 /// A task a worker runs from the pool's queue that the pool never dispatched (another app
 /// calling `.delay()` on it) runs outside the limit: the doctor says so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_doctor_finds_tasks_run_from_the_queue_outside_the_pool() {
-    let s = TestServer::start(&[]).await;
-    let w = Worker::start(&s.queue, 2);
+async fn the_doctor_finds_tasks_run_from_the_queue_outside_the_pool(via: Via) {
+    let s = TestServer::start_via(via, &[]).await;
+    let w = Worker::start_for(&s, 2);
     let pooled = s
         .submit("hubspot", "all", json!({"batch_size": 20000}), 0)
         .await;
@@ -1051,11 +1101,10 @@ async fn the_doctor_finds_tasks_run_from_the_queue_outside_the_pool() {
             origin: "gen1@elsewhere",
             delivery_tag: &uuid::Uuid::new_v4().to_string(),
         });
-    let mut c = crate::common::redis().await;
-    let _: i64 = redis::cmd("LPUSH")
-        .arg(&msg.list)
-        .arg(&msg.json)
-        .query_async(&mut c)
+    // Through the server's own broker connection: the Redis list, or RabbitMQ's queue.
+    s.scheduler()
+        .broker()
+        .publish(&msg.list, &msg.json)
         .await
         .unwrap();
     let report = eventually(20, "both tasks active", || async {
@@ -1087,4 +1136,149 @@ async fn the_doctor_finds_tasks_run_from_the_queue_outside_the_pool() {
         .await;
     drop(w);
     s.stop(&[id(&pooled), foreign]).await;
+}
+
+/// Over RabbitMQ, a server that took slots but stopped before RabbitMQ confirmed their
+/// publishes leaves those dispatches in doubt: the pool cannot look inside a queue. Here the
+/// first server's broker never answers; of its two dispatches, one's message did reach the
+/// queue after all (only its confirmation was lost). The server that takes over lets that one
+/// run from its message, under its own id, and sends the other, which never reached the
+/// queue, again under a new Celery id (the old one revoked). Each runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rabbitmq_dispatches_a_stopped_server_left_unconfirmed_each_run_once() {
+    let vhost = std::sync::Arc::new(crate::common::Vhost::new());
+    let prefix = crate::common::unique("srv");
+    let queue = format!("{prefix}:celery");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("amqp://guest:guest@127.0.0.1:{closed}/nowhere");
+    let vars = [
+        ("MAX_SYNC_WORKERS", "2"),
+        ("WORKER_POOL_REDIS_TIMEOUT_MS", "300"),
+        ("WORKER_POOL_WORKER_TIMEOUT", "4s"),
+    ];
+    let mut first = vars.to_vec();
+    first.push(("CELERY_BROKER_URL", &dead));
+    let a = TestServer::start_on(&prefix, &queue, &first, None).await;
+    let never = a
+        .submit("hubspot", "all", json!({"batch_size": 300}), 0)
+        .await;
+    let reached = a
+        .submit("five9", "contacts", json!({"batch_size": 300}), 0)
+        .await;
+    for t in [&never, &reached] {
+        assert_eq!(
+            t["status"], "running",
+            "the slot is taken before the publish: {t}"
+        );
+    }
+    let store = a.scheduler().store().clone();
+    let never_old = store
+        .dispatch_message(&id(&never))
+        .await
+        .unwrap()
+        .expect("a dispatch")
+        .celery_id;
+    let m = store
+        .dispatch_message(&id(&reached))
+        .await
+        .unwrap()
+        .expect("a dispatch");
+    a.stop_keep().await;
+
+    let w = Worker::start_with(&queue, 2, &[("CELERY_BROKER_URL", vhost.url.as_str())], &[]);
+    let amqp = worker_pool::celery::amqp::AmqpBroker::new(
+        &vhost.url,
+        &crate::common::redis_url(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    amqp.publish(&m.list, &m.message).await.unwrap();
+    amqp.close().await;
+    let b = TestServer::start_on(&prefix, &queue, &vars, Some(vhost.clone())).await;
+    let done = b.wait_status(&id(&reached), "completed", 30).await;
+    assert_eq!(done["resends"], 0, "{done}");
+    let done = b.wait_status(&id(&never), "completed", 30).await;
+    assert_eq!(done["resends"], 1, "{done}");
+    let why = done["resend_reason"].as_str().unwrap_or_default();
+    assert!(why.contains("never confirmed"), "{why}");
+    let records = w.records();
+    // A record names the Celery id it ran under: the task's id, `~n` after n re-sends.
+    let starts = |t: &Value| {
+        records
+            .iter()
+            .filter(|r| r.1 == "start" && r.0.split('~').next() == Some(id(t).as_str()))
+            .count()
+    };
+    assert!(records.iter().any(|r| r.0 == format!("{}~1", id(&never))));
+    for t in [&never, &reached] {
+        assert_eq!(starts(t), 1, "each task ran once: {records:?}\n{}", w.log());
+    }
+    assert!(
+        !records.iter().any(|r| r.0 == never_old),
+        "the old id of the one sent again never ran"
+    );
+    drop(w);
+    let mut ids = vec![id(&never), id(&reached), never_old];
+    ids.push(format!("{}~1", id(&never)));
+    b.stop(&ids).await;
+}
+
+both_brokers!(a_message_delivered_again_after_its_task_ran_runs_once);
+/// A broker can deliver a message again after its task ran: RabbitMQ does when it crashes
+/// before a worker's acknowledgement reached its disk (the RabbitMQ chaos profile caught it).
+/// The demo's workers use `worker_pool_client.celery.RunOnceTask`: the second delivery runs
+/// nothing, and the result backend keeps the first run's end (Celery writes STARTED over it
+/// before any task code runs; the base class puts the end back).
+async fn a_message_delivered_again_after_its_task_ran_runs_once(via: Via) {
+    let s = TestServer::start_via(via, &[("MAX_SYNC_WORKERS", "1")]).await;
+    let w = Worker::start_for(&s, 1);
+    let t = s
+        .submit("hubspot", "all", json!({"batch_size": 200}), 0)
+        .await;
+    s.wait_status(&id(&t), "completed", 30).await;
+    let kwargs = json!({"full": false, "batch_size": 200, "dry_run": false});
+    let again =
+        worker_pool::celery::protocol::task_message(&worker_pool::celery::protocol::TaskSpec {
+            task_name: "hubspot.all",
+            celery_id: &id(&t),
+            kwargs: kwargs.as_object().unwrap(),
+            queue: &s.queue,
+            priority: 0,
+            origin: "redelivery@test",
+            delivery_tag: &uuid::Uuid::new_v4().to_string(),
+        });
+    s.scheduler()
+        .broker()
+        .publish(&again.list, &again.json)
+        .await
+        .unwrap();
+    let received = format!("Task hubspot.all[{}] received", id(&t));
+    eventually(20, "the second delivery taken by the worker", || async {
+        (w.log().matches(&received).count() >= 2).then_some(())
+    })
+    .await;
+    // Give it the time a run of 200 ms would take, and more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let starts = runs_of(&w.records(), &id(&t))
+        .filter(|r| r.1 == "start")
+        .count();
+    assert_eq!(starts, 1, "ran once:\n{}", w.log());
+    let mut c = crate::common::redis().await;
+    let meta: String = redis::cmd("GET")
+        .arg(format!("celery-task-meta-{}", id(&t)))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(
+        meta["status"], "SUCCESS",
+        "the first run's end is kept: {meta}"
+    );
+    assert_eq!(s.task_status(&id(&t)).await, "completed");
+    drop(w);
+    s.stop(&[id(&t)]).await;
 }

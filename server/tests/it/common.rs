@@ -25,6 +25,70 @@ pub async fn redis() -> redis::aio::MultiplexedConnection {
     }
 }
 
+/// The RabbitMQ the tests use, without a vhost (`WORKER_POOL_TEST_AMQP_BASE`; the user must
+/// be allowed to configure the vhosts `rabbitmqctl` makes for it).
+pub fn amqp_base() -> String {
+    std::env::var("WORKER_POOL_TEST_AMQP_BASE")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+}
+
+/// A RabbitMQ vhost of a test's own (its queues, exchanges and Celery's `celery.pidbox` and
+/// `celeryev` apart from every other test's), made with `rabbitmqctl` and deleted when
+/// dropped. A missing `rabbitmqctl` or RabbitMQ is a failure that says so.
+pub struct Vhost {
+    pub name: String,
+    /// `amqp://user:password@host:port/<name>`.
+    pub url: String,
+}
+
+impl Vhost {
+    pub fn new() -> Self {
+        let name = format!("wp-test-{}", &uuid::Uuid::new_v4().to_string()[..13]);
+        let ctl = |args: &[&str]| {
+            let out = std::process::Command::new("rabbitmqctl")
+                .arg("-q")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("these tests need rabbitmqctl ({e}): scripts/setup.sh installs rabbitmq-server")
+                });
+            assert!(
+                out.status.success(),
+                "rabbitmqctl {args:?} failed (is RabbitMQ running? scripts/test.sh starts it): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ctl(&["add_vhost", &name]);
+        let user = amqp_base()
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['@', ':']).next())
+            .unwrap_or("guest")
+            .to_string();
+        ctl(&["set_permissions", "-p", &name, &user, ".*", ".*", ".*"]);
+        Vhost {
+            url: format!("{}/{name}", amqp_base()),
+            name,
+        }
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.name])
+            .output();
+    }
+}
+
+/// Which broker Celery uses in a test: the tests that run real Celery workers run against
+/// both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    Redis,
+    RabbitMq,
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A key prefix no other test (or test run) uses.
@@ -218,6 +282,8 @@ pub struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     cleanup: Cleanup,
+    /// The RabbitMQ vhost its broker is in (`TestServer::start_via`), deleted after it.
+    vhost: Option<std::sync::Arc<Vhost>>,
 }
 
 impl TestServer {
@@ -228,13 +294,59 @@ impl TestServer {
         Self::start_with(&prefix, &queue, vars).await
     }
 
+    /// Starts a server whose Celery broker is Redis (as [`TestServer::start`]) or RabbitMQ
+    /// (a vhost of its own; results stay in Redis).
+    pub async fn start_via(via: Via, vars: &[(&str, &str)]) -> Self {
+        match via {
+            Via::Redis => Self::start(vars).await,
+            Via::RabbitMq => {
+                let vhost = std::sync::Arc::new(Vhost::new());
+                let prefix = unique("srv");
+                let queue = format!("{prefix}:celery");
+                let s = Self::start_on(&prefix, &queue, vars, Some(vhost)).await;
+                assert!(
+                    !s.scheduler().broker().sees_messages(),
+                    "the server's broker is RabbitMQ"
+                );
+                s
+            }
+        }
+    }
+
+    /// What a Celery worker's environment needs to reach this server's broker (nothing with
+    /// Redis: the worker's default is the tests' Redis).
+    pub fn worker_env(&self) -> Vec<(&str, &str)> {
+        match &self.vhost {
+            Some(v) => vec![("CELERY_BROKER_URL", v.url.as_str())],
+            None => Vec::new(),
+        }
+    }
+
+    /// The RabbitMQ vhost of a server started [`Via::RabbitMq`].
+    pub fn vhost(&self) -> Option<std::sync::Arc<Vhost>> {
+        self.vhost.clone()
+    }
+
     /// Starts a server on a given prefix and queue (to restart one, or run replicas).
     pub async fn start_with(prefix: &str, queue: &str, vars: &[(&str, &str)]) -> Self {
+        Self::start_on(prefix, queue, vars, None).await
+    }
+
+    /// Starts a server on a given prefix and queue, with its broker in `vhost` when given.
+    pub async fn start_on(
+        prefix: &str,
+        queue: &str,
+        vars: &[(&str, &str)],
+        vhost: Option<std::sync::Arc<Vhost>>,
+    ) -> Self {
         let _ = redis().await; // fail loudly when Redis is missing
         let mut all: Vec<(&str, &str)> = vec![
             ("WORKER_POOL_PREFIX", prefix),
             ("WORKER_POOL_CELERY_QUEUE", queue),
         ];
+        if let Some(v) = &vhost {
+            all.push(("CELERY_BROKER_URL", v.url.as_str()));
+        }
         all.extend_from_slice(vars);
         let config = config(&all);
         let pool = worker_pool::Pool::start(&config).expect("pool starts");
@@ -259,6 +371,7 @@ impl TestServer {
             stop: Some(stop),
             handle: Some(handle),
             cleanup: Cleanup::new(prefix),
+            vhost,
         };
         server.wait_subscribed().await;
         server
@@ -416,6 +529,10 @@ impl TestServer {
         self.shutdown().await;
         for id in result_ids {
             self.cleanup.also(format!("celery-task-meta-{id}"));
+            // The demo workers' run claims (worker_pool_client.celery), per Celery retry.
+            for n in 0..4 {
+                self.cleanup.also(format!("worker-pool-run:{id}:{n}"));
+            }
         }
         // Dropping `self` runs the cleanup (off the async runtime's threads).
         tokio::task::spawn_blocking(move || drop(self))

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use worker_pool::celery::protocol::{ControlReply, QueryTaskReply, ResultMeta, ResultState};
-use worker_pool::celery::{Broker, BrokerError, RedisBroker};
+use worker_pool::celery::{Broker, BrokerError, BrokerFacts, RedisBroker};
 use worker_pool::connection::ServerFacts;
 use worker_pool::scheduler::{LostPolicy, PoolError, Scheduler, Settings};
 use worker_pool::store::{RedisStore, ResendOutcome, Store};
@@ -19,6 +19,8 @@ use worker_pool::store::{RedisStore, ResendOutcome, Store};
 pub(crate) struct TestBroker {
     real: RedisBroker,
     fail_publish: AtomicBool,
+    /// When set, it answers as RabbitMQ does: it cannot look inside its queues.
+    pub(crate) blind: AtomicBool,
     pub(crate) revoked: Mutex<Vec<String>>,
     /// Per hostname, the Celery ids it says it holds; `None`: no worker answers.
     workers: Mutex<Vec<(String, Vec<String>)>>,
@@ -29,22 +31,37 @@ pub(crate) struct TestBroker {
 
 #[async_trait::async_trait]
 impl Broker for TestBroker {
+    fn sees_messages(&self) -> bool {
+        !self.blind.load(Ordering::SeqCst)
+    }
     async fn publish(&self, list: &str, message: &str) -> Result<(), BrokerError> {
         if self.fail_publish.load(Ordering::SeqCst) {
-            return Err(BrokerError::Timeout(Duration::from_millis(1)));
+            return Err(BrokerError::AmqpTimeout(Duration::from_millis(1)));
         }
         self.real.publish(list, message).await
     }
     async fn contains(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+        if self.blind.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         self.real.contains(list, message).await
     }
     async fn withdraw(&self, list: &str, message: &str) -> Result<bool, BrokerError> {
+        if self.blind.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         self.real.withdraw(list, message).await
     }
     async fn unacked(&self, tag: &str) -> Result<bool, BrokerError> {
+        if self.blind.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         self.real.unacked(tag).await
     }
     async fn forget_unacked(&self, tag: &str) -> Result<(), BrokerError> {
+        if self.blind.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         self.real.forget_unacked(tag).await
     }
     async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError> {
@@ -90,12 +107,7 @@ impl Broker for TestBroker {
         }
         self.real.inspect(method, arguments, window).await
     }
-    async fn server_facts(
-        &self,
-    ) -> (
-        Result<ServerFacts, BrokerError>,
-        Result<ServerFacts, BrokerError>,
-    ) {
+    async fn server_facts(&self) -> (BrokerFacts, Result<ServerFacts, BrokerError>) {
         self.real.server_facts().await
     }
 }
@@ -132,6 +144,7 @@ pub(crate) async fn setup_custom(
     let broker = Arc::new(TestBroker {
         real: RedisBroker::new(&url, &url, Duration::from_secs(5)).unwrap(),
         fail_publish: AtomicBool::new(false),
+        blind: AtomicBool::new(false),
         revoked: Mutex::new(Vec::new()),
         workers: Mutex::new(Vec::new()),
         executing: Mutex::new(None),
@@ -142,6 +155,7 @@ pub(crate) async fn setup_custom(
         lost: LostPolicy {
             reply_window: Duration::from_millis(10),
             lost_for: LOST_FOR,
+            unconfirmed_for: LOST_FOR,
         },
         ..Settings::new(&queue, inline)
     };
@@ -799,4 +813,109 @@ async fn a_task_started_by_a_worker_that_never_said_which_is_taken_back_once_non
         );
         t.done(&[&a.task_id, &b.task_id]).await;
     }
+}
+
+/// Over a broker the pool cannot look into (RabbitMQ), a dispatch whose publish was never
+/// confirmed may or may not be in the queue. Once it has stayed unconfirmed for
+/// `unconfirmed_for`, it is sent again under a new Celery id in its slot, and the old id is
+/// revoked: a copy that did reach the queue is discarded, so the task runs once. Before
+/// that, nothing is sent: a publish in flight confirms long before.
+#[tokio::test]
+async fn over_a_broker_it_cannot_look_into_an_unconfirmed_dispatch_is_sent_again_under_a_new_id() {
+    let t = setup_custom(false, 1, |s| s.lost.unconfirmed_for = LOST_FOR * 2).await;
+    t.broker.blind.store(true, Ordering::SeqCst);
+    t.broker.fail_publish.store(true, Ordering::SeqCst);
+    let a = t.s.submit(req(0)).await.unwrap();
+    assert_eq!(a.status, TaskStatus::Running);
+    let old = t.store().snapshot(0, &[]).await.unwrap().running_entries[0].clone();
+    assert!(!old.published);
+    t.broker.fail_publish.store(false, Ordering::SeqCst);
+    // Not yet: it has not been unconfirmed for long enough.
+    t.s.reconcile().await.unwrap();
+    assert!(t.s.check_lost_messages().await.unwrap().is_empty());
+    assert!(
+        t.worker.pending().await.is_empty(),
+        "nothing sent before the wait"
+    );
+    assert!(t.broker.revoked.lock().unwrap().is_empty());
+    tokio::time::sleep(LOST_FOR * 3).await;
+    t.s.check_lost_messages().await.unwrap();
+    let now = t.store().snapshot(0, &[]).await.unwrap().running_entries[0].clone();
+    assert_ne!(now.celery_id, old.celery_id, "sent under a new Celery id");
+    assert!(now.published, "and confirmed");
+    assert_eq!(
+        now.token,
+        now.token.max(old.token + 1),
+        "a new fencing token"
+    );
+    assert_eq!(listed_ids(&t.worker).await, vec![now.celery_id.clone()]);
+    assert_eq!(
+        *t.broker.revoked.lock().unwrap(),
+        vec![old.celery_id.clone()],
+        "the old id is revoked, so a copy that reached the queue never runs"
+    );
+    let task = t.s.task(&a.task_id).await.unwrap();
+    assert_eq!(task.resends, 1);
+    // A result of the old id cannot end it; the new one's does.
+    t.worker.succeed(&old.celery_id).await;
+    assert!(!t.s.on_result(&done(&old.celery_id)).await.unwrap());
+    assert!(t.s.on_result(&done(&now.celery_id)).await.unwrap());
+    assert_eq!(
+        t.s.task(&a.task_id).await.unwrap().status,
+        TaskStatus::Completed
+    );
+    // Checked again: nothing more is sent.
+    t.s.check_lost_messages().await.unwrap();
+    assert!(t.worker.pending().await.len() <= 1);
+    t.done(&[&old.celery_id, &now.celery_id]).await;
+}
+
+/// Over RabbitMQ a lost worker's unacknowledged messages go back to the queue (an `acks_late`
+/// worker's, say): a task the reaper takes back has its Celery id revoked, so a redelivery
+/// does not run it behind the pool's back, and the id joins the superseded ones that a worker
+/// starting later is told about.
+#[tokio::test]
+async fn over_a_broker_it_cannot_look_into_a_task_taken_back_from_a_lost_worker_is_revoked() {
+    let t = setup_custom(false, 1, |s| {
+        s.reap.heartbeat_timeout = Duration::from_millis(300);
+    })
+    .await;
+    t.broker.blind.store(true, Ordering::SeqCst);
+    let a = t.s.submit(req(0)).await.unwrap();
+    let taken = t.worker.take(1.0).await.unwrap();
+    let host = t.worker.hostname.clone();
+    t.store()
+        .worker_event(
+            "worker-heartbeat",
+            &host,
+            Some(7),
+            Duration::from_millis(100),
+            Some(1),
+        )
+        .await
+        .unwrap();
+    t.worker.started(&taken.id).await;
+    let started = ResultMeta {
+        task_id: taken.id.clone(),
+        state: ResultState::Started {
+            hostname: Some(host.clone()),
+            pid: Some(4242),
+        },
+    };
+    t.s.on_result(&started).await.unwrap();
+    assert!(t.s.reap().await.unwrap().is_empty(), "alive: kept");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reaped = t.s.reap().await.unwrap();
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(reaped[0].celery_id, taken.id);
+    assert_eq!(*t.broker.revoked.lock().unwrap(), vec![taken.id.clone()]);
+    assert_eq!(
+        t.s.task(&a.task_id).await.unwrap().status,
+        TaskStatus::Failed
+    );
+    // A worker that starts later hears it too.
+    t.broker.revoked.lock().unwrap().clear();
+    assert_eq!(t.s.revoke_superseded().await.unwrap(), 1);
+    assert_eq!(*t.broker.revoked.lock().unwrap(), vec![taken.id.clone()]);
+    t.done(&[&taken.id]).await;
 }

@@ -1329,6 +1329,20 @@ async fn requeued_tasks_run_again_under_a_new_celery_id(f: &Fixture) {
         "a STARTED from the old run is a stale copy"
     );
     assert!(f.store.finish(&late, RETAIN, &[], 0).await.unwrap().ended());
+    // Ended: a STARTED of its dispatch is a second run of a message delivered again (a broker
+    // that lost the acknowledgement); a progress state (no worker named) is the first run's,
+    // arriving late.
+    assert_eq!(
+        f.store
+            .mark_started("r", "r~1", Some("w2@h"), Some(7))
+            .await
+            .unwrap(),
+        StartedOutcome::AfterEnd
+    );
+    assert_eq!(
+        f.store.mark_started("r", "r~1", None, None).await.unwrap(),
+        StartedOutcome::Ignored
+    );
 }
 
 /// The resend of `id`'s current dispatch as `<id>~<attempts>`, judged lost for `lost_for`.

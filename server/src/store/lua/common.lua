@@ -713,8 +713,8 @@ end
 
 -- Takes a running task's slot back from a worker that is gone (reap.lua, orphan.lua): its
 -- message leaves kombu's unacked set (inline) so it never runs again outside the pool's
--- count, and the task ends cancelled (a cancel was pending), goes back to the queue in its
--- place (policy 'requeue'; its Celery id joins the superseded ones) or ends failed. f: the
+-- count, its Celery id joins the superseded ones, and the task ends cancelled (a cancel was
+-- pending), goes back to the queue in its place (policy 'requeue') or ends failed. f: the
 -- task's fields 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid', 'ct', in that order. kind: the
 -- reason's kind, counted for GET /metrics. Returns the outcome and the delivery tag.
 local function reclaim(t, id, f, reason, kind, policy, retention_ms, inline, superseded_ms, now)
@@ -723,16 +723,18 @@ local function reclaim(t, id, f, reason, kind, policy, retention_ms, inline, sup
   if inline then
     forget_unacked(tag)
   end
+  -- Whatever becomes of the task, this dispatch no longer holds a slot: a copy of its message
+  -- (a broker's redelivery) must not run, and a worker that starts later is told so.
+  if f[7] then
+    redis.call('ZADD', K.superseded, fmt(now), f[7])
+    redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - superseded_ms))
+  end
   release_slot(id, t)
   if f[4] then
     make_terminal(t, id, 'cancelled', reason, retention_ms, now)
     return 'cancelled', tag
   end
   if policy == 'requeue' then
-    if f[7] then
-      redis.call('ZADD', K.superseded, fmt(now), f[7])
-      redis.call('ZREMRANGEBYSCORE', K.superseded, '-inf', '(' .. fmt(now - superseded_ms))
-    end
     redis.call('HDEL', t, 'sa', 'tok', 'cid', 'bl', 'dt', 'pub', 'wk', 'ws', 'wpid', 'lsa', 'tl')
     redis.call('DEL', msg_key(t))
     redis.call('HSET', t, 'st', 'queued')

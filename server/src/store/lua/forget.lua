@@ -7,7 +7,7 @@
 -- ARGV[1] hostname   ARGV[2] heartbeat timeout ms   ARGV[3] retention ms
 -- ARGV[4] inline (1: also drop the messages from kombu's unacked set in this database)
 -- Returns {'unknown'} when never heard of; {'online', last heard ms} when refused;
--- {'forgotten', {{id, delivery tag}, ...}} (the tasks it ended).
+-- {'forgotten', {{id, delivery tag, celery id}, ...}} (the tasks it ended).
 local host = ARGV[1]
 local now = now_ms()
 local state = worker_state(host, now, tonumber(ARGV[2]))
@@ -20,7 +20,7 @@ end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
   local t = tkey(id)
-  local f = redis.call('HMGET', t, 'wk', 'dt', 'src', 'tn', 'typ')
+  local f = redis.call('HMGET', t, 'wk', 'dt', 'src', 'tn', 'typ', 'cid')
   if f[1] == host then
     if ARGV[4] == '1' then
       forget_unacked(f[2])
@@ -30,7 +30,7 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
       .. ' (gone for good); the task may not have finished.', tonumber(ARGV[3]), now,
       f[3] or '', f[5] or '')
     redis.call('HINCRBY', K.stats, 'reclaimed:forgotten', 1)
-    table.insert(out, {id, f[2] or ''})
+    table.insert(out, {id, f[2] or '', f[6] or ''})
   end
 end
 redis.call('HDEL', K.seen, host)

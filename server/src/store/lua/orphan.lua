@@ -8,7 +8,7 @@
 -- ARGV[1] task id   ARGV[2] celery id of the dispatch judged   ARGV[3] 'fail' | 'requeue'
 -- ARGV[4] retention ms   ARGV[5] inline (1: drop its message from kombu's unacked set)
 -- ARGV[6] how long it must have looked lost (ms)   ARGV[7] how long superseded ids are kept (ms)
--- Returns {id, outcome, reason, delivery tag}, or {} when it does not apply (any more).
+-- Returns {id, outcome, reason, delivery tag, celery id}, or {} when it does not apply (any more).
 local id = ARGV[1]
 local t = tkey(id)
 local f = redis.call('HMGET', t, 'wk', 'ws', 'dt', 'cr', 'pri', 'seq', 'cid', 'ct', 'st', 'lsa')
@@ -25,4 +25,4 @@ local reason = 'Worker lost: a worker reported it started without saying which (
 local outcome, tag = reclaim(t, id, f, reason, 'unknown_worker', ARGV[3], tonumber(ARGV[4]),
   ARGV[5] == '1', tonumber(ARGV[7]), now)
 redis.call('PUBLISH', K.events, 'reap')
-return {id, outcome, reason, tag}
+return {id, outcome, reason, tag, f[7] or ''}

@@ -15,7 +15,7 @@
 -- ARGV[5] inline (1: also drop the message from kombu's unacked set in this database)
 -- ARGV[7] how long superseded Celery ids are remembered (ms): a requeued task's old id joins
 --         them, so a STARTED from it is revoked
--- Returns {{id, outcome, reason, delivery tag}, ...}; outcome is failed | requeued | cancelled.
+-- Returns {{id, outcome, reason, delivery tag, celery id}, ...}; outcome is failed | requeued | cancelled.
 local now = now_ms()
 local timeout, guard, grace_off = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[6])
 local out = {}
@@ -55,7 +55,7 @@ for _, id in ipairs(redis.call('ZRANGE', K.running, 0, -1)) do
     if reason then
       local outcome, tag = reclaim(t, id, f, reason, kind, ARGV[2], tonumber(ARGV[3]),
         ARGV[5] == '1', tonumber(ARGV[7]), now)
-      table.insert(out, {id, outcome, reason, tag})
+      table.insert(out, {id, outcome, reason, tag, f[7] or ''})
     end
   end
 end

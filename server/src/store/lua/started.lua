@@ -6,7 +6,9 @@
 --         lost to a Redis outage must not make kombu run it again)   ARGV[5] the task's id
 -- Returns 1 when recorded, 0 when it does not apply (not running, already known, unknown
 -- dispatch), -1 when the Celery id is one the pool replaced by another dispatch of the task
--- (a stale copy of a re-sent or requeued message is running somewhere: revoke it).
+-- (a stale copy of a re-sent or requeued message is running somewhere: revoke it), -2 when it
+-- is a STARTED of the dispatch of a task that already ended (its message was delivered again,
+-- by a broker that lost the worker's acknowledgement in a crash: a second run, outside any slot).
 local t = tkey(ARGV[5])
 local f = redis.call('HMGET', t, 'st', 'cid', 'ws', 'dt', 'mx', 'wk')
 if f[2] ~= ARGV[1] then
@@ -16,6 +18,11 @@ if f[2] ~= ARGV[1] then
   return 0
 end
 if f[1] ~= 'running' then
+  -- Only a STARTED (it names its worker) tells of a new run: a progress state of the first run
+  -- can arrive after its end (a result write Celery retried through a Redis outage).
+  if ARGV[2] ~= '' and (f[1] == 'completed' or f[1] == 'failed' or f[1] == 'cancelled') then
+    return -2
+  end
   return 0
 end
 if f[3] then
