@@ -59,7 +59,36 @@ def machine():
             "os": platform.platform(), "redis": redis}
 
 
+def throughput_ratios(out):
+    """The throughput medians over each broker, and the pool's ratios to plain Celery."""
+    tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
+          for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    tp_amqp = {f"{m}-{t}": median_run(f"{out}/tp-amqp-{m}-{t}.jsonl", "tasks_per_s")
+               for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    ratios = {
+        **ratios,
+    }
+    return tp, tp_amqp, ratios
+
+
+def throughput_only(out, profile, results):
+    """`bench/run.sh --throughput`: only the throughput against plain Celery, both brokers."""
+    tp, tp_amqp, ratios = throughput_ratios(out)
+    rabbit = subprocess.run(["rabbitmqctl", "-q", "version"], capture_output=True,
+                            text=True).stdout.strip()
+    summary = dict(ratios, machine=dict(machine(), rabbitmq=rabbit),
+                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   build=profile, details={"throughput": tp, "throughput_rabbitmq": tp_amqp})
+    with open(results, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "details"}, indent=2))
+
+
 def main():
+    if sys.argv[1] == "--throughput":
+        throughput_only(*sys.argv[2:5])
+        return
     out, profile, results = sys.argv[1], sys.argv[2], sys.argv[3]
     cap = median_run(f"{out}/capacity.jsonl", "cycles_per_s")
     cap_mixed = median_run(f"{out}/capacity-mixed.jsonl", "cycles_per_s")
@@ -72,10 +101,7 @@ def main():
     refill_replica = load(f"{out}/refill-replica.json")["refill"]
     refill_replica.pop("samples_ms", None)
     submit_replica = wrk(f"{out}/wrk-submit-replica.txt")
-    tp = {f"{m}-{t}": median_run(f"{out}/tp-{m}-{t}.jsonl", "tasks_per_s")
-          for m in ("plain", "pool") for t in ("noop", "sleep20")}
-    tp_amqp = {f"{m}-{t}": median_run(f"{out}/tp-amqp-{m}-{t}.jsonl", "tasks_per_s")
-               for m in ("plain", "pool") for t in ("noop", "sleep20")}
+    tp, tp_amqp, ratios = throughput_ratios(out)
     status = wrk(f"{out}/wrk-status.txt")
     submit = wrk(f"{out}/wrk-submit.txt")
     wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())
@@ -88,13 +114,7 @@ def main():
         "refill_p50_ms": max(r["p50_ms"] for r in refill.values()),
         "refill_p99_ms": max(r["p99_ms"] for r in refill.values()),
         "refill_max_ms": max(r["max_ms"] for r in refill.values()),
-        "throughput_ratio_noop": tp["pool-noop"]["tasks_per_s"] / tp["plain-noop"]["tasks_per_s"],
-        "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"] / tp["plain-sleep20"]["tasks_per_s"],
-        # The same against plain Celery with RabbitMQ as the broker.
-        "throughput_ratio_noop_rabbitmq": tp_amqp["pool-noop"]["tasks_per_s"]
-        / tp_amqp["plain-noop"]["tasks_per_s"],
-        "throughput_ratio_20ms_rabbitmq": tp_amqp["pool-sleep20"]["tasks_per_s"]
-        / tp_amqp["plain-sleep20"]["tasks_per_s"],
+        **ratios,
         "scheduler_cycles_per_s": cap["cycles_per_s"],
         "scheduler_cycles_per_s_with_rules": cap_rules["cycles_per_s"],
         "scheduler_cycles_per_s_mixed": cap_mixed["cycles_per_s"],

@@ -3,6 +3,8 @@
 #
 #   bench/run.sh            # full: release builds, the sizes BENCHMARKS.md reports
 #   bench/run.sh --short    # small sizes on the debug build: proves the harness works (CI)
+#   bench/run.sh --throughput   # only the throughput against plain Celery, over Redis and
+#                               # over RabbitMQ (release server); writes bench/results-throughput.json
 #
 # Everything runs against a private redis-server on a free port (no persistence), so the
 # numbers are not disturbed by anything else on the machine and memory can be measured.
@@ -14,18 +16,31 @@ cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
+MODE=full
+case "${1:-}" in
+  --short) MODE=short ;;
+  --throughput) MODE=throughput ;;
+  "") ;;
+  *) die "usage: bench/run.sh [--short | --throughput]" ;;
+esac
 SHORT=0
-[ "${1:-}" = "--short" ] && SHORT=1
+[ "$MODE" = short ] && SHORT=1
 OUT_DIR="$ROOT/target/bench"
 mkdir -p "$OUT_DIR"
 RESULTS="$ROOT/bench/results.json"
 [ "$SHORT" = 1 ] && RESULTS="$OUT_DIR/results-short.json"
+[ "$MODE" = throughput ] && RESULTS="$ROOT/bench/results-throughput.json"
 
 "$ROOT/scripts/setup.sh"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
 command -v wrk >/dev/null 2>&1 || die "wrk is required"
 
-if [ "$SHORT" = 1 ]; then
+if [ "$MODE" = throughput ]; then
+  # Only the throughput against plain Celery, over both brokers (release server).
+  PROFILE=release; N_TP=2000; TP_REPS=3
+  step "cargo build --release (the server)"
+  cargo build --release -p server --bin worker-pool
+elif [ "$SHORT" = 1 ]; then
   PROFILE=debug
   N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5; BLOCKED=20000
   ETA_N=300; ETA_WARMUP=100
@@ -80,6 +95,54 @@ stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi
 }
 
+# throughput_redis / throughput_rabbitmq: the same stock worker (-c 4) through the pool and
+# without it, with Celery's broker in the private Redis, then in a RabbitMQ vhost of its own.
+throughput_redis() {
+  step "throughput against plain Celery (-c 4, $N_TP tasks each, $TP_REPS rounds alternating)"
+  for TASK in noop sleep20; do
+    : > "$OUT_DIR/tp-plain-$TASK.jsonl"
+    : > "$OUT_DIR/tp-pool-$TASK.jsonl"
+    for REP in $(seq "$TP_REPS"); do
+      "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
+        --redis "$REDIS_URL" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-plain-$TASK.jsonl"
+      bench_server "tp$TASK$REP" 4
+      "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
+        --redis "$REDIS_URL" --queue "tp$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-pool-$TASK.jsonl"
+    done
+  done
+}
+throughput_rabbitmq() {
+  step "throughput against plain Celery over RabbitMQ (-c 4, $N_TP tasks each, $TP_REPS rounds alternating; a vhost of its own)"
+  ensure_rabbitmq
+  VHOST="wp-bench-$$"
+  rabbitmqctl -q add_vhost "$VHOST"
+  rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+  AMQP="amqp://guest:guest@127.0.0.1:5672/$VHOST"
+  for TASK in noop sleep20; do
+    : > "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
+    : > "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
+    for REP in $(seq "$TP_REPS"); do
+      "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
+        --redis "$REDIS_URL" --broker "$AMQP" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
+      BROKER="$AMQP" bench_server "tpa$TASK$REP" 4
+      "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
+        --redis "$REDIS_URL" --broker "$AMQP" --queue "tpa$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
+    done
+  done
+  stop_server
+  rabbitmqctl -q delete_vhost "$VHOST"
+  VHOST=
+}
+
+if [ "$MODE" = throughput ]; then
+  throughput_redis
+  throughput_rabbitmq
+  step "results"
+  "$VENV/bin/python" "$ROOT/bench/collect.py" --throughput "$OUT_DIR" "$PROFILE" "$RESULTS"
+  ok "wrote $RESULTS"
+  exit 0
+fi
+
 step "scheduler capacity ($N_CAP cycles, $CAP_REPS rounds: one type; five types and 50 tenants without rules, then with them; alternating)"
 : > "$OUT_DIR/capacity.jsonl"
 : > "$OUT_DIR/capacity-mixed.jsonl"
@@ -128,39 +191,8 @@ wrk -t2 -c64 -d"$WRK_D" --latency -s "$ROOT/bench/submit.lua" "$API/submit/" > "
 stop_server
 stop_private_replica
 
-step "throughput against plain Celery (-c 4, $N_TP tasks each, $TP_REPS rounds alternating)"
-for TASK in noop sleep20; do
-  : > "$OUT_DIR/tp-plain-$TASK.jsonl"
-  : > "$OUT_DIR/tp-pool-$TASK.jsonl"
-  for REP in $(seq "$TP_REPS"); do
-    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
-      --redis "$REDIS_URL" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-plain-$TASK.jsonl"
-    bench_server "tp$TASK$REP" 4
-    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
-      --redis "$REDIS_URL" --queue "tp$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-pool-$TASK.jsonl"
-  done
-done
-
-step "throughput against plain Celery over RabbitMQ (-c 4, $N_TP tasks each, $TP_REPS rounds alternating; a vhost of its own)"
-ensure_rabbitmq
-VHOST="wp-bench-$$"
-rabbitmqctl -q add_vhost "$VHOST"
-rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
-AMQP="amqp://guest:guest@127.0.0.1:5672/$VHOST"
-for TASK in noop sleep20; do
-  : > "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
-  : > "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
-  for REP in $(seq "$TP_REPS"); do
-    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode plain --task "$TASK" --n "$N_TP" \
-      --redis "$REDIS_URL" --broker "$AMQP" --queue "plain-$TASK-$REP" >> "$OUT_DIR/tp-amqp-plain-$TASK.jsonl"
-    BROKER="$AMQP" bench_server "tpa$TASK$REP" 4
-    "$VENV/bin/python" "$ROOT/bench/throughput.py" --mode pool --task "$TASK" --n "$N_TP" \
-      --redis "$REDIS_URL" --broker "$AMQP" --queue "tpa$TASK$REP:q" --url "$SURL" >> "$OUT_DIR/tp-amqp-pool-$TASK.jsonl"
-  done
-done
-stop_server
-rabbitmqctl -q delete_vhost "$VHOST"
-VHOST=
+throughput_redis
+throughput_rabbitmq
 
 step "dashboard: WASM size and update latency in Chromium"
 gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzip-bytes.txt"

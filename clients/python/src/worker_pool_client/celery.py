@@ -52,14 +52,22 @@ class RunOnceTask(Task):  # type: ignore[misc]
         seconds = expires.total_seconds() if hasattr(expires, "total_seconds") else expires
         return int(max(MIN_CLAIM_SECONDS, seconds or 0))
 
+    def _redis(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        """A command on the result backend's Redis, retried through an outage as Celery
+        retries its own result writes (for ever with ``result_backend_always_retry``): a
+        Redis restart must not fail the task."""
+        backend = self.backend
+        call = getattr(backend.client, command)
+        policy = {"max_retries": None} if getattr(backend, "always_retry", False) else {}
+        return backend.ensure(lambda: call(*args, **kwargs), (), **policy)
+
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
         key = self._claim_key()
         if key is not None:
-            client = self.backend.client
-            if not client.set(key, _RUNNING, nx=True, ex=self._claim_seconds()):
+            if not self._redis("set", key, _RUNNING, nx=True, ex=self._claim_seconds()):
                 # Delivered again. Celery stored STARTED over the first run's end: put the
                 # end back (with its notification, as Celery writes it), then run nothing.
-                first = client.get(key)
+                first = self._redis("get", key)
                 if first and first != _RUNNING:
                     self.backend.set(self.backend.get_key_for_task(task_id), first)
                 raise Ignore()
@@ -72,7 +80,6 @@ class RunOnceTask(Task):  # type: ignore[misc]
         if key is None or status not in _READY:
             return
         # Keep the end this run stored, so a later delivery can put it back.
-        client = self.backend.client
-        stored = client.get(self.backend.get_key_for_task(task_id))
+        stored = self._redis("get", self.backend.get_key_for_task(task_id))
         if stored:
-            client.set(key, stored, ex=self._claim_seconds())
+            self._redis("set", key, stored, ex=self._claim_seconds())
