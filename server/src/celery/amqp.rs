@@ -19,7 +19,10 @@
 //! - Worker events come from a queue of the pool's own bound to the `celeryev` topic exchange
 //!   with `worker.#` ([`run_events`]).
 
-use super::broker::{epoch_in, fresh_reply, read_results, Broker, BrokerError, BrokerFacts};
+use super::broker::{
+    inspect_call, query_task_call, query_task_replies, read_results, revoke_broadcast, Broker,
+    BrokerError, BrokerFacts,
+};
 use super::listener::{Feed, Subscriber};
 use super::protocol::{self, ControlReply, Publication, QueryTaskReply, Reply, ResultMeta};
 use crate::connection::{Redis, ServerFacts};
@@ -578,9 +581,7 @@ impl Broker for AmqpBroker {
     }
 
     async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError> {
-        let tag = uuid::Uuid::new_v4().to_string();
-        let message = protocol::revoke_message(celery_ids, &tag, epoch_in(Duration::from_secs(1)));
-        let p = Publication::from_envelope(&message)
+        let p = Publication::from_envelope(&revoke_broadcast(celery_ids))
             .map_err(|e| BrokerError::Amqp(format!("unreadable control message: {e}")))?;
         self.send(&p).await?;
         Ok(0)
@@ -591,18 +592,10 @@ impl Broker for AmqpBroker {
         celery_ids: &[String],
         window: Duration,
     ) -> Result<Vec<QueryTaskReply>, BrokerError> {
-        let reply = fresh_reply();
-        let message = protocol::query_task_message(
-            celery_ids,
-            &reply,
-            &uuid::Uuid::new_v4().to_string(),
-            epoch_in(window),
-        );
-        let replies = self.call(&message, &reply, window).await?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|r| protocol::query_task_reply(r).ok())
-            .collect())
+        let (message, reply) = query_task_call(celery_ids, window);
+        Ok(query_task_replies(
+            self.call(&message, &reply, window).await?,
+        ))
     }
 
     async fn results(&self, celery_ids: &[String]) -> Result<Vec<Option<ResultMeta>>, BrokerError> {
@@ -615,14 +608,7 @@ impl Broker for AmqpBroker {
         arguments: Value,
         window: Duration,
     ) -> Result<Vec<ControlReply>, BrokerError> {
-        let reply = fresh_reply();
-        let message = protocol::inspect_message(
-            method,
-            &arguments,
-            &reply,
-            &uuid::Uuid::new_v4().to_string(),
-            epoch_in(window),
-        );
+        let (message, reply) = inspect_call(method, &arguments, window);
         self.call(&message, &reply, window).await
     }
 

@@ -90,7 +90,7 @@ pub trait Broker: Send + Sync + 'static {
 }
 
 /// A fresh reply address for one remote-control call.
-pub(crate) fn fresh_reply() -> Reply {
+fn fresh_reply() -> Reply {
     Reply {
         oid: uuid::Uuid::new_v4().to_string(),
         ticket: uuid::Uuid::new_v4().to_string(),
@@ -98,7 +98,7 @@ pub(crate) fn fresh_reply() -> Reply {
 }
 
 /// Seconds since the epoch, `after` from now: the informational `expires` of control messages.
-pub(crate) fn epoch_in(after: Duration) -> f64 {
+fn epoch_in(after: Duration) -> f64 {
     chrono::Utc::now().timestamp_millis() as f64 / 1000.0 + after.as_secs_f64()
 }
 
@@ -129,4 +129,54 @@ pub(crate) async fn read_results(
             })
         })
         .collect())
+}
+
+/// Celery's `query_task` remote control, with a fresh reply address: the message and where
+/// its answers come.
+pub(crate) fn query_task_call(celery_ids: &[String], window: Duration) -> (String, Reply) {
+    let reply = fresh_reply();
+    let message = protocol::query_task_message(
+        celery_ids,
+        &reply,
+        &uuid::Uuid::new_v4().to_string(),
+        epoch_in(window),
+    );
+    (message, reply)
+}
+
+/// One of Celery's `inspect` remote controls, with a fresh reply address.
+pub(crate) fn inspect_call(
+    method: &str,
+    arguments: &serde_json::Value,
+    window: Duration,
+) -> (String, Reply) {
+    let reply = fresh_reply();
+    let message = protocol::inspect_message(
+        method,
+        arguments,
+        &reply,
+        &uuid::Uuid::new_v4().to_string(),
+        epoch_in(window),
+    );
+    (message, reply)
+}
+
+/// The revoke (terminate) broadcast of `celery_ids`.
+pub(crate) fn revoke_broadcast(celery_ids: &[String]) -> String {
+    let tag = uuid::Uuid::new_v4().to_string();
+    protocol::revoke_message(celery_ids, &tag, epoch_in(Duration::from_secs(1)))
+}
+
+/// The answers to a `query_task` call, skipping (and logging) unreadable ones.
+pub(crate) fn query_task_replies(replies: Vec<ControlReply>) -> Vec<QueryTaskReply> {
+    replies
+        .into_iter()
+        .filter_map(|r| match protocol::query_task_reply(r) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                tracing::debug!(error = %e, "unreadable query_task reply");
+                None
+            }
+        })
+        .collect()
 }

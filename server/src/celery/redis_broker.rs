@@ -1,7 +1,10 @@
 //! Celery's broker and result backend in Redis: LPUSH, LPOS, LREM, kombu's `unacked`, the pidbox
 //! over pub/sub, and remote-control replies on a list of their own.
 
-use super::broker::{epoch_in, fresh_reply, read_results, Broker, BrokerError, BrokerFacts};
+use super::broker::{
+    inspect_call, query_task_call, query_task_replies, read_results, revoke_broadcast, Broker,
+    BrokerError, BrokerFacts,
+};
 use super::protocol::{self, ControlReply, QueryTaskReply, Reply, ResultMeta};
 use crate::connection::{Redis, RedisTarget, ServerFacts};
 use std::time::Duration;
@@ -151,9 +154,7 @@ impl Broker for RedisBroker {
     }
 
     async fn revoke(&self, celery_ids: &[String]) -> Result<u64, BrokerError> {
-        let tag = uuid::Uuid::new_v4().to_string();
-        let message = protocol::revoke_message(celery_ids, &tag, epoch_in(Duration::from_secs(1)));
-        self.broadcast(&message).await
+        self.broadcast(&revoke_broadcast(celery_ids)).await
     }
 
     async fn query_tasks(
@@ -161,24 +162,10 @@ impl Broker for RedisBroker {
         celery_ids: &[String],
         window: Duration,
     ) -> Result<Vec<QueryTaskReply>, BrokerError> {
-        let reply = fresh_reply();
-        let message = protocol::query_task_message(
-            celery_ids,
-            &reply,
-            &uuid::Uuid::new_v4().to_string(),
-            epoch_in(window),
-        );
-        let replies = self.call(&message, &reply, window).await?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|r| match protocol::query_task_reply(r) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    tracing::debug!(error = %e, "unreadable query_task reply");
-                    None
-                }
-            })
-            .collect())
+        let (message, reply) = query_task_call(celery_ids, window);
+        Ok(query_task_replies(
+            self.call(&message, &reply, window).await?,
+        ))
     }
 
     async fn inspect(
@@ -187,14 +174,7 @@ impl Broker for RedisBroker {
         arguments: serde_json::Value,
         window: Duration,
     ) -> Result<Vec<ControlReply>, BrokerError> {
-        let reply = fresh_reply();
-        let message = protocol::inspect_message(
-            method,
-            &arguments,
-            &reply,
-            &uuid::Uuid::new_v4().to_string(),
-            epoch_in(window),
-        );
+        let (message, reply) = inspect_call(method, &arguments, window);
         self.call(&message, &reply, window).await
     }
 
