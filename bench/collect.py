@@ -66,7 +66,14 @@ def throughput_ratios(out):
     tp_amqp = {f"{m}-{t}": median_run(f"{out}/tp-amqp-{m}-{t}.jsonl", "tasks_per_s")
                for m in ("plain", "pool") for t in ("noop", "sleep20")}
     ratios = {
-        **ratios,
+        "throughput_ratio_noop": tp["pool-noop"]["tasks_per_s"] / tp["plain-noop"]["tasks_per_s"],
+        "throughput_ratio_20ms": tp["pool-sleep20"]["tasks_per_s"]
+        / tp["plain-sleep20"]["tasks_per_s"],
+        # The same against plain Celery with RabbitMQ as the broker.
+        "throughput_ratio_noop_rabbitmq": tp_amqp["pool-noop"]["tasks_per_s"]
+        / tp_amqp["plain-noop"]["tasks_per_s"],
+        "throughput_ratio_20ms_rabbitmq": tp_amqp["pool-sleep20"]["tasks_per_s"]
+        / tp_amqp["plain-sleep20"]["tasks_per_s"],
     }
     return tp, tp_amqp, ratios
 
