@@ -83,7 +83,7 @@ def test_a_message_delivered_again_runs_nothing_and_keeps_the_first_end(port: in
         assert isinstance(task, RunOnceTask)
         r = redis.Redis(port=port)
         _deliver(task, "t1")
-        assert r.get(f"{CLAIM_PREFIX}t1:0") == b"running"
+        assert r.get(f"{CLAIM_PREFIX}t1:0").startswith(b"running:")
         # The first run ends: its end is kept with the claim.
         app.backend.store_result("t1", 1, "SUCCESS")
         task.push_request(id="t1", retries=0, called_directly=False)
@@ -99,7 +99,7 @@ def test_a_message_delivered_again_runs_nothing_and_keeps_the_first_end(port: in
         assert r.get("celery-task-meta-t1") == first_end
         # Celery's own retry of a task is a message of its own: it runs.
         _deliver(task, "t1", retries=1)
-        assert r.get(f"{CLAIM_PREFIX}t1:1") == b"running"
+        assert r.get(f"{CLAIM_PREFIX}t1:1").startswith(b"running:")
     finally:
         proc.kill()
         proc.wait()
@@ -117,10 +117,44 @@ def test_a_redis_outage_delays_the_claim_and_never_fails_the_task(port: int) -> 
         t0 = time.time()
         _deliver(task, "t2")
         assert time.time() - t0 >= 0.9
-        assert redis.Redis(port=port).get(f"{CLAIM_PREFIX}t2:0") == b"running"
+        assert redis.Redis(port=port).get(f"{CLAIM_PREFIX}t2:0").startswith(b"running:")
     finally:
         timer.join()
         for proc in started:
             proc.kill()
             proc.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_claim_whose_reply_was_lost_is_found_as_its_own(port: int) -> None:
+    """The long RabbitMQ chaos run caught this: Redis restarted as a worker claimed a message;
+    the SET NX was applied but its reply lost, the retried SET found the key, and the task's
+    only delivery was taken for a second one and never ran (its slot held for good)."""
+    directory = tempfile.mkdtemp(prefix="wp-runonce-")
+    proc = _start_redis(port, directory)
+    try:
+        _, task = _app(port)
+        client = task.backend.client
+        real_set = client.set
+        calls = []
+
+        def set_then_lose_the_reply(*args: object, **kwargs: object) -> object:
+            result = real_set(*args, **kwargs)
+            calls.append(result)
+            if len(calls) == 1:
+                raise redis.ConnectionError("Connection reset by peer")
+            return result
+
+        client.set = set_then_lose_the_reply
+        try:
+            _deliver(task, "t3")  # runs: no Ignore
+        finally:
+            client.set = real_set
+        assert len(calls) == 2 and calls[1] is None, calls
+        # A real second delivery is still recognised.
+        with pytest.raises(Ignore):
+            _deliver(task, "t3")
+    finally:
+        proc.kill()
+        proc.wait()
         shutil.rmtree(directory, ignore_errors=True)

@@ -21,6 +21,7 @@ does not.
 """
 from __future__ import annotations
 
+import uuid
 from typing import Any, Optional
 
 from celery import Task
@@ -30,7 +31,8 @@ from celery.exceptions import Ignore
 CLAIM_PREFIX = "worker-pool-run:"
 #: How long a claim lasts at least (Celery's ``result_expires`` when longer).
 MIN_CLAIM_SECONDS = 7 * 86400
-_RUNNING = b"running"
+#: A claim's value while its run is going: this prefix and the delivery's own token.
+_RUNNING = b"running:"
 _READY = ("SUCCESS", "FAILURE", "REVOKED")
 
 
@@ -64,11 +66,15 @@ class RunOnceTask(Task):  # type: ignore[misc]
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
         key = self._claim_key()
         if key is not None:
-            if not self._redis("set", key, _RUNNING, nx=True, ex=self._claim_seconds()):
+            # This delivery's own token: a SET whose reply was lost to an outage, and retried,
+            # finds its own claim, not another delivery's.
+            mine = _RUNNING + uuid.uuid4().hex.encode()
+            claimed = self._redis("set", key, mine, nx=True, ex=self._claim_seconds())
+            first = None if claimed else self._redis("get", key)
+            if not claimed and first != mine:
                 # Delivered again. Celery stored STARTED over the first run's end: put the
                 # end back (with its notification, as Celery writes it), then run nothing.
-                first = self._redis("get", key)
-                if first and first != _RUNNING:
+                if first and not first.startswith(_RUNNING):
                     self.backend.set(self.backend.get_key_for_task(task_id), first)
                 raise Ignore()
         super().before_start(task_id, args, kwargs)
