@@ -464,42 +464,14 @@ impl AmqpBroker {
             self.timeout,
         )
         .await?;
-        let queue = ShortString::from(reply.list());
-        timed(
+        let (queue, mut consumer) = listen(
+            ch,
+            &reply.list(),
+            FieldTable::default(),
+            protocol::REPLY_EXCHANGE,
+            &reply.oid,
+            "",
             self.timeout,
-            ch.queue_declare(
-                queue.clone(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            ),
-        )
-        .await?;
-        timed(
-            self.timeout,
-            ch.queue_bind(
-                queue.clone(),
-                ShortString::from(protocol::REPLY_EXCHANGE),
-                ShortString::from(reply.oid.as_str()),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            ),
-        )
-        .await?;
-        let mut consumer = timed(
-            self.timeout,
-            ch.basic_consume(
-                queue.clone(),
-                ShortString::from(""),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            ),
         )
         .await?;
         self.send(p).await?;
@@ -701,6 +673,60 @@ pub async fn run_events(
     }
 }
 
+/// Declares an exclusive queue of the channel's connection (`name`, or one RabbitMQ names when
+/// empty; gone with its consumer), binds it to `exchange` with `key`, and consumes it without
+/// acknowledgements: how the pool listens for remote-control replies and worker events.
+/// Returns the queue's name and the consumer.
+async fn listen(
+    ch: &Channel,
+    name: &str,
+    arguments: FieldTable,
+    exchange: &str,
+    key: &str,
+    consumer_tag: &str,
+    timeout: Duration,
+) -> Result<(ShortString, lapin::Consumer), BrokerError> {
+    let queue = timed(
+        timeout,
+        ch.queue_declare(
+            ShortString::from(name),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        ),
+    )
+    .await?;
+    let queue = queue.name().clone();
+    timed(
+        timeout,
+        ch.queue_bind(
+            queue.clone(),
+            ShortString::from(exchange),
+            ShortString::from(key),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await?;
+    let consumer = timed(
+        timeout,
+        ch.basic_consume(
+            queue.clone(),
+            ShortString::from(consumer_tag),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await?;
+    Ok((queue, consumer))
+}
+
 async fn subscribe_events(url: &str) -> Result<(Connection, lapin::Consumer), BrokerError> {
     let timeout = Duration::from_secs(3);
     let connection = connect(url, timeout).await?;
@@ -712,41 +738,14 @@ async fn subscribe_events(url: &str) -> Result<(Connection, lapin::Consumer), Br
         ShortString::from("x-message-ttl"),
         AMQPValue::LongInt(60_000),
     );
-    let queue = timed(
+    let (_, consumer) = listen(
+        &ch,
+        "",
+        args,
+        EVENT_EXCHANGE,
+        "worker.#",
+        "worker-pool-events",
         timeout,
-        ch.queue_declare(
-            ShortString::from(""),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            args,
-        ),
-    )
-    .await?;
-    timed(
-        timeout,
-        ch.queue_bind(
-            queue.name().clone(),
-            ShortString::from(EVENT_EXCHANGE),
-            ShortString::from("worker.#"),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        ),
-    )
-    .await?;
-    let consumer = timed(
-        timeout,
-        ch.basic_consume(
-            queue.name().clone(),
-            ShortString::from("worker-pool-events"),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        ),
     )
     .await?;
     Ok((connection, consumer))
