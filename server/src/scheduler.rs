@@ -1289,12 +1289,15 @@ impl Scheduler {
         if !self.broker.sees_messages() {
             // RabbitMQ loses no confirmed message and gives a lost worker's back to the
             // queue: only a dispatch it never confirmed is in doubt.
-            for entry in snapshot.running_entries.iter().filter(|e| !e.published) {
-                let result = self
-                    .broker
-                    .results(std::slice::from_ref(&entry.celery_id))
-                    .await?;
-                if result.into_iter().next().flatten().is_none() {
+            let unconfirmed: Vec<&RunningEntry> = snapshot
+                .running_entries
+                .iter()
+                .filter(|e| !e.published)
+                .collect();
+            let ids: Vec<String> = unconfirmed.iter().map(|e| e.celery_id.clone()).collect();
+            let metas = self.broker.results(&ids).await?;
+            for (entry, meta) in unconfirmed.into_iter().zip(metas) {
+                if meta.is_none() {
                     self.resend_unconfirmed(entry).await?;
                 }
             }
