@@ -44,8 +44,8 @@ elif [ "$SHORT" = 1 ]; then
   PROFILE=debug
   N_CAP=2000; SIZES=1000,20000; SAMPLES=50; N_REFILL=200; N_TP=200; TP_REPS=1; CAP_REPS=1; WRK_D=3s; UI_ROUNDS=5; BLOCKED=20000
   ETA_N=300; ETA_WARMUP=100
-  step "cargo leptos build (debug) and wp-bench"
-  cargo leptos build
+  step "cargo leptos build --split (debug) and wp-bench"
+  cargo leptos build --split
   cargo build -p server --bin wp-bench
 else
   PROFILE=release
@@ -59,8 +59,8 @@ else
     (cd "$TOOLS" && npm install --no-audit --no-fund --loglevel=error binaryen@132 >/dev/null)
   fi
   export PATH="$TOOLS/node_modules/.bin:$PATH"
-  step "cargo leptos build --release and wp-bench"
-  cargo leptos build --release
+  step "cargo leptos build --release --split and wp-bench"
+  cargo leptos build --release --split
   cargo build --release -p server --bin wp-bench
 fi
 export SERVER_BIN="$ROOT/target/$PROFILE/worker-pool"
@@ -196,6 +196,16 @@ throughput_rabbitmq
 
 step "dashboard: WASM size and update latency in Chromium"
 gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzip-bytes.txt"
+# The lazy chunks (`--split`): per lazy view, the gzipped bytes of the files it loads when it
+# is first needed (its own chunk and the chunks it shares), as this build's manifest names
+# them (a chunk of an earlier build may linger beside them).
+python3 - "$ROOT/target/site/pkg" > "$OUT_DIR/wasm-chunks-gzip-bytes.txt" <<'PY'
+import gzip, json, sys
+pkg = sys.argv[1]
+for view, files in sorted(json.load(open(f"{pkg}/__wasm_split_manifest.json")).items()):
+    size = sum(len(gzip.compress(open(f"{pkg}/{f}.wasm", "rb").read(), 9)) for f in files)
+    print(view.rsplit("_", 1)[0], size)
+PY
 bench_server ui 1
 (cd "$ROOT/end2end" && WORKER_POOL_E2E_URL="$SURL" WP_BENCH_OUT="$OUT_DIR/ui.json" \
   WP_BENCH_ROUNDS="$UI_ROUNDS" npx playwright test --config bench.config.ts >/dev/null)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Playwright specs against the built server (`cargo leptos build` first), with a real
+# Runs the Playwright specs against the built server (`cargo leptos build --split` first), with a real
 # demo Celery worker. Both get a free port / their own Redis key prefix and Celery queue, and
 # are stopped afterwards.
 #
@@ -11,7 +11,7 @@ cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-[ -f "$ROOT/target/site/pkg/worker-pool.wasm" ] || die "target/site/pkg is missing: run 'cargo leptos build' first"
+[ -f "$ROOT/target/site/pkg/worker-pool.wasm" ] || die "target/site/pkg is missing: run 'cargo leptos build --split' first"
 ensure_redis
 
 RUN_ID="e2e-$(date +%s)-$$"

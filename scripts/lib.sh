@@ -218,7 +218,7 @@ start_server() {
     case $kv in LEPTOS_SITE_ADDR=*) addr=${kv#LEPTOS_SITE_ADDR=} ;; esac
   done
   local bin=${SERVER_BIN:-$ROOT/target/debug/worker-pool}
-  [ -x "$bin" ] || die "$bin is missing: run 'cargo leptos build' first"
+  [ -x "$bin" ] || die "$bin is missing: run 'cargo leptos build --split' first"
   env LEPTOS_SITE_ROOT="$ROOT/target/site" "$@" LEPTOS_SITE_ADDR="$addr" "$bin" > "$log" 2>&1 &
   SERVER_PID=$!
   SERVER_URL="http://$addr"

@@ -16,8 +16,8 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 ensure_redis
 
-step "cargo leptos build"
-cargo leptos build
+step "cargo leptos build --split"
+cargo leptos build --split
 
 ADDR=${LEPTOS_SITE_ADDR:-127.0.0.1:3000}
 

@@ -47,8 +47,8 @@ step "chaos harness behind Sentinel, short (the Redis primary killed three times
 step "chaos harness over RabbitMQ, short (a RabbitMQ node of its own killed twice under load)"
 "$ROOT/scripts/chaos-rabbitmq.sh" --profile short --seed 7
 
-step "cargo leptos build"
-cargo leptos build
+step "cargo leptos build --split"
+cargo leptos build --split
 
 step "Playwright end-to-end tests (Chromium)"
 "$ROOT/scripts/e2e.sh"

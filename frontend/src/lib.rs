@@ -7,5 +7,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // The lazy chunks this page was rendered with load first (`app::dashboard::preload`).
+    wasm_bindgen_futures::spawn_local(async {
+        app::dashboard::preload().await;
+        leptos::mount::hydrate_body(app::App);
+    });
 }

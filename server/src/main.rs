@@ -63,6 +63,9 @@ fn serve() -> anyhow::Result<()> {
             Err(e) => tracing::warn!(redis = %redact_url(&config.redis_url), error = %e,
                 "redis does not answer yet; serving anyway and reconnecting in the background"),
         }
+        if let Some(problem) = worker_pool::http::site_problem(&config.leptos) {
+            tracing::error!("{problem}; the JSON API works, the dashboard does not");
+        }
         match (config.security.auth_required(), config.site_addr.ip().is_loopback()) {
             (true, _) => tracing::info!("changes need WORKER_POOL_API_TOKEN (bearer) or a dashboard sign-in"),
             (false, true) => tracing::info!(

@@ -60,8 +60,56 @@ pub fn App() -> impl IntoView {
         }
     }
     match task_page_id() {
-        Some(id) => view! { <task_page::TaskPage id/> }.into_any(),
+        Some(id) => view! {
+            <Suspense fallback=|| ()>
+                {move || {
+                    let id = id.clone();
+                    Suspend::new(async move { task_page_view(id).await })
+                }}
+            </Suspense>
+        }
+        .into_any(),
         None => view! { <DashboardPage/> }.into_any(),
+    }
+}
+
+/// A task's page. Its code is a WASM chunk of its own (`cargo leptos build --split`): the
+/// dashboard never downloads it, and a task's page loads it before it hydrates (see
+/// [`preload`]).
+#[lazy]
+fn task_page_view(id: String) -> AnyView {
+    view! { <task_page::TaskPage id/> }.into_any()
+}
+
+/// Browser only: loads the lazy chunks the server rendered into this page, so that hydration
+/// finds their code ready. (Hydration itself is synchronous: a chunk still loading would leave
+/// a view the server rendered with nothing to hydrate it.)
+#[cfg(feature = "hydrate")]
+pub async fn preload() {
+    if task_page_id().is_some() {
+        __preload_task_page_view().await;
+    } else if search::url_searching() {
+        search::preload_found().await;
+    }
+}
+
+/// The configuration dialog's view, a WASM chunk of its own loaded when the dialog first opens.
+#[lazy]
+fn config_modal_view() -> AnyView {
+    view! { <modal::ConfigModal/> }.into_any()
+}
+
+/// The configuration dialog: nothing until it is first opened (the server renders nothing
+/// either), then loaded and kept.
+#[component]
+fn LazyConfigModal() -> impl IntoView {
+    let ctx = use_ctx();
+    let wanted =
+        Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || ctx.config_open.get());
+    move || {
+        wanted
+            .get()
+            .then(|| Suspend::new(async move { config_modal_view().await }))
     }
 }
 
@@ -228,7 +276,7 @@ fn DashboardPage() -> impl IntoView {
                                 <panels::WorkersPanel/>
                                 <panels::AuditPanel/>
                             </div>
-                            <modal::ConfigModal/>
+                            <LazyConfigModal/>
                         })
                     })}
                 </ErrorBoundary>

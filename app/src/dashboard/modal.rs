@@ -129,9 +129,14 @@ pub fn ConfigModal() -> impl IntoView {
                     .unwrap_or_default(),
             );
             save.clear();
-            if let Some(el) = input.get_untracked() {
-                let _ = el.focus();
-                el.select();
+            // Read reactively: on the first open the dialog's code has only just loaded (it is
+            // a lazy chunk), and this runs again once the input exists; the focus waits for
+            // the next frame, when the input is in the document.
+            if let Some(el) = input.get() {
+                request_animation_frame(move || {
+                    let _ = el.focus();
+                    el.select();
+                });
             }
         }
     });

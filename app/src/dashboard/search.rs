@@ -77,16 +77,6 @@ pub fn SearchPanel() -> impl IntoView {
     let until = RwSignal::new(day(initial.until));
     let form_error = RwSignal::new(None::<String>);
 
-    let results = Resource::new(
-        move || applied.get(),
-        |q| async move {
-            if searching(&q) {
-                search_tasks(q).await.map(Some)
-            } else {
-                Ok(None)
-            }
-        },
-    );
     // Pages seen before this one (to go back).
     let previous = RwSignal::new(Vec::<Option<String>>::new());
 
@@ -125,20 +115,6 @@ pub fn SearchPanel() -> impl IntoView {
         set_url(&TaskQuery::default());
         applied.set(TaskQuery::default());
     };
-    let page = move |cursor: Option<String>, back: bool| {
-        let mut q = applied.get_untracked();
-        if back {
-            previous.update(|p| {
-                q.cursor = p.pop().flatten();
-            });
-        } else {
-            previous.update(|p| p.push(q.cursor.clone()));
-            q.cursor = cursor;
-        }
-        set_url(&q);
-        applied.set(q);
-    };
-
     let sources = Memo::new(move |_| {
         let mut s: Vec<String> = ctx
             .types
@@ -202,34 +178,87 @@ pub fn SearchPanel() -> impl IntoView {
                 </div>
                 {move || form_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             </form>
-            <Show when=move || applied.with(searching)>
-                <BulkBar applied=applied results=results/>
+            <Show
+                when=move || applied.with(searching)
+                fallback=|| view! { <p class="muted">"Filter by status, source, type, tenant, text or date; the filter stays in the page's address."</p> }
+            >
+                {move || Suspend::new(async move { found_view(applied, previous).await })}
             </Show>
-            <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
-                {move || Suspend::new(async move {
-                    match results.await {
-                        Ok(Some(list)) => {
-                            let filter = applied.get_untracked();
-                            let next = list.next.clone();
-                            let first_page = filter.cursor.is_none();
-                            let n = list.tasks.len();
-                            view! {
-                                <p class="muted" role="status" data-testid="search-count">
-                                    {if n == 0 { "No task matches.".to_string() } else { format!("{n} on this page{}", if next.is_some() { "; more on the next" } else { "" }) }}
-                                </p>
-                                <Results tasks=list.tasks/>
-                                <div class="panel-actions">
-                                    <button class="btn small" data-testid="search-prev" disabled=first_page on:click=move |_| page(None, true)>"Previous page"</button>
-                                    <button class="btn small" data-testid="search-next" disabled=next.is_none() on:click=move |_| page(next.clone(), false)>"Next page"</button>
-                                </div>
-                            }.into_any()
-                        }
-                        Ok(None) => view! { <p class="muted">"Filter by status, source, type, tenant, text or date; the filter stays in the page's address."</p> }.into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{e.message().to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
         </section>
+    }
+}
+
+/// What a search found, paged, with the bulk actions: a WASM chunk of its own
+/// (`cargo leptos build --split`), loaded when the page first searches (before hydration, when
+/// its address holds a search: see [`super::preload`]).
+#[lazy]
+fn found_view(applied: RwSignal<TaskQuery>, previous: RwSignal<Vec<Option<String>>>) -> AnyView {
+    view! { <Found applied previous/> }.into_any()
+}
+
+/// True when the page's address holds a search (its results are rendered by the server).
+#[cfg(feature = "hydrate")]
+pub(super) fn url_searching() -> bool {
+    searching(&url_query())
+}
+
+/// Browser only: loads the chunk of [`found_view`].
+#[cfg(feature = "hydrate")]
+pub(super) async fn preload_found() {
+    __preload_found_view().await;
+}
+
+#[component]
+fn Found(applied: RwSignal<TaskQuery>, previous: RwSignal<Vec<Option<String>>>) -> impl IntoView {
+    let results = Resource::new(
+        move || applied.get(),
+        |q| async move {
+            if searching(&q) {
+                search_tasks(q).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    let page = move |cursor: Option<String>, back: bool| {
+        let mut q = applied.get_untracked();
+        if back {
+            previous.update(|p| {
+                q.cursor = p.pop().flatten();
+            });
+        } else {
+            previous.update(|p| p.push(q.cursor.clone()));
+            q.cursor = cursor;
+        }
+        set_url(&q);
+        applied.set(q);
+    };
+    view! {
+        <BulkBar applied=applied results=results/>
+        <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
+            {move || Suspend::new(async move {
+                match results.await {
+                    Ok(Some(list)) => {
+                        let filter = applied.get_untracked();
+                        let next = list.next.clone();
+                        let first_page = filter.cursor.is_none();
+                        let n = list.tasks.len();
+                        view! {
+                            <p class="muted" role="status" data-testid="search-count">
+                                {if n == 0 { "No task matches.".to_string() } else { format!("{n} on this page{}", if next.is_some() { "; more on the next" } else { "" }) }}
+                            </p>
+                            <Results tasks=list.tasks/>
+                            <div class="panel-actions">
+                                <button class="btn small" data-testid="search-prev" disabled=first_page on:click=move |_| page(None, true)>"Previous page"</button>
+                                <button class="btn small" data-testid="search-next" disabled=next.is_none() on:click=move |_| page(next.clone(), false)>"Next page"</button>
+                            </div>
+                        }.into_any()
+                    }
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.message().to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 

@@ -29,6 +29,28 @@ use tower_http::trace::TraceLayer;
 /// The longest a request may take before it is answered 503 (the live channel excepted).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What is wrong with the compiled site, if anything: the dashboard's WASM missing (the server
+/// was built without `cargo leptos build`), or built without `--split` (its lazy chunks'
+/// imports are then left unresolved, and the page never hydrates). The JSON API works either
+/// way; the server says so at startup.
+pub fn site_problem(leptos: &leptos::config::LeptosOptions) -> Option<String> {
+    let pkg = std::path::Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    let wasm = pkg.join(format!("{}.wasm", leptos.output_name));
+    if !wasm.is_file() {
+        return Some(format!(
+            "{} is missing: the dashboard will not hydrate (build it with `cargo leptos build --split`)",
+            wasm.display()
+        ));
+    }
+    if !pkg.join("__wasm_split_manifest.json").is_file() {
+        return Some(format!(
+            "{} was built without --split: the dashboard will not hydrate (rebuild it with `cargo leptos build --split`)",
+            wasm.display()
+        ));
+    }
+    None
+}
+
 /// The whole application as one router, so tests can drive it with `oneshot`.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -171,4 +193,31 @@ async fn not_found() -> Response {
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_problem;
+
+    fn options(root: &std::path::Path) -> leptos::config::LeptosOptions {
+        leptos::config::LeptosOptions::builder()
+            .output_name("worker-pool")
+            .site_root(root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .build()
+    }
+
+    #[test]
+    fn a_site_without_its_wasm_or_its_split_manifest_is_named_as_the_problem() {
+        let root = std::env::temp_dir().join(format!("wp-site-{}", std::process::id()));
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        let opts = options(&root);
+        assert!(site_problem(&opts).unwrap().contains("is missing"));
+        std::fs::write(pkg.join("worker-pool.wasm"), b"\0asm").unwrap();
+        assert!(site_problem(&opts).unwrap().contains("without --split"));
+        std::fs::write(pkg.join("__wasm_split_manifest.json"), b"{}").unwrap();
+        assert_eq!(site_problem(&opts), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
