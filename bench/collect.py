@@ -112,12 +112,8 @@ def main():
     status = wrk(f"{out}/wrk-status.txt")
     submit = wrk(f"{out}/wrk-submit.txt")
     wasm = int(open(f"{out}/wasm-gzip-bytes.txt").read().strip())
-    # <lazy view> <bytes>: what each lazy view loads when it is first needed.
-    chunks = {}
-    for line in open(f"{out}/wasm-chunks-gzip-bytes.txt").read().split("\n"):
-        if line.strip():
-            name, size = line.split()
-            chunks[name] = int(size) / 1024
+    # What each lazy view loads when it is first needed, in bytes.
+    chunks = load(f"{out}/wasm-chunks-gzip-bytes.json")
     ui = load(f"{out}/ui.json")
     eta = load(f"{out}/eta.json")["eta"]
     small, big = depth[0], depth[-1]
@@ -149,7 +145,7 @@ def main():
         "http_submit_rps_with_replica_wait": submit_replica["rps"],
         "refill_p99_ms_with_replica_wait": refill_replica["p99_ms"],
         "wasm_gzip_kb": wasm / 1024,
-        "wasm_lazy_chunks_gzip_kb": chunks,
+        "wasm_lazy_chunks_gzip_kb": {view: size / 1024 for view, size in chunks.items()},
         "ui_update_ms": ui["p50_ms"],
         "eta_median_abs_error_pct": eta["median_abs_error_pct"],
         "eta_p90_abs_error_pct": eta["p90_abs_error_pct"],

@@ -199,12 +199,13 @@ gzip -9 -c "$ROOT/target/site/pkg/worker-pool.wasm" | wc -c > "$OUT_DIR/wasm-gzi
 # The lazy chunks (`--split`): per lazy view, the gzipped bytes of the files it loads when it
 # is first needed (its own chunk and the chunks it shares), as this build's manifest names
 # them (a chunk of an earlier build may linger beside them).
-python3 - "$ROOT/target/site/pkg" > "$OUT_DIR/wasm-chunks-gzip-bytes.txt" <<'PY'
+python3 - "$ROOT/target/site/pkg" > "$OUT_DIR/wasm-chunks-gzip-bytes.json" <<'PY'
 import gzip, json, sys
 pkg = sys.argv[1]
-for view, files in sorted(json.load(open(f"{pkg}/__wasm_split_manifest.json")).items()):
-    size = sum(len(gzip.compress(open(f"{pkg}/{f}.wasm", "rb").read(), 9)) for f in files)
-    print(view.rsplit("_", 1)[0], size)
+manifest = json.load(open(f"{pkg}/__wasm_split_manifest.json"))
+json.dump({view.rsplit("_", 1)[0]: sum(len(gzip.compress(open(f"{pkg}/{f}.wasm", "rb").read(), 9))
+                                       for f in files)
+           for view, files in sorted(manifest.items())}, sys.stdout)
 PY
 bench_server ui 1
 (cd "$ROOT/end2end" && WORKER_POOL_E2E_URL="$SURL" WP_BENCH_OUT="$OUT_DIR/ui.json" \
